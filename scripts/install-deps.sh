@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package the build, tests, demo and benchmarks need. Idempotent: runs
+# apt-get update only when something is missing.
+set -euo pipefail
+packages=(
+  build-essential cmake ccache pkg-config
+  libboost1.81-dev libyaml-cpp-dev nlohmann-json3-dev catch2 libssl-dev libbenchmark-dev
+  prometheus curl python3
+  wrk nginx-light haproxy
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The packaged nginx/haproxy services are not used: benchmarks start their own instances.
+if command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now nginx haproxy >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,805 @@
+// YAML -> Config. Walks each section, checks every key and value, and collects every problem with
+// its place in the file, so one `portcullis validate` run lists all of them.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "config/config.h"
+#include "config/errors.h"
+#include "routing/route_table.h"
+#include "util/cidr.h"
+
+namespace portcullis {
+
+std::string ListenAddress::text() const {
+  // Only IPv6 literals contain ':'; they need brackets to keep the port separable.
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+namespace {
+
+bool is_ipv4(const std::string& text) {
+  in_addr address{};
+  return inet_pton(AF_INET, text.c_str(), &address) == 1;
+}
+
+bool is_ipv6(const std::string& text) {
+  in6_addr address{};
+  return inet_pton(AF_INET6, text.c_str(), &address) == 1;
+}
+
+template <typename T>
+std::optional<T> parse_integer(std::string_view text) {
+  T value{};
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  const auto port = parse_integer<unsigned>(text);
+  if (!port || *port > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(*port);
+}
+
+// RFC 9110 tchar: the alphabet of header names, method names and the Via pseudonym.
+bool is_token(std::string_view text) {
+  constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  if (text.empty()) return false;
+  return std::all_of(text.begin(), text.end(), [&](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           kSpecials.find(c) != std::string_view::npos;
+  });
+}
+
+// Header values go onto the wire verbatim: CR/LF would let a config inject extra fields.
+bool is_field_value(std::string_view text) {
+  return std::none_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t') || u == 0x7f;
+  });
+}
+
+// RFC 1123 host name: dot-separated labels of letters, digits and inner '-'. An all-digit last
+// label is refused so that a mistyped IPv4 address ("10.0.0.300") is not taken for a name.
+bool is_host_name(std::string_view text) {
+  if (text.empty() || text.size() > 253) return false;
+  std::string_view last;
+  while (!text.empty()) {
+    const auto dot = text.find('.');
+    last = text.substr(0, dot);
+    if (last.empty() || last.size() > 63 || last.front() == '-' || last.back() == '-') return false;
+    const bool ok = std::all_of(last.begin(), last.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
+    });
+    if (!ok) return false;
+    text = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
+    if (dot != std::string_view::npos && text.empty()) return false;  // trailing dot
+  }
+  return !std::all_of(last.begin(), last.end(),
+                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+// A route's host: "api.example.com", "*.example.com" or an IPv4 address.
+bool is_host_pattern(std::string_view text) {
+  if (text.starts_with("*.")) text.remove_prefix(2);
+  return is_host_name(text) || is_ipv4(std::string(text));
+}
+
+std::string join(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+std::string indexed(const std::string& path, std::size_t index) {
+  return path + "[" + std::to_string(index) + "]";
+}
+
+std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
+// Runs `read(value, path)` for map[key] when the key is present; absent keys keep their default.
+// `map` must be const: yaml-cpp's non-const operator[] inserts the key it looks up.
+template <typename Read>
+void with_key(const YAML::Node& map, std::string_view key, const std::string& path, Read&& read) {
+  const YAML::Node value = map[std::string(key)];
+  if (value.IsDefined()) read(value, join(path, key));
+}
+
+using Keys = std::vector<std::string_view>;
+
+// Listeners are bound with the address as given, so they need an IP literal and may ask for an
+// ephemeral port (0); upstream instances are resolved by name and need a real port.
+enum class AddressUse { listener, instance };
+
+class Parser {
+ public:
+  explicit Parser(ConfigErrors& errors) : errors_(errors) {}
+  Config parse(const YAML::Node& root);
+
+ private:
+  void error(const YAML::Node& at, const std::string& path, std::string message) {
+    errors_.add(place_of(at), path, std::move(message));
+  }
+  const YAML::Node& place_of(const YAML::Node& at) const;
+
+  // Shapes.
+  bool expect_map(const YAML::Node& node, const std::string& path);
+  bool expect_keys(const YAML::Node& node, const std::string& path, const Keys& known);
+  bool expect_list(const YAML::Node& node, const std::string& path);
+
+  // Values: each reports its own problem and leaves `out` unchanged when the value is bad.
+  bool read_string(const YAML::Node& node, const std::string& path, std::string& out);
+  bool read_required_string(const YAML::Node& map, std::string_view key, const std::string& path,
+                            std::string& out);
+  bool read_bool(const YAML::Node& node, const std::string& path, bool& out);
+  template <typename T>
+  bool read_integer(const YAML::Node& node, const std::string& path, T& out, T min, T max);
+  bool read_size(const YAML::Node& node, const std::string& path, std::uint64_t& out,
+                 std::uint64_t min);
+  bool read_duration(const YAML::Node& node, const std::string& path, Duration& out,
+                     bool allow_zero);
+  bool read_address(const YAML::Node& node, const std::string& path, ListenAddress& out,
+                    AddressUse use);
+  void read_address_list(const YAML::Node& node, const std::string& path,
+                         std::vector<ListenAddress>& out, AddressUse use);
+  void read_header_map(const YAML::Node& node, const std::string& path,
+                       std::vector<std::pair<std::string, std::string>>& out);
+
+  // Sections.
+  void parse_server(const YAML::Node& node, ServerConfig& out);
+  void parse_limits(const YAML::Node& node, const std::string& path, ServerConfig& out);
+  void parse_timeouts(const YAML::Node& node, const std::string& path, ServerConfig& out);
+  void parse_trusted_proxies(const YAML::Node& node, const std::string& path, ServerConfig& out);
+  void parse_admin(const YAML::Node& node, const ServerConfig& server, AdminConfig& out);
+  void parse_services(const YAML::Node& node, std::map<std::string, ServiceConfig>& out);
+  void parse_service(const YAML::Node& node, const std::string& path, ServiceConfig& out);
+  void parse_routes(const YAML::Node& node, const Config& config, std::vector<RouteConfig>& out);
+  void parse_route(const YAML::Node& node, const std::string& path, const Config& config,
+                   RouteConfig& out);
+  void parse_route_target(const YAML::Node& node, const std::string& path, const Config& config,
+                          RouteConfig& out);
+  void parse_methods(const YAML::Node& node, const std::string& path,
+                     std::vector<std::string>& out);
+  void parse_static(const YAML::Node& node, const std::string& path, StaticResponseConfig& out);
+  void parse_filters(const YAML::Node& node, const std::string& path,
+                     std::vector<FilterConfig>& out);
+  void parse_filter(const YAML::Node& node, FilterConfig& out);
+
+  ConfigErrors& errors_;
+  // An empty value ("workers:") is marked where the next token starts, often the next line; its
+  // errors are placed at its key instead. Filled by expect_map, which sees every map entry.
+  std::vector<std::pair<YAML::Node, YAML::Node>> empty_value_keys_;
+  std::map<std::string, int> route_id_lines_;  // id -> line of first use, for duplicate reports
+};
+
+const YAML::Node& Parser::place_of(const YAML::Node& at) const {
+  if (!at.IsDefined() || !at.IsNull()) return at;
+  for (const auto& [value, key] : empty_value_keys_)
+    if (value.is(at)) return key;
+  return at;
+}
+
+// ---- shapes ----------------------------------------------------------------------------------
+
+bool Parser::expect_map(const YAML::Node& node, const std::string& path) {
+  if (!node.IsMap()) {
+    error(node, path, "expected a map");
+    return false;
+  }
+  // YAML forbids duplicate keys but yaml-cpp silently keeps the first: report the second.
+  std::set<std::string> seen;
+  for (const auto& entry : node) {
+    if (entry.second.IsNull()) empty_value_keys_.emplace_back(entry.second, entry.first);
+    if (!entry.first.IsScalar()) {
+      error(entry.first, path, "keys must be strings");
+    } else if (!seen.insert(entry.first.Scalar()).second) {
+      error(entry.first, join(path, entry.first.Scalar()), "duplicate key");
+    }
+  }
+  return true;
+}
+
+bool Parser::expect_keys(const YAML::Node& node, const std::string& path, const Keys& known) {
+  if (!expect_map(node, path)) return false;
+  for (const auto& entry : node) {
+    if (!entry.first.IsScalar()) continue;  // reported by expect_map
+    const std::string& key = entry.first.Scalar();
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      error(entry.first, join(path, key), "unknown key");
+  }
+  return true;
+}
+
+bool Parser::expect_list(const YAML::Node& node, const std::string& path) {
+  if (node.IsSequence()) return true;
+  error(node, path, "expected a list");
+  return false;
+}
+
+// ---- values ----------------------------------------------------------------------------------
+
+bool Parser::read_string(const YAML::Node& node, const std::string& path, std::string& out) {
+  if (!node.IsScalar()) {
+    error(node, path, "expected a string");
+    return false;
+  }
+  out = node.Scalar();
+  return true;
+}
+
+bool Parser::read_required_string(const YAML::Node& map, std::string_view key,
+                                  const std::string& path, std::string& out) {
+  const YAML::Node value = map[std::string(key)];
+  const std::string key_path = join(path, key);
+  if (!value.IsDefined()) {
+    error(map, key_path, "missing required key");  // placed at the map that lacks it
+    return false;
+  }
+  if (!read_string(value, key_path, out)) return false;
+  if (!out.empty()) return true;
+  error(value, key_path, "must not be empty");
+  return false;
+}
+
+bool Parser::read_bool(const YAML::Node& node, const std::string& path, bool& out) {
+  bool value = false;
+  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+    error(node, path, "expected true or false");
+    return false;
+  }
+  out = value;
+  return true;
+}
+
+template <typename T>
+bool Parser::read_integer(const YAML::Node& node, const std::string& path, T& out, T min, T max) {
+  const auto value = node.IsScalar() ? parse_integer<T>(node.Scalar()) : std::nullopt;
+  if (!value) {
+    error(node, path, "expected an integer");
+    return false;
+  }
+  if (*value < min || *value > max) {
+    error(node, path, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return false;
+  }
+  out = *value;
+  return true;
+}
+
+bool Parser::read_size(const YAML::Node& node, const std::string& path, std::uint64_t& out,
+                       std::uint64_t min) {
+  const auto value = node.IsScalar() ? parse_size(node.Scalar()) : std::nullopt;
+  if (!value) {
+    const std::string shown = node.IsScalar() ? in_quotes(node.Scalar()) + " " : "";
+    error(node, path,
+          "invalid size " + shown +
+              "(expected bytes, or a number with B, KiB, MiB, GiB, KB, MB or GB)");
+    return false;
+  }
+  if (*value < min) {
+    error(node, path,
+          min == 1 ? "must be greater than 0" : "must be at least " + std::to_string(min));
+    return false;
+  }
+  out = *value;
+  return true;
+}
+
+bool Parser::read_duration(const YAML::Node& node, const std::string& path, Duration& out,
+                           bool allow_zero) {
+  const auto value = node.IsScalar() ? parse_duration(node.Scalar()) : std::nullopt;
+  if (!value) {
+    const std::string shown = node.IsScalar() ? in_quotes(node.Scalar()) + " " : "";
+    error(node, path,
+          "invalid duration " + shown +
+              "(expected e.g. 250ms, 3s, 2m, 1h; a bare number is seconds)");
+    return false;
+  }
+  if (!allow_zero && value->count() == 0) {
+    error(node, path, "must be greater than 0");
+    return false;
+  }
+  out = *value;
+  return true;
+}
+
+bool Parser::read_address(const YAML::Node& node, const std::string& path, ListenAddress& out,
+                          AddressUse use) {
+  std::string text;
+  if (!read_string(node, path, text)) return false;
+  const auto address = parse_listen_address(text);
+  if (!address) {
+    error(node, path,
+          "invalid address " + in_quotes(text) + " (expected host:port, [ipv6]:port or *:port)");
+    return false;
+  }
+  if (use == AddressUse::listener && !is_ipv4(address->host) && !is_ipv6(address->host)) {
+    error(node, path,
+          "a listen address needs an IP address, not the host name " + in_quotes(address->host));
+    return false;
+  }
+  if (address->port == 0 && use == AddressUse::instance) {
+    error(node, path, "port must be between 1 and 65535");
+    return false;
+  }
+  out = *address;
+  return true;
+}
+
+void Parser::read_address_list(const YAML::Node& node, const std::string& path,
+                               std::vector<ListenAddress>& out, AddressUse use) {
+  if (!expect_list(node, path)) return;
+  if (node.size() == 0) {
+    error(node, path, "must list at least one address");
+    return;
+  }
+  std::vector<ListenAddress> addresses;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    ListenAddress address;
+    if (read_address(node[i], indexed(path, i), address, use))
+      addresses.push_back(std::move(address));
+  }
+  out = std::move(addresses);
+}
+
+void Parser::read_header_map(const YAML::Node& node, const std::string& path,
+                             std::vector<std::pair<std::string, std::string>>& out) {
+  if (node.IsNull()) return;
+  if (!expect_map(node, path)) return;
+  for (const auto& entry : node) {
+    if (!entry.first.IsScalar()) continue;  // reported by expect_map
+    const std::string& name = entry.first.Scalar();
+    const std::string field_path = join(path, name);
+    if (!is_token(name)) {
+      error(entry.first, field_path, "invalid header name");
+      continue;
+    }
+    std::string value;
+    if (!read_string(entry.second, field_path, value)) continue;
+    if (!is_field_value(value)) {
+      error(entry.second, field_path, "header value must not contain control characters");
+      continue;
+    }
+    out.emplace_back(name, std::move(value));
+  }
+}
+
+// ---- server and admin ------------------------------------------------------------------------
+
+void Parser::parse_server(const YAML::Node& node, ServerConfig& out) {
+  const std::string path = "server";
+  if (node.IsNull()) return;
+  if (!expect_keys(
+          node, path,
+          {"listen", "workers", "limits", "timeouts", "trusted_proxies", "via", "server_header"}))
+    return;
+  with_key(node, "listen", path, [&](const YAML::Node& value, const std::string& at) {
+    // One address is common enough to deserve the short form.
+    if (value.IsSequence()) return read_address_list(value, at, out.listen, AddressUse::listener);
+    if (!value.IsScalar()) return error(value, at, "expected an address or a list of addresses");
+    ListenAddress address;
+    if (read_address(value, at, address, AddressUse::listener)) out.listen = {address};
+  });
+  with_key(node, "workers", path, [&](const YAML::Node& value, const std::string& at) {
+    read_integer(value, at, out.workers, 0u, 1024u);
+  });
+  with_key(node, "limits", path,
+           [&](const YAML::Node& value, const std::string& at) { parse_limits(value, at, out); });
+  with_key(node, "timeouts", path,
+           [&](const YAML::Node& value, const std::string& at) { parse_timeouts(value, at, out); });
+  with_key(node, "trusted_proxies", path, [&](const YAML::Node& value, const std::string& at) {
+    parse_trusted_proxies(value, at, out);
+  });
+  with_key(node, "via", path, [&](const YAML::Node& value, const std::string& at) {
+    std::string via;
+    if (!read_string(value, at, via)) return;
+    // The pseudonym is a token in the Via grammar; a space would corrupt the header.
+    if (!via.empty() && !is_token(via))
+      return error(value, at, "must be a single token (letters, digits, !#$%&'*+-.^_`|~) or empty");
+    out.via = via;
+  });
+  with_key(node, "server_header", path, [&](const YAML::Node& value, const std::string& at) {
+    read_bool(value, at, out.server_header);
+  });
+}
+
+void Parser::parse_limits(const YAML::Node& node, const std::string& path, ServerConfig& out) {
+  struct Limit {
+    std::string_view key;
+    std::uint64_t ServerConfig::*member;
+    std::uint64_t min;  // 0 only where "none allowed" is a meaningful setting
+    bool is_size;       // counts take plain integers, byte limits also take "64KiB"
+  };
+  static constexpr std::array<Limit, 7> kLimits{{
+      {"max_connections", &ServerConfig::max_connections, 1, false},
+      {"max_request_header_bytes", &ServerConfig::max_request_header_bytes, 1, true},
+      {"max_request_line_bytes", &ServerConfig::max_request_line_bytes, 1, true},
+      {"max_header_count", &ServerConfig::max_header_count, 1, false},
+      {"max_request_body_bytes", &ServerConfig::max_request_body_bytes, 0, true},
+      {"max_response_header_bytes", &ServerConfig::max_response_header_bytes, 1, true},
+      {"max_chunk_extension_bytes", &ServerConfig::max_chunk_extension_bytes, 0, true},
+  }};
+  if (node.IsNull()) return;
+  Keys known;
+  for (const Limit& limit : kLimits) known.push_back(limit.key);
+  if (!expect_keys(node, path, known)) return;
+  for (const Limit& limit : kLimits) {
+    with_key(node, limit.key, path, [&](const YAML::Node& value, const std::string& at) {
+      std::uint64_t& field = out.*limit.member;
+      if (limit.is_size) return static_cast<void>(read_size(value, at, field, limit.min));
+      read_integer(value, at, field, limit.min, std::numeric_limits<std::uint64_t>::max());
+    });
+  }
+}
+
+void Parser::parse_timeouts(const YAML::Node& node, const std::string& path, ServerConfig& out) {
+  if (node.IsNull()) return;
+  if (!expect_keys(node, path, {"request_header", "idle", "drain"})) return;
+  with_key(node, "request_header", path, [&](const YAML::Node& value, const std::string& at) {
+    read_duration(value, at, out.request_header_timeout, false);
+  });
+  with_key(node, "idle", path, [&](const YAML::Node& value, const std::string& at) {
+    read_duration(value, at, out.idle_timeout, false);
+  });
+  // A zero drain is meaningful: close in-flight connections at once on shutdown.
+  with_key(node, "drain", path, [&](const YAML::Node& value, const std::string& at) {
+    read_duration(value, at, out.drain_timeout, true);
+  });
+}
+
+void Parser::parse_trusted_proxies(const YAML::Node& node, const std::string& path,
+                                   ServerConfig& out) {
+  if (node.IsNull()) return;
+  if (!expect_list(node, path)) return;
+  std::vector<std::string> proxies;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    std::string cidr;
+    if (!read_string(node[i], indexed(path, i), cidr)) continue;
+    // The same parser the snapshot uses, so "valid here" and "usable there" cannot disagree.
+    if (!Cidr::parse(cidr)) {
+      error(node[i], indexed(path, i),
+            "invalid CIDR " + in_quotes(cidr) +
+                " (expected an IPv4 or IPv6 address with an optional /prefix)");
+      continue;
+    }
+    proxies.push_back(std::move(cidr));
+  }
+  out.trusted_proxies = std::move(proxies);
+}
+
+void Parser::parse_admin(const YAML::Node& node, const ServerConfig& server, AdminConfig& out) {
+  const std::string path = "admin";
+  if (node.IsNull()) return;
+  if (!expect_keys(node, path, {"listen", "enabled"})) return;
+  with_key(node, "enabled", path, [&](const YAML::Node& value, const std::string& at) {
+    read_bool(value, at, out.enabled);
+  });
+  with_key(node, "listen", path, [&](const YAML::Node& value, const std::string& at) {
+    if (!read_address(value, at, out.listen, AddressUse::listener)) return;
+    // Two listeners on one fixed port would fail at bind time with a less helpful message.
+    const bool clash = std::any_of(server.listen.begin(), server.listen.end(), [&](const auto& l) {
+      return l.port != 0 && l.port == out.listen.port && l.host == out.listen.host;
+    });
+    if (clash && out.enabled) error(value, at, "same address as server.listen");
+  });
+}
+
+// ---- services --------------------------------------------------------------------------------
+
+void Parser::parse_services(const YAML::Node& node, std::map<std::string, ServiceConfig>& out) {
+  const std::string path = "services";
+  if (node.IsNull()) return;
+  if (!expect_map(node, path)) return;
+  for (const auto& entry : node) {
+    if (!entry.first.IsScalar()) continue;  // reported by expect_map
+    const std::string& name = entry.first.Scalar();
+    if (out.count(name) != 0) continue;  // duplicate, reported by expect_map
+    if (name.empty()) {
+      error(entry.first, path, "service name must not be empty");
+      continue;
+    }
+    // Kept even when invalid, so routes naming it are not also reported as undefined.
+    ServiceConfig& service = out[name];
+    service.name = name;
+    parse_service(entry.second, join(path, name), service);
+  }
+}
+
+void Parser::parse_service(const YAML::Node& node, const std::string& path, ServiceConfig& out) {
+  if (!expect_keys(
+          node, path,
+          {"discovery", "instances", "lb", "connect_timeout", "read_timeout",
+           "max_idle_connections", "idle_connection_timeout", "max_requests_per_connection"}))
+    return;
+  with_key(node, "discovery", path, [&](const YAML::Node& value, const std::string& at) {
+    if (!read_string(value, at, out.discovery)) return;
+    if (out.discovery != "static")
+      error(
+          value, at,
+          "unsupported discovery " + in_quotes(out.discovery) + " (only \"static\" is supported)");
+  });
+  const YAML::Node instances = node["instances"];
+  if (instances.IsDefined()) {
+    read_address_list(instances, join(path, "instances"), out.instances, AddressUse::instance);
+  } else if (out.discovery == "static") {
+    error(node, join(path, "instances"), "missing required key (static discovery needs instances)");
+  }
+  with_key(node, "lb", path, [&](const YAML::Node& value, const std::string& at) {
+    if (!read_string(value, at, out.lb)) return;
+    if (out.lb != "round_robin")
+      error(value, at,
+            "unsupported lb " + in_quotes(out.lb) + " (only \"round_robin\" is supported)");
+  });
+  with_key(node, "connect_timeout", path, [&](const YAML::Node& value, const std::string& at) {
+    read_duration(value, at, out.connect_timeout, false);
+  });
+  with_key(node, "read_timeout", path, [&](const YAML::Node& value, const std::string& at) {
+    read_duration(value, at, out.read_timeout, false);
+  });
+  // Zero idle connections is meaningful: no pooling.
+  with_key(node, "max_idle_connections", path, [&](const YAML::Node& value, const std::string& at) {
+    read_integer(value, at, out.max_idle_connections, 0u, std::numeric_limits<unsigned>::max());
+  });
+  with_key(node, "idle_connection_timeout", path,
+           [&](const YAML::Node& value, const std::string& at) {
+             read_duration(value, at, out.idle_connection_timeout, false);
+           });
+  with_key(node, "max_requests_per_connection", path,
+           [&](const YAML::Node& value, const std::string& at) {
+             read_integer(value, at, out.max_requests_per_connection, std::uint64_t{1},
+                          std::numeric_limits<std::uint64_t>::max());
+           });
+}
+
+// ---- routes ----------------------------------------------------------------------------------
+
+void Parser::parse_routes(const YAML::Node& node, const Config& config,
+                          std::vector<RouteConfig>& out) {
+  const std::string path = "routes";
+  if (node.IsNull()) return;
+  if (!expect_list(node, path)) return;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    RouteConfig route;
+    parse_route(node[i], indexed(path, i), config, route);
+    out.push_back(std::move(route));
+  }
+}
+
+void Parser::parse_route(const YAML::Node& node, const std::string& path, const Config& config,
+                         RouteConfig& out) {
+  if (!expect_keys(node, path,
+                   {"id", "path", "service", "static", "methods", "host", "headers", "strip_prefix",
+                    "allow_upgrade", "filters"}))
+    return;
+  if (read_required_string(node, "id", path, out.id)) {
+    const YAML::Node id = node["id"];
+    const auto [first, inserted] = route_id_lines_.emplace(out.id, id.Mark().line + 1);
+    if (!inserted)
+      error(id, join(path, "id"),
+            "duplicate route id " + in_quotes(out.id) + " (first used at line " +
+                std::to_string(first->second) + ")");
+  }
+  if (read_required_string(node, "path", path, out.path)) {
+    const std::string problem = routing::validate_pattern(out.path);
+    if (!problem.empty()) error(node["path"], join(path, "path"), problem);
+  }
+  parse_route_target(node, path, config, out);
+  with_key(node, "methods", path, [&](const YAML::Node& value, const std::string& at) {
+    parse_methods(value, at, out.methods);
+  });
+  with_key(node, "host", path, [&](const YAML::Node& value, const std::string& at) {
+    if (!read_string(value, at, out.host)) return;
+    if (!out.host.empty() && !is_host_pattern(out.host))
+      error(value, at,
+            "invalid host " + in_quotes(out.host) +
+                " (expected a host name, *.suffix or IPv4 address, without port)");
+  });
+  with_key(node, "headers", path, [&](const YAML::Node& value, const std::string& at) {
+    read_header_map(value, at, out.headers);
+  });
+  with_key(node, "strip_prefix", path, [&](const YAML::Node& value, const std::string& at) {
+    bool strip = false;
+    if (read_bool(value, at, strip)) out.strip_prefix = strip;
+  });
+  with_key(node, "allow_upgrade", path, [&](const YAML::Node& value, const std::string& at) {
+    read_bool(value, at, out.allow_upgrade);
+  });
+  with_key(node, "filters", path, [&](const YAML::Node& value, const std::string& at) {
+    parse_filters(value, at, out.filters);
+  });
+}
+
+// A route either proxies to a service or answers by itself; exactly one of the two.
+void Parser::parse_route_target(const YAML::Node& node, const std::string& path,
+                                const Config& config, RouteConfig& out) {
+  const YAML::Node service = node["service"];
+  const YAML::Node response = node["static"];
+  if (service.IsDefined() && response.IsDefined()) {
+    error(node, path, "\"service\" and \"static\" are mutually exclusive");
+  } else if (!service.IsDefined() && !response.IsDefined()) {
+    error(node, path, "a route needs either \"service\" or \"static\"");
+  }
+  if (service.IsDefined() && read_string(service, join(path, "service"), out.service)) {
+    if (config.services.count(out.service) == 0)
+      error(service, join(path, "service"),
+            "service " + in_quotes(out.service) + " is not defined");
+  }
+  if (response.IsDefined())
+    parse_static(response, join(path, "static"), out.static_response.emplace());
+}
+
+void Parser::parse_methods(const YAML::Node& node, const std::string& path,
+                           std::vector<std::string>& out) {
+  static const std::set<std::string, std::less<>> kStandard{
+      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  if (!expect_list(node, path)) return;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string at = indexed(path, i);
+    std::string method;
+    if (!read_string(node[i], at, method)) continue;
+    std::string upper = method;
+    std::transform(upper.begin(), upper.end(), upper.begin(),
+                   [](unsigned char c) { return std::toupper(c); });
+    if (!is_token(method)) {
+      error(node[i], at, "invalid method " + in_quotes(method));
+    } else if (upper != method && kStandard.count(upper) != 0) {
+      // Methods match case-sensitively, so "get" would silently never match a GET request.
+      error(node[i], at, "methods are case-sensitive: did you mean " + in_quotes(upper) + "?");
+    } else {
+      out.push_back(std::move(method));
+    }
+  }
+}
+
+void Parser::parse_static(const YAML::Node& node, const std::string& path,
+                          StaticResponseConfig& out) {
+  if (node.IsNull()) return;  // "static:" alone: an empty 200
+  if (!expect_keys(node, path, {"status", "body", "headers"})) return;
+  with_key(node, "status", path, [&](const YAML::Node& value, const std::string& at) {
+    // A 1xx cannot end an exchange, so it is no use as a complete local response.
+    read_integer(value, at, out.status, 200, 599);
+  });
+  with_key(node, "body", path, [&](const YAML::Node& value, const std::string& at) {
+    read_string(value, at, out.body);
+  });
+  with_key(node, "headers", path, [&](const YAML::Node& value, const std::string& at) {
+    read_header_map(value, at, out.headers);
+  });
+  if ((out.status == 204 || out.status == 304) && !out.body.empty())
+    error(node, join(path, "body"),
+          "a " + std::to_string(out.status) + " response cannot have a body");
+}
+
+// ---- filters ---------------------------------------------------------------------------------
+
+void Parser::parse_filters(const YAML::Node& node, const std::string& path,
+                           std::vector<FilterConfig>& out) {
+  if (node.IsNull()) return;
+  if (!expect_list(node, path)) return;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    FilterConfig filter;
+    filter.yaml_path = indexed(path, i);
+    filter.node = node[i];
+    parse_filter(node[i], filter);
+    out.push_back(std::move(filter));
+  }
+}
+
+// Only the entry's shape is checked here: names and args belong to the filter registry.
+void Parser::parse_filter(const YAML::Node& node, FilterConfig& out) {
+  const std::string& path = out.yaml_path;
+  if (!expect_keys(node, path, {"name", "args", "order"})) return;
+  read_required_string(node, "name", path, out.name);
+  with_key(node, "args", path, [&](const YAML::Node& value, const std::string& at) {
+    if (value.IsNull()) return;
+    if (!value.IsMap()) return error(value, at, "expected a map");
+    out.args = value;
+  });
+  with_key(node, "order", path, [&](const YAML::Node& value, const std::string& at) {
+    int order = 0;
+    if (read_integer(value, at, order, std::numeric_limits<int>::min(),
+                     std::numeric_limits<int>::max()))
+      out.order = order;
+  });
+}
+
+// ---- root ------------------------------------------------------------------------------------
+
+Config Parser::parse(const YAML::Node& root) {
+  Config config;
+  config.file = errors_.file();
+  if (!root.IsDefined() || root.IsNull()) {
+    errors_.add_unplaced("", "the configuration is empty");
+    return config;
+  }
+  if (!root.IsMap()) {
+    error(root, "", "expected a map of sections (server, admin, services, routes, filters)");
+    return config;
+  }
+  if (!expect_keys(root, "", {"server", "admin", "services", "routes", "filters"})) return config;
+  // Fixed order, whatever the file's: routes refer to services, admin checks server.listen.
+  const auto section = [&](std::string_view key) { return root[std::string(key)]; };
+  if (const YAML::Node n = section("server"); n.IsDefined()) parse_server(n, config.server);
+  if (const YAML::Node n = section("admin"); n.IsDefined())
+    parse_admin(n, config.server, config.admin);
+  if (const YAML::Node n = section("services"); n.IsDefined()) parse_services(n, config.services);
+  if (const YAML::Node n = section("routes"); n.IsDefined()) parse_routes(n, config, config.routes);
+  if (const YAML::Node n = section("filters"); n.IsDefined())
+    parse_filters(n, "filters", config.filters);
+  return config;
+}
+
+}  // namespace
+
+std::optional<ListenAddress> parse_listen_address(std::string_view text) {
+  std::string host;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || text.substr(close + 1, 1) != ":") return std::nullopt;
+    host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+    if (!is_ipv6(host)) return std::nullopt;
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+    if (host.empty() || host == "*") host = "0.0.0.0";
+    // A ':' left in the host is an unbracketed IPv6 address: its port would be ambiguous.
+    if (!is_ipv4(host) && !is_host_name(host)) return std::nullopt;
+  }
+  const auto number = parse_port(port);
+  if (!number) return std::nullopt;
+  return ListenAddress{std::move(host), *number};
+}
+
+Config parse_config(const YAML::Node& root, ConfigErrors& errors) {
+  try {
+    return Parser(errors).parse(root);
+  } catch (const YAML::Exception& e) {
+    // Not expected from a loaded document; reported rather than thrown so callers see one channel.
+    errors.add_at(e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
+                  "", std::string("internal error: ") + e.what());
+    return Config{};
+  }
+}
+
+std::optional<Config> load_config_file(const std::string& path, ConfigErrors& errors) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    errors.add_unplaced("", "cannot read configuration: file " + in_quotes(path) + " not found");
+    return std::nullopt;
+  }
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    errors.add_unplaced("",
+                        "cannot read configuration: " + in_quotes(path) + " is not a regular file");
+    return std::nullopt;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    errors.add_unplaced("", "cannot read configuration: cannot open " + in_quotes(path));
+    return std::nullopt;
+  } catch (const YAML::Exception& e) {
+    // Syntax errors: e.msg is the bare message; what() would repeat the position.
+    errors.add_at(e.mark.line + 1, e.mark.column + 1, "", "YAML syntax error: " + e.msg);
+    return std::nullopt;
+  }
+  const std::size_t before = errors.list().size();
+  Config config = parse_config(root, errors);
+  config.file = path;
+  if (errors.list().size() != before) return std::nullopt;
+  return config;
+}
+
+}  // namespace portcullis

@@ -1,0 +1,190 @@
+// Compiles a Config into an immutable Snapshot.
+#include "config/snapshot.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+#include "config/errors.h"
+#include "filters/static/static_response.h"
+#include "pipeline/registry.h"
+
+namespace portcullis {
+namespace {
+
+// Process-wide ids that survive reloads, so per-worker pools and cursors stay attached.
+std::uint32_t intern(std::unordered_map<std::string, std::uint32_t>& table, const std::string& key) {
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  auto [it, inserted] = table.try_emplace(key, static_cast<std::uint32_t>(table.size()));
+  return it->second;
+}
+std::unordered_map<std::string, std::uint32_t> instance_ids;
+std::unordered_map<std::string, std::uint32_t> service_ids;
+
+bool resolve(const ListenAddress& address, Endpoint& out) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = AF_UNSPEC;
+  addrinfo* result = nullptr;
+  if (getaddrinfo(address.host.c_str(), nullptr, &hints, &result) != 0 || !result) return false;
+  out.port = address.port;
+  if (result->ai_family == AF_INET6) {
+    out.v6 = true;
+    std::memcpy(out.bytes.data(), &reinterpret_cast<sockaddr_in6*>(result->ai_addr)->sin6_addr, 16);
+  } else {
+    std::memcpy(out.bytes.data(), &reinterpret_cast<sockaddr_in*>(result->ai_addr)->sin_addr, 4);
+  }
+  freeaddrinfo(result);
+  return true;
+}
+
+class Compiler {
+ public:
+  Compiler(Snapshot& snap, ConfigErrors& errors, observability::Registry& metrics)
+      : snap_(snap), errors_(errors), metrics_(metrics) {}
+
+  void services() {
+    for (const auto& [name, config] : snap_.config.services) {
+      auto service = std::make_unique<Service>();
+      service->name = name;
+      service->id = intern(service_ids, name);
+      service->config = config;
+      service->connect_failures = metrics_.counter("portcullis_upstream_connect_failures_total",
+                                                   "Failed connection attempts to upstream instances.",
+                                                   {{"service", name}});
+      for (const auto& address : config.instances) {
+        Instance instance;
+        instance.address = address.text();
+        instance.id = intern(instance_ids, instance.address);
+        if (!resolve(address, instance.endpoint)) {
+          errors_.add_unplaced("services." + name + ".instances",
+                               "cannot resolve instance address " + instance.address);
+          continue;
+        }
+        observability::Labels labels{{"service", name}, {"instance", instance.address}};
+        instance.metrics.pool_idle = metrics_.gauge("portcullis_upstream_pool_idle_connections",
+                                                    "Idle keep-alive connections in the upstream pools.", labels);
+        instance.metrics.pool_active = metrics_.gauge("portcullis_upstream_pool_active_connections",
+                                                      "Upstream connections carrying a request.", labels);
+        service->instances.push_back(std::move(instance));
+      }
+      snap_.services.emplace(name, std::move(service));
+    }
+  }
+
+  // Builds filter instances for one list; returns them sorted into the route's stage lists.
+  void filters(const std::vector<FilterConfig>& list, const std::string& route_id, Route& route) {
+    for (const auto& fc : list) {
+      const FilterFactory* factory = FilterRegistry::instance().find(fc.name);
+      if (!factory) {
+        const YAML::Node at = fc.node.IsMap() && fc.node["name"] ? fc.node["name"] : fc.node;
+        errors_.add(at, fc.yaml_path + ".name", "unknown filter '" + fc.name + "'");
+        continue;
+      }
+      FilterArgs args(fc.args, fc.yaml_path, errors_);
+      FilterBuild build{args, fc.yaml_path, route_id, metrics_};
+      std::unique_ptr<Filter> filter = (*factory)(build);
+      if (!args.finish() || !filter) continue;
+      if (fc.order) filter->set_order(*fc.order);
+      place(filter.get(), route);
+      snap_.filters.push_back(std::move(filter));
+    }
+  }
+
+  void place(const Filter* filter, Route& route) {
+    switch (filter->type()) {
+      case FilterType::pre: route.pre.push_back(filter); break;
+      case FilterType::route: route.route.push_back(filter); break;
+      case FilterType::post: route.post.push_back(filter); break;
+      case FilterType::error: route.error.push_back(filter); break;
+    }
+    if (filter->wants_completion()) route.completion.push_back(filter);
+  }
+
+  void metrics_for(Route& route, const std::string& id, const std::string& service) {
+    static const char* classes[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (int c = 1; c <= 5; ++c)
+      route.metrics.by_class[c] = metrics_.counter("portcullis_requests_total", "Requests answered, by route.",
+                                                   {{"route", id}, {"service", service}, {"code_class", classes[c]}});
+    route.metrics.by_class[0] = route.metrics.by_class[5];
+    route.metrics.duration = metrics_.histogram("portcullis_request_duration_seconds",
+                                                "Time from request head to response end, by route.",
+                                                {{"route", id}}, observability::Registry::default_latency_bounds());
+  }
+
+  static void sort_stages(Route& route) {
+    auto by_order = [](const Filter* a, const Filter* b) { return a->order() < b->order(); };
+    for (auto* list : {&route.pre, &route.route, &route.post, &route.error})
+      std::stable_sort(list->begin(), list->end(), by_order);
+  }
+
+  void routes() {
+    Route global;
+    filters(snap_.config.filters, "", global);
+    std::vector<routing::RouteRule> rules;
+    for (std::size_t i = 0; i < snap_.config.routes.size(); ++i) {
+      const RouteConfig& rc = snap_.config.routes[i];
+      Route route = global;  // global filters first (ties in order keep global before route)
+      route.index = static_cast<std::uint32_t>(i);
+      route.id = rc.id;
+      route.config = &rc;
+      if (!rc.service.empty()) route.service = snap_.service(rc.service);
+      bool strip = rc.strip_prefix.value_or(rc.path.size() >= 3 && rc.path.ends_with("/**"));
+      if (strip && route.service) route.strip = routing::literal_prefix(rc.path);
+      filters(rc.filters, rc.id, route);
+      if (rc.static_response) {
+        auto filter = std::make_unique<filters::StaticResponseFilter>(
+            rc.static_response->status, rc.static_response->headers, rc.static_response->body);
+        filter->set_order(1 << 20);  // after any route filter the route lists itself
+        place(filter.get(), route);
+        snap_.filters.push_back(std::move(filter));
+      }
+      sort_stages(route);
+      metrics_for(route, rc.id, rc.service);
+      snap_.routes.push_back(std::move(route));
+      rules.push_back({rc.path, rc.methods, rc.host, rc.headers});
+    }
+    snap_.no_route = global;
+    snap_.no_route.id = "";
+    sort_stages(snap_.no_route);
+    metrics_for(snap_.no_route, "", "");
+    snap_.table = routing::RouteTable(rules);
+  }
+
+ private:
+  Snapshot& snap_;
+  ConfigErrors& errors_;
+  observability::Registry& metrics_;
+};
+
+}  // namespace
+
+std::shared_ptr<const Snapshot> compile_snapshot(Config config, ConfigErrors& errors,
+                                                 observability::Registry& metrics, std::uint64_t generation) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->generation = generation;
+  snap->config = std::move(config);
+  Compiler compiler(*snap, errors, metrics);
+  for (const auto& text : snap->config.server.trusted_proxies) {
+    if (auto cidr = Cidr::parse(text)) snap->trusted_proxies.push_back(*cidr);
+    else errors.add_unplaced("server.trusted_proxies", "invalid CIDR " + text);
+  }
+  compiler.services();
+  compiler.routes();
+  if (!errors.empty()) return nullptr;
+  return snap;
+}
+
+std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErrors& errors,
+                                              observability::Registry& metrics, std::uint64_t generation) {
+  auto config = load_config_file(path, errors);
+  if (!config) return nullptr;
+  return compile_snapshot(std::move(*config), errors, metrics, generation);
+}
+
+}  // namespace portcullis

@@ -1,0 +1,89 @@
+// The compiled, immutable runtime form of a Config: route table, services with resolved instances,
+// filter instances ordered per route, pre-registered metric handles. Workers take one snapshot at
+// the start of a request and keep it until the request ends; a reload publishes a new one.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "observability/metrics.h"
+#include "pipeline/filter.h"
+#include "routing/route_table.h"
+#include "util/cidr.h"
+
+namespace portcullis {
+
+class ConfigErrors;
+
+struct Endpoint {
+  std::array<std::uint8_t, 16> bytes{};
+  bool v6 = false;
+  std::uint16_t port = 0;
+};
+
+struct InstanceMetrics {
+  observability::GaugeId pool_idle;
+  observability::GaugeId pool_active;
+};
+
+struct Instance {
+  std::uint32_t id = 0;  // process-wide: the same address keeps its id (and its pools) across reloads
+  std::string address;   // "127.0.0.1:8000"
+  Endpoint endpoint;
+  InstanceMetrics metrics;
+};
+
+struct Service {
+  std::string name;
+  std::uint32_t id = 0;  // process-wide, stable across reloads (balancer cursors are indexed by it)
+  ServiceConfig config;
+  std::vector<Instance> instances;
+  observability::CounterId connect_failures;
+};
+
+struct RouteMetrics {
+  std::array<observability::CounterId, 6> by_class;  // index = status / 100
+  observability::HistogramId duration;
+};
+
+struct Route {
+  std::uint32_t index = 0;
+  std::string id;
+  const RouteConfig* config = nullptr;
+  const Service* service = nullptr;  // null for static routes
+  std::string strip;                 // literal prefix removed before proxying ("" = none)
+  std::vector<const Filter*> pre, route, post, error, completion;
+  RouteMetrics metrics;
+};
+
+struct Snapshot {
+  std::uint64_t generation = 0;
+  Config config;
+  routing::RouteTable table;
+  std::vector<Route> routes;
+  Route no_route;  // runs the global filters for requests that match nothing
+  std::map<std::string, std::unique_ptr<Service>> services;
+  std::vector<std::unique_ptr<Filter>> filters;  // owns every filter instance
+  std::vector<Cidr> trusted_proxies;
+
+  const Service* service(const std::string& name) const {
+    auto it = services.find(name);
+    return it == services.end() ? nullptr : it->second.get();
+  }
+};
+
+// Compiles a validated Config (filter args are validated here, with their marks). Returns null and
+// fills `errors` on failure. Runs on the control thread; never on a worker.
+std::shared_ptr<const Snapshot> compile_snapshot(Config config, ConfigErrors& errors,
+                                                 observability::Registry& metrics,
+                                                 std::uint64_t generation);
+
+// Parse + validate + compile a file: exactly what `portcullis validate` and a reload run.
+std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErrors& errors,
+                                              observability::Registry& metrics, std::uint64_t generation);
+
+}  // namespace portcullis

@@ -1,0 +1,146 @@
+// Server start-up, reload, signals and graceful drain. The control thread (admin listener,
+// reloads, signals) has its own io_context, so it answers while the data path is saturated.
+#include "core/server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "admin/admin_server.h"
+#include "config/errors.h"
+#include "core/worker.h"
+#include "observability/access_log.h"
+#include "util/log.h"
+
+namespace portcullis {
+
+using namespace std::chrono_literals;
+namespace net = boost::asio;
+
+struct Server::Control {
+  net::io_context ioc{1};
+  net::signal_set signals{ioc, SIGTERM, SIGINT, SIGHUP};
+  net::steady_timer drain_timer{ioc};
+  std::unique_ptr<AdminServer> admin;
+  std::chrono::steady_clock::time_point drain_deadline;
+};
+
+unsigned effective_workers(const Config& config) {
+  if (config.server.workers > 0) return config.server.workers;
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? n : 1;
+}
+
+Server::Server(std::string config_path, std::shared_ptr<observability::Registry> metrics)
+    : config_path_(std::move(config_path)), metrics_(std::move(metrics)), control_(std::make_unique<Control>()) {
+  reloads_ok_ = metrics_->counter("portcullis_config_reloads_total", "Config reloads, by result.", {{"result", "success"}});
+  reloads_failed_ = metrics_->counter("portcullis_config_reloads_total", "Config reloads, by result.", {{"result", "failure"}});
+}
+
+Server::~Server() = default;
+
+void Server::publish(std::shared_ptr<const Snapshot> snap) {
+  const std::uint64_t generation = snap->generation;
+  snapshot_.store(std::move(snap), std::memory_order_release);
+  generation_.store(generation, std::memory_order_release);
+}
+
+ReloadResult Server::reload() {
+  ReloadResult result;
+  ConfigErrors errors(config_path_);
+  const std::uint64_t next = generation() + 1;
+  auto snap = load_snapshot(config_path_, errors, *metrics_, next);
+  if (!snap) {
+    for (const auto& e : errors.list()) result.errors.push_back(e.to_string());
+    control_shard().inc(reloads_failed_);
+    log::error("config reload rejected; the running config stays", {{"errors", errors.joined()}});
+    return result;
+  }
+  const auto& old = snapshot()->config.server;
+  if (effective_workers(snap->config) != workers_.size() || snap->config.server.listen.size() != old.listen.size())
+    log::warn("server.workers and server.listen changes take effect at the next restart");
+  publish(std::move(snap));
+  control_shard().inc(reloads_ok_);
+  result.ok = true;
+  result.generation = next;
+  log::info("config reloaded", {{"generation", std::to_string(next)}});
+  return result;
+}
+
+void Server::begin_shutdown() {
+  if (draining_.exchange(true)) return;
+  const auto drain = snapshot()->config.server.drain_timeout;
+  log::info("draining", {{"deadline_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(drain).count())}});
+  for (auto& w : workers_) w->begin_drain();
+  control_->drain_deadline = std::chrono::steady_clock::now() + drain;
+  // Poll for the end of the drain; past the deadline the remaining work is stopped.
+  auto tick = std::make_shared<std::function<void()>>();
+  *tick = [this, tick] {
+    bool all_done = true;
+    for (auto& w : workers_) all_done = all_done && w->stopped();
+    if (all_done) {
+      control_->ioc.stop();
+      return;
+    }
+    if (std::chrono::steady_clock::now() >= control_->drain_deadline) {
+      log::warn("drain deadline reached; closing remaining connections");
+      for (auto& w : workers_) w->force_stop();
+    }
+    control_->drain_timer.expires_after(20ms);
+    control_->drain_timer.async_wait([tick](boost::system::error_code ec) {
+      if (!ec) (*tick)();
+    });
+  };
+  (*tick)();
+}
+
+int Server::run(std::shared_ptr<const Snapshot> initial) {
+  publish(initial);
+  const Config& config = initial->config;
+  const unsigned n = effective_workers(config);
+  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  try {
+    for (const auto& address : config.server.listen) {
+      ListenAddress bound = address;
+      for (auto& w : workers_) bound.port = w->listen(bound);  // the first bind picks port 0's port
+      listening.push_back(bound.text());
+    }
+    if (config.admin.enabled) {
+      control_->admin = std::make_unique<AdminServer>(*this, control_->ioc);
+      ListenAddress admin = config.admin.listen;
+      admin.port = control_->admin->listen(admin);
+      log::info("admin listening", {{"address", admin.text()}});
+    }
+  } catch (const std::exception& e) {
+    log::error("cannot listen", {{"error", e.what()}});
+    return 1;
+  }
+  for (const auto& address : listening) log::info("listening", {{"address", address}});
+  log::info("started", {{"workers", std::to_string(n)}, {"version", PORTCULLIS_VERSION}});
+
+  control_->signals.add(SIGUSR1);
+  control_->signals.async_wait([this](boost::system::error_code ec, int signo) { on_signal(ec, signo); });
+  for (auto& w : workers_) w->start();
+  if (control_->admin) control_->admin->start();
+  control_->ioc.run();
+  for (auto& w : workers_) w->join();
+  observability::LogSink::flush_all(n);
+  log::info("stopped");
+  return 0;
+}
+
+void Server::on_signal(boost::system::error_code ec, int signo) {
+  if (ec) return;
+  if (signo == SIGHUP) {
+    log::info("SIGHUP: reloading config");
+    reload();
+  } else if (signo == SIGUSR1) {
+    log::info("SIGUSR1: reopening log files");
+    observability::LogSink::reopen_all();
+  } else {
+    begin_shutdown();
+  }
+  control_->signals.async_wait([this](boost::system::error_code e, int s) { on_signal(e, s); });
+}
+
+}  // namespace portcullis

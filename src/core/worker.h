@@ -1,0 +1,94 @@
+// One worker = one thread, one io_context, its own acceptors on the shared port (SO_REUSEPORT),
+// its own upstream pools, balancer cursors and metric shard. Nothing here is shared with another
+// worker, so the request path takes no lock.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/snapshot.h"
+#include "http/upstream_pool.h"
+#include "observability/metrics.h"
+
+namespace portcullis {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+class Server;
+class Session;
+
+struct WorkerMetrics {
+  observability::GaugeId active_connections;
+  observability::CounterId connections_total;
+  observability::CounterId bad_requests;
+};
+
+class Worker {
+ public:
+  Worker(Server& server, unsigned index);
+  ~Worker();
+
+  // Opens this worker's acceptor for `address`; port 0 binds an ephemeral port (the first worker's
+  // choice is then used by the others). Throws on failure.
+  std::uint16_t listen(const ListenAddress& address);
+  void start();  // spawns the thread
+  void join();
+  void begin_drain();  // thread-safe: posts onto the worker
+  void force_stop();   // drain deadline passed: stop whatever is left
+  bool stopped() const { return ioc_.stopped(); }
+
+  net::io_context& context() { return ioc_; }
+  unsigned index() const { return index_; }
+  Server& server() { return server_; }
+  observability::Shard& shard() { return *shard_; }
+  const WorkerMetrics& metrics() const { return metrics_; }
+  http::UpstreamPools& pools() { return pools_; }
+
+  // The current snapshot; refreshed only when the published generation changed (one relaxed load
+  // per request in the common case).
+  const std::shared_ptr<const Snapshot>& snapshot();
+
+  // Round-robin cursor per service, per worker.
+  std::uint32_t next_index(std::uint32_t service_id) {
+    if (service_id >= cursors_.size()) cursors_.resize(service_id + 1, 0);
+    return cursors_[service_id]++;
+  }
+
+  bool draining() const { return draining_; }
+  // Live sessions, so drain can wake idle ones and know when the worker is done.
+  std::list<Session*>::iterator add_session(Session* s);
+  void remove_session(std::list<Session*>::iterator it);
+  std::uint64_t request_counter() { return ++requests_; }
+  std::string request_id_prefix;
+
+ private:
+  void accept_loop(std::size_t acceptor);
+  void flush_logs_periodically();
+
+  Server& server_;
+  unsigned index_;
+  net::io_context ioc_{1};
+  std::vector<std::unique_ptr<net::ip::tcp::acceptor>> acceptors_;
+  std::thread thread_;
+  observability::Shard* shard_;
+  WorkerMetrics metrics_;
+  http::UpstreamPools pools_;
+  std::vector<std::uint32_t> cursors_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::uint64_t snapshot_generation_ = 0;
+  std::list<Session*> sessions_;
+  std::size_t session_count_ = 0;
+  bool draining_ = false;
+  std::uint64_t requests_ = 0;
+  net::steady_timer flush_timer_;
+  std::uint64_t connections_ = 0;
+};
+
+}  // namespace portcullis

@@ -1,0 +1,456 @@
+// Strict HTTP/1.1 head parsing and chunked decoding. See parser.h for the contract.
+#include "http/parser.h"
+
+#include <array>
+#include <charconv>
+
+namespace portcullis::http {
+namespace {
+
+constexpr std::array<bool, 256> make_token_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr auto token_table = make_token_table();
+
+// field-vchar / SP / HTAB / obs-text; everything else (CTLs, DEL, NUL, bare CR) is refused.
+inline bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+ParseResult error(int status, const char* message) {
+  return ParseResult{ParseStatus::error, status, message};
+}
+
+std::string_view trim_ows(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// Finds the end of the head ("\r\n\r\n"); returns npos when not yet there.
+std::size_t find_head_end(std::string_view data) {
+  std::size_t pos = data.find("\r\n\r\n");
+  return pos == std::string_view::npos ? pos : pos + 4;
+}
+
+// Parses "HTTP/1.x" into 10/11; returns 0 when malformed, -1 when well-formed but unsupported.
+int parse_version(std::string_view v) {
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[6] != '.') return 0;
+  if (v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9') return 0;
+  if (v[5] == '1' && v[7] == '1') return 11;
+  if (v[5] == '1' && v[7] == '0') return 10;
+  return -1;
+}
+
+// Content-Length: 1*DIGIT, identical repeats ("5, 5" or two fields) allowed, anything else refused.
+bool merge_content_length(std::string_view value, bool& seen, std::uint64_t& length) {
+  bool ok = true;
+  bool any = false;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    std::size_t comma = value.find(',', start);
+    std::string_view item = trim_ows(value.substr(start, comma == std::string_view::npos ? value.npos : comma - start));
+    if (item.empty() || item.size() > 19) return false;
+    std::uint64_t n = 0;
+    for (char c : item) {
+      if (c < '0' || c > '9') return false;
+      n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (seen && n != length) ok = false;
+    seen = true;
+    length = n;
+    any = true;
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return ok && any;
+}
+
+// Parses the field lines between `data` start and the final CRLF. Shared by requests and responses.
+ParseResult parse_fields(std::string_view block, std::size_t max_fields, Fields& fields) {
+  while (!block.empty()) {
+    std::size_t eol = block.find("\r\n");
+    std::string_view line = block.substr(0, eol);
+    block.remove_prefix(eol + 2);
+    if (line.front() == ' ' || line.front() == '\t') return error(400, "obsolete line folding");
+    std::size_t colon = 0;
+    while (colon < line.size() && token_table[static_cast<unsigned char>(line[colon])]) ++colon;
+    if (colon == line.size()) return error(400, "header line without a colon");
+    if (line[colon] != ':') {
+      return error(400, line[colon] == ' ' || line[colon] == '\t' ? "whitespace before colon in header"
+                                                                  : "invalid character in header name");
+    }
+    if (colon == 0) return error(400, "empty header name");
+    std::string_view value = line.substr(colon + 1);
+    for (char c : value)
+      if (!is_value_char(static_cast<unsigned char>(c))) return error(400, "invalid character in header value");
+    if (fields.size() >= max_fields) return error(431, "too many header fields");
+    fields.add(line.substr(0, colon), trim_ows(value));
+  }
+  return {};
+}
+
+// Checks that the head contains only CRLF line ends (no bare CR or LF) before splitting it.
+bool line_ends_are_crlf(std::string_view head) {
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    if (head[i] == '\r' && (i + 1 >= head.size() || head[i + 1] != '\n')) return false;
+    if (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')) return false;
+  }
+  return true;
+}
+
+ParseResult apply_transfer_encoding(const Fields& fields, bool& chunked) {
+  int codings = 0;
+  bool last_chunked = false;
+  bool unknown = false;
+  bool chunked_not_last = false;
+  for (const auto& f : fields.items()) {
+    if (!iequals(f.name, "transfer-encoding")) continue;
+    if (trim_ows(f.value).empty()) return error(400, "empty Transfer-Encoding");
+    for_each_list_item(f.value, [&](std::string_view coding) {
+      if (last_chunked) chunked_not_last = true;
+      ++codings;
+      last_chunked = iequals(coding, "chunked");
+      if (!last_chunked) unknown = true;
+    });
+  }
+  if (codings == 0) return {};
+  if (chunked_not_last) return error(400, "chunked must be the final transfer coding, applied once");
+  if (unknown) return error(501, "unsupported transfer coding");
+  chunked = true;
+  return {};
+}
+
+bool parse_authority_form(std::string_view target) {
+  return !target.empty() && target.front() != '/' && target.find("://") == std::string_view::npos &&
+         target.find(':') != std::string_view::npos && valid_host(target);
+}
+
+// Splits the request target into host/path/query according to its form.
+ParseResult classify_target(RequestHead& head) {
+  std::string_view t = head.target;
+  if (t == "*") {
+    if (head.method != Method::options) return error(400, "asterisk-form is only for OPTIONS");
+    head.path = t;
+    return {};
+  }
+  if (head.method == Method::connect) {
+    if (!parse_authority_form(t)) return error(400, "CONNECT needs an authority-form target");
+    return error(501, "CONNECT tunnelling is not enabled");
+  }
+  if (t.front() != '/') {
+    std::size_t scheme_end = t.find("://");
+    if (scheme_end == std::string_view::npos) return error(400, "invalid request target");
+    std::string_view scheme = t.substr(0, scheme_end);
+    if (!iequals(scheme, "http") && !iequals(scheme, "https")) return error(400, "unsupported target scheme");
+    std::string_view rest = t.substr(scheme_end + 3);
+    std::size_t path_start = rest.find_first_of("/?");
+    std::string_view authority = rest.substr(0, path_start);
+    if (authority.empty() || authority.find('@') != std::string_view::npos || !valid_host(authority))
+      return error(400, "invalid authority in absolute-form target");
+    head.absolute_form = true;
+    head.host = authority;
+    t = path_start == std::string_view::npos ? std::string_view("/") : rest.substr(path_start);
+    if (t.front() == '?') {
+      head.path = "/";
+      head.query = t.substr(1);
+      return {};
+    }
+  }
+  std::size_t q = t.find('?');
+  head.path = t.substr(0, q);
+  if (q != std::string_view::npos) head.query = t.substr(q + 1);
+  std::size_t hash = head.path.find('#');
+  if (hash != std::string_view::npos || head.query.find('#') != std::string_view::npos)
+    return error(400, "fragment in request target");
+  return {};
+}
+
+ParseResult apply_request_semantics(RequestHead& head) {
+  const Fields& f = head.fields;
+  // Host
+  std::size_t hosts = f.count("host");
+  if (hosts > 1) return error(400, "more than one Host header");
+  if (hosts == 0 && head.version == 11) return error(400, "missing Host header");
+  if (hosts == 1) {
+    std::string_view host = f.get("host");
+    if (!valid_host(host)) return error(400, "invalid Host header");
+    if (!head.absolute_form) head.host = host;
+  }
+  // Framing
+  bool cl_seen = false;
+  for (const auto& field : f.items()) {
+    if (!iequals(field.name, "content-length")) continue;
+    if (!merge_content_length(field.value, cl_seen, head.content_length))
+      return error(400, "invalid or conflicting Content-Length");
+  }
+  head.has_content_length = cl_seen;
+  if (auto r = apply_transfer_encoding(f, head.chunked); r.status == ParseStatus::error) return r;
+  if (f.contains("transfer-encoding") && head.version == 10)
+    return error(400, "Transfer-Encoding in an HTTP/1.0 request");
+  if (head.chunked && cl_seen) return error(400, "both Content-Length and Transfer-Encoding");
+  // Connection
+  head.keep_alive = head.version == 11;
+  bool connection_upgrade = false;
+  for (const auto& field : f.items()) {
+    if (!iequals(field.name, "connection")) continue;
+    for_each_list_item(field.value, [&](std::string_view opt) {
+      if (iequals(opt, "close")) head.keep_alive = false;
+      else if (iequals(opt, "keep-alive") && head.version == 10) head.keep_alive = true;
+      else if (iequals(opt, "upgrade")) connection_upgrade = true;
+    });
+  }
+  head.upgrade = connection_upgrade && f.contains("upgrade");
+  // Expect
+  if (const Field* e = f.find("expect")) {
+    if (!iequals(e->value, "100-continue")) return error(417, "unsupported expectation");
+    head.expect_continue = head.version == 11;
+  }
+  return {};
+}
+
+}  // namespace
+
+bool is_token_char(unsigned char c) { return token_table[c]; }
+
+bool valid_host(std::string_view host) {
+  if (host.empty()) return true;
+  std::string_view name = host;
+  std::string_view port;
+  if (host.front() == '[') {
+    std::size_t close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    for (char c : host.substr(1, close - 1))
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.'))
+        return false;
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+      if (port.empty()) return false;
+    }
+    name = {};
+  } else {
+    std::size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos) {
+      port = host.substr(colon + 1);
+      name = host.substr(0, colon);
+      if (port.empty()) return false;
+    }
+    if (name.empty()) return false;
+  }
+  for (char c : name) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+              c == '.' || c == '_' || c == '~' || c == '%' || c == '!' || c == '$' || c == '&' ||
+              c == '\'' || c == '(' || c == ')' || c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
+    if (!ok) return false;
+  }
+  if (port.size() > 5) return false;
+  for (char c : port)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+ParseResult parse_request_head(std::string_view data, const ParseLimits& limits, RequestHead& head) {
+  std::size_t skipped = 0;
+  while (data.size() - skipped >= 2 && data[skipped] == '\r' && data[skipped + 1] == '\n') skipped += 2;
+  std::string_view rest = data.substr(skipped);
+  std::size_t line_end = rest.find("\r\n");
+  if (line_end == std::string_view::npos) {
+    if (rest.size() > limits.max_request_line) return error(414, "request line too long");
+    if (rest.find('\n') != std::string_view::npos) return error(400, "bare LF in request line");
+    if (skipped > limits.max_head_bytes) return error(400, "too many empty lines");
+    return {};
+  }
+  if (line_end > limits.max_request_line) return error(414, "request line too long");
+  std::size_t end = find_head_end(rest.substr(line_end));
+  if (end == std::string_view::npos) {
+    if (rest.size() > limits.max_head_bytes) return error(431, "request header section too large");
+    // Headers may end right after the request line ("...\r\n\r\n" spans the line end).
+    return {};
+  }
+  end += line_end;
+  if (end > limits.max_head_bytes) return error(431, "request header section too large");
+  std::string_view whole = rest.substr(0, end);
+  if (!line_ends_are_crlf(whole)) return error(400, "bare CR or LF in request head");
+
+  head.reset();
+  std::string_view line = rest.substr(0, line_end);
+  std::size_t sp1 = line.find(' ');
+  std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || sp1 == 0 || sp2 == sp1 + 1)
+    return error(400, "malformed request line");
+  head.method_text = line.substr(0, sp1);
+  for (char c : head.method_text)
+    if (!token_table[static_cast<unsigned char>(c)]) return error(400, "invalid method");
+  head.method = method_from(head.method_text);
+  head.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  for (char c : head.target)
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+      return error(400, "invalid character in request target");
+  int version = parse_version(line.substr(sp2 + 1));
+  if (version == 0) return error(400, "malformed HTTP version");
+  if (version < 0) return error(505, "HTTP version not supported");
+  head.version = version;
+
+  std::string_view block = whole.substr(line_end + 2, end - line_end - 4);  // field lines, each CRLF-ended
+  if (auto r = parse_fields(block, limits.max_fields, head.fields); r.status == ParseStatus::error) return r;
+  if (auto r = classify_target(head); r.status == ParseStatus::error) return r;
+  if (auto r = apply_request_semantics(head); r.status == ParseStatus::error) return r;
+  head.head_bytes = skipped + end;
+  return ParseResult{ParseStatus::complete, 0, ""};
+}
+
+ParseResult parse_response_head(std::string_view data, std::size_t max_head_bytes, ResponseHead& head,
+                                ResponseFraming& framing) {
+  std::size_t end = find_head_end(data);
+  if (end == std::string_view::npos) {
+    if (data.size() > max_head_bytes) return error(502, "upstream response head too large");
+    if (data.size() >= 5 && data.substr(0, 5) != "HTTP/") return error(502, "upstream sent garbage");
+    return {};
+  }
+  if (end > max_head_bytes) return error(502, "upstream response head too large");
+  std::string_view whole = data.substr(0, end);
+  if (!line_ends_are_crlf(whole)) return error(502, "bare CR or LF in upstream response");
+  head = ResponseHead{};
+  framing = {};
+  std::size_t line_end = whole.find("\r\n");
+  std::string_view line = whole.substr(0, line_end);
+  if (line.size() < 12 || line[8] != ' ') return error(502, "malformed upstream status line");
+  int version = parse_version(line.substr(0, 8));
+  if (version <= 0) return error(502, "unsupported upstream HTTP version");
+  head.version = version;
+  std::string_view code = line.substr(9, 3);
+  for (char c : code)
+    if (c < '0' || c > '9') return error(502, "upstream status is not three digits");
+  if (line.size() > 12 && line[12] != ' ') return error(502, "upstream status is not three digits");
+  head.status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+  if (head.status < 100) return error(502, "invalid upstream status");
+  head.reason = line.size() > 13 ? line.substr(13) : std::string_view{};
+  for (char c : head.reason)
+    if (!is_value_char(static_cast<unsigned char>(c))) return error(502, "invalid upstream reason phrase");
+
+  std::string_view block = whole.substr(line_end + 2, end - line_end - 4);
+  if (auto r = parse_fields(block, 1000, head.fields); r.status == ParseStatus::error)
+    return error(502, "invalid upstream header field");
+  bool cl_seen = false;
+  for (const auto& f : head.fields.items()) {
+    if (!iequals(f.name, "content-length")) continue;
+    if (!merge_content_length(f.value, cl_seen, head.content_length))
+      return error(502, "invalid or conflicting upstream Content-Length");
+  }
+  head.has_content_length = cl_seen;
+  bool te_present = head.fields.contains("transfer-encoding");
+  if (te_present) {
+    bool chunked = false;
+    auto r = apply_transfer_encoding(head.fields, chunked);
+    if (r.status == ParseStatus::error || !chunked) {
+      framing.until_close = true;  // unknown final coding: delimited by close (RFC 9112 6.3)
+    } else {
+      head.chunked = true;
+    }
+    head.has_content_length = false;  // TE overrides CL; CL is dropped before forwarding
+    head.content_length = 0;
+    head.fields.remove("content-length");
+  }
+  head.keep_alive = head.version == 11;
+  for (const auto& f : head.fields.items()) {
+    if (!iequals(f.name, "connection")) continue;
+    for_each_list_item(f.value, [&](std::string_view opt) {
+      if (iequals(opt, "close")) head.keep_alive = false;
+      else if (iequals(opt, "keep-alive") && head.version == 10) head.keep_alive = true;
+    });
+  }
+  if (!head.chunked && !head.has_content_length && !framing.until_close) {
+    bool bodiless = head.status < 200 || head.status == 204 || head.status == 304;
+    if (!bodiless) framing.until_close = true;
+  }
+  if (framing.until_close) head.keep_alive = false;
+  head.head_bytes = end;
+  return ParseResult{ParseStatus::complete, 0, ""};
+}
+
+ChunkedDecoder::Result ChunkedDecoder::next(std::string_view& in, std::string_view& out) {
+  while (!in.empty()) {
+    const char c = in.front();
+    switch (state_) {
+      case State::size: {
+        int digit = (c >= '0' && c <= '9') ? c - '0'
+                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                    : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        if (digit >= 0) {
+          if (in_bws_) return fail("whitespace inside chunk size");
+          if (++size_digits_ > 15) return fail("chunk size too large");
+          remaining_ = remaining_ * 16 + static_cast<unsigned>(digit);
+          in.remove_prefix(1);
+          break;
+        }
+        if (size_digits_ == 0) return fail("invalid chunk size");
+        if (c == ' ' || c == '\t') { in_bws_ = true; in.remove_prefix(1); break; }
+        if (c == ';') { state_ = State::extension; in.remove_prefix(1); break; }
+        if (c == '\r') { state_ = State::size_lf; in.remove_prefix(1); break; }
+        return fail(c == '\n' ? "chunk size line ends in bare LF" : "invalid chunk size");
+      }
+      case State::extension:
+        if (c == '\r') { state_ = State::size_lf; in.remove_prefix(1); break; }
+        if (c == '\n') return fail("chunk extension ends in bare LF");
+        if (!is_value_char(static_cast<unsigned char>(c))) return fail("invalid character in chunk extension");
+        if (++extension_bytes_ > max_extension_) return fail("chunk extension too long");
+        in.remove_prefix(1);
+        break;
+      case State::size_lf:
+        if (c != '\n') return fail("chunk size line without LF");
+        in.remove_prefix(1);
+        size_digits_ = 0;
+        in_bws_ = false;
+        extension_bytes_ = 0;
+        state_ = remaining_ == 0 ? State::trailer_line : State::data;
+        line_bytes_ = 0;
+        break;
+      case State::data: {
+        std::size_t n = in.size() < remaining_ ? in.size() : static_cast<std::size_t>(remaining_);
+        out = in.substr(0, n);
+        in.remove_prefix(n);
+        remaining_ -= n;
+        if (remaining_ == 0) state_ = State::data_cr;
+        return Result::data;
+      }
+      case State::data_cr:
+        if (c != '\r') return fail("chunk data not followed by CRLF");
+        state_ = State::data_lf;
+        in.remove_prefix(1);
+        break;
+      case State::data_lf:
+        if (c != '\n') return fail("chunk data not followed by CRLF");
+        state_ = State::size;
+        in.remove_prefix(1);
+        break;
+      case State::trailer_line:
+        if (++trailer_bytes_ > max_trailer_) return fail("trailer section too large");
+        if (c == '\r') { state_ = State::trailer_lf; in.remove_prefix(1); break; }
+        if (c == '\n') return fail("trailer line ends in bare LF");
+        if (!is_value_char(static_cast<unsigned char>(c))) return fail("invalid character in trailer");
+        ++line_bytes_;
+        in.remove_prefix(1);
+        break;
+      case State::trailer_lf:
+        if (c != '\n') return fail("trailer line without LF");
+        in.remove_prefix(1);
+        if (line_bytes_ == 0) {
+          state_ = State::done;
+          return Result::done;
+        }
+        line_bytes_ = 0;
+        state_ = State::trailer_line;
+        break;
+      case State::done:
+        return Result::done;
+    }
+  }
+  return state_ == State::done ? Result::done : Result::need_more;
+}
+
+}  // namespace portcullis::http

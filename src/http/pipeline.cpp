@@ -1,0 +1,102 @@
+// The request lifecycle (Zuul's model): pre filters -> route stage -> post filters; any failure
+// goes to the error filters. Synchronous filters run without a coroutine frame.
+#include <boost/asio/use_awaitable.hpp>
+
+#include "config/snapshot.h"
+#include "core/worker.h"
+#include "http/session.h"
+#include "routing/path.h"
+
+namespace portcullis {
+
+net::awaitable<bool> Session::run_filters(Context& ctx, const std::vector<const Filter*>& list) {
+  for (const Filter* filter : list) {
+    if (!filter->should_filter(ctx)) continue;
+    Outcome outcome = filter->is_async() ? co_await filter->run_async(ctx) : filter->run(ctx);
+    if (outcome == Outcome::proceed) continue;
+    if (outcome == Outcome::fail && !ctx.error) {
+      ctx.error.kind = ErrorKind::internal;
+      ctx.error.message = "filter " + filter->name() + " failed";
+    }
+    co_return false;  // respond or fail: the stage ends here
+  }
+  co_return true;
+}
+
+void Session::run_error_filters(Context& ctx) {
+  const Route* route = ctx.route ? ctx.route : &ctx.snapshot->no_route;
+  ctx.local_response.reset();
+  for (const Filter* filter : route->error) {
+    if (!filter->should_filter(ctx)) continue;
+    // Error filters run synchronously: the connection is already failing, nothing is awaited.
+    if (filter->run(ctx) == Outcome::respond && ctx.local_response) return;
+  }
+  build_error(ctx);
+}
+
+namespace {
+
+bool trace_answered_locally(const http::RequestHead& head) {
+  return head.method == http::Method::trace && head.fields.get("max-forwards") == "0";
+}
+
+}  // namespace
+
+net::awaitable<void> Session::run_request(Context& ctx) {
+  const Snapshot& snap = *ctx.snapshot;
+  if (head_.path != "*") {
+    auto error = routing::canonicalize_path(head_.path, ctx.canonical_path);
+    if (error != routing::PathError::none) {
+      ctx.error = {ErrorKind::bad_request, ErrorSource::downstream, 400, "invalid request path"};
+      close_after_ = true;
+    }
+  } else {
+    ctx.canonical_path = "*";
+  }
+  if (!ctx.error) {
+    int index = snap.table.match(ctx.canonical_path, head_.method_text, head_.host, head_.fields);
+    if (index >= 0) ctx.route = &snap.routes[static_cast<std::size_t>(index)];
+  }
+  const Route& route = ctx.route ? *ctx.route : snap.no_route;
+
+  bool proceed = !ctx.error;
+  if (proceed && head_.has_content_length && head_.content_length > snap.config.server.max_request_body_bytes) {
+    ctx.error = {ErrorKind::rejected, ErrorSource::downstream, 413, "request body too large"};
+    close_after_ = true;
+    proceed = false;
+  }
+  if (proceed) proceed = co_await run_filters(ctx, route.pre);
+  if (proceed && trace_answered_locally(head_)) {
+    std::string echo(buffer_.readable().substr(0, head_.head_bytes));
+    ctx.respond(200, std::move(echo)).headers.emplace_back("Content-Type", "message/http");
+    proceed = false;
+  }
+  if (proceed) proceed = co_await run_filters(ctx, route.route);
+  if (proceed && !ctx.route) {
+    ctx.error = {ErrorKind::not_found, ErrorSource::downstream, 404, "no route matches the request"};
+    proceed = false;
+  }
+  if (proceed && ctx.route->service) {
+    co_await proxy(ctx);  // writes the response itself, or leaves ctx.error / ctx.local_response
+    if (ctx.response_status != 0 && !ctx.error) co_return;
+  }
+  if (ctx.error) {
+    if (ctx.response_status != 0) {  // failed after the response head was sent: nothing to add
+      close_after_ = true;
+      co_return;
+    }
+    run_error_filters(ctx);
+  }
+  if (!ctx.local_response) {
+    ctx.error = {ErrorKind::internal, ErrorSource::internal, 500, "route produced no response"};
+    run_error_filters(ctx);
+  }
+  // Post filters see the local answer as the response.
+  ctx.response_status = ctx.local_response->status;
+  ctx.response_fields.clear();
+  for (const auto& [name, value] : ctx.local_response->headers) ctx.response_fields.add(name, value);
+  co_await run_filters(ctx, route.post);
+  if (!co_await write_local(ctx, *ctx.local_response)) close_after_ = true;
+}
+
+}  // namespace portcullis

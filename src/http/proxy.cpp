@@ -1,0 +1,379 @@
+// The route stage's proxy: pick an instance, lease a pooled connection (or connect), send the
+// request head and stream the body, read the response head, run post filters, stream the body back.
+#include <span>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "config/snapshot.h"
+#include "core/worker.h"
+#include "http/session.h"
+#include "util/log.h"
+
+namespace portcullis {
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+constexpr std::size_t response_buffer_bytes = 64 * 1024;
+
+tcp::endpoint to_asio(const Endpoint& e) {
+  if (e.v6) {
+    net::ip::address_v6::bytes_type b;
+    std::copy(e.bytes.begin(), e.bytes.end(), b.begin());
+    return {net::ip::address_v6(b), e.port};
+  }
+  net::ip::address_v4::bytes_type b;
+  std::copy(e.bytes.begin(), e.bytes.begin() + 4, b.begin());
+  return {net::ip::address_v4(b), e.port};
+}
+
+// "1a2b\r\n" for a chunk of `n` bytes.
+std::string_view chunk_header(std::size_t n, char (&buf)[24]) {
+  static const char hex[] = "0123456789abcdef";
+  char tmp[20];
+  int len = 0;
+  do {
+    tmp[len++] = hex[n & 15];
+    n >>= 4;
+  } while (n);
+  int i = 0;
+  while (len) buf[i++] = tmp[--len];
+  buf[i++] = '\r';
+  buf[i++] = '\n';
+  return {buf, static_cast<std::size_t>(i)};
+}
+
+// Writes `prefix` (may be empty) then `piece`, framed as a chunk when `chunked`.
+net::awaitable<bool> write_framed(tcp::socket& socket, std::string_view prefix, std::string_view piece, bool chunked) {
+  char header_buf[24];
+  std::array<net::const_buffer, 4> buffers;
+  std::size_t count = 0;
+  if (!prefix.empty()) buffers[count++] = net::buffer(prefix.data(), prefix.size());
+  if (!piece.empty()) {
+    if (chunked) {
+      auto h = chunk_header(piece.size(), header_buf);
+      buffers[count++] = net::buffer(h.data(), h.size());
+    }
+    buffers[count++] = net::buffer(piece.data(), piece.size());
+    if (chunked) buffers[count++] = net::buffer("\r\n", 2);
+  }
+  if (count == 0) co_return true;
+  auto [ec, n] = co_await net::async_write(socket, std::span(buffers.data(), count), use_tuple);
+  co_return !ec;
+}
+
+}  // namespace
+
+net::awaitable<bool> Session::connect_upstream(Context& ctx, const Instance& instance,
+                                               std::shared_ptr<http::UpstreamConnection>& conn) {
+  const Service& service = *ctx.route->service;
+  conn = std::make_shared<http::UpstreamConnection>(worker_.context());
+  conn->instance_id = instance.id;
+  upstream_ = conn.get();
+  arm(service.config.connect_timeout, Phase::connect);
+  auto [ec] = co_await conn->socket.async_connect(to_asio(instance.endpoint), use_tuple);
+  upstream_ = nullptr;
+  if (ec) {
+    worker_.shard().inc(service.connect_failures);
+    if (timed_out_) {
+      timed_out_ = false;
+      ctx.error = {ErrorKind::connect_timeout, ErrorSource::upstream, 504,
+                   "connect to " + instance.address + " timed out", true};
+    } else {
+      ctx.error = {ErrorKind::connect_failed, ErrorSource::upstream, 502,
+                   "cannot connect to " + instance.address + ": " + ec.message(), true};
+    }
+    co_return false;
+  }
+  boost::system::error_code ignored;
+  conn->socket.set_option(tcp::no_delay(true), ignored);
+  conn->socket.non_blocking(true, ignored);
+  co_return true;
+}
+
+net::awaitable<bool> Session::send_request(Context& ctx, http::UpstreamConnection& conn, bool& body_started) {
+  const Service& service = *ctx.route->service;
+  append_request_head(ctx, *ctx.instance);
+  arm(service.config.read_timeout, Phase::upstream_wait);
+  std::string_view in_buffer = buffer_.readable().substr(std::min(body_cursor_, buffer_.size()));
+  if (!head_.has_body() || (!head_.chunked && in_buffer.size() >= head_.content_length)) {
+    // Head and whole body in one gathered write: the common case costs one system call.
+    std::string_view body = head_.has_body() ? in_buffer.substr(0, head_.content_length) : std::string_view{};
+    if (head_.has_body()) {
+      body_cursor_ += body.size();
+      body_left_ = 0;
+      body_done_ = true;
+      ctx.request_body_bytes = body.size();
+    }
+    if (co_await write_framed(conn.socket, out_, body, false)) co_return true;
+    ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502, "upstream closed the connection", true};
+    co_return false;
+  }
+  if (!co_await write_framed(conn.socket, out_, {}, false)) {
+    ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502, "upstream closed the connection", true};
+    co_return false;
+  }
+  body_started = true;
+  while (!body_done_) {
+    boost::system::error_code ec;
+    std::string_view piece = co_await next_body_piece(ctx, ec);
+    if (ec) co_return false;  // ctx.error says what the client did
+    arm(service.config.read_timeout, Phase::upstream_wait);
+    if (!co_await write_framed(conn.socket, {}, piece, head_.chunked)) {
+      ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502, "upstream closed while receiving the body"};
+      co_return false;
+    }
+  }
+  if (head_.chunked && !co_await write_framed(conn.socket, "0\r\n\r\n", {}, false)) {
+    ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502, "upstream closed while receiving the body"};
+    co_return false;
+  }
+  co_return true;
+}
+
+net::awaitable<bool> Session::read_response_head(Context& ctx, http::UpstreamConnection& conn,
+                                                 http::ResponseHead& head, http::ResponseFraming& framing,
+                                                 bool& got_bytes) {
+  const Service& service = *ctx.route->service;
+  const std::size_t max_head = ctx.snapshot->config.server.max_response_header_bytes;
+  arm(service.config.read_timeout, Phase::upstream_wait);
+  while (true) {
+    if (!conn.buffer.empty()) {
+      got_bytes = true;
+      auto r = http::parse_response_head(conn.buffer.readable(), max_head, head, framing);
+      if (r.status == http::ParseStatus::error) {
+        ctx.error = {ErrorKind::bad_upstream_response, ErrorSource::upstream, 502, r.error_message};
+        co_return false;
+      }
+      if (r.status == http::ParseStatus::complete) {
+        if (head.status == 101) {
+          if (head_.upgrade && ctx.route->config->allow_upgrade) co_return true;
+          ctx.error = {ErrorKind::bad_upstream_response, ErrorSource::upstream, 502, "unsolicited 101 from upstream"};
+          co_return false;
+        }
+        if (head.status >= 200) co_return true;
+        // Informational responses go to HTTP/1.1 clients; 100 was the gateway's own business.
+        if (head.status != 100 && head_.version == 11) {
+          std::string info(conn.buffer.readable().substr(0, head.head_bytes));
+          if (!co_await write_client(info)) {
+            close_after_ = true;
+            co_return false;
+          }
+          arm(service.config.read_timeout, Phase::upstream_wait);
+        }
+        conn.buffer.consume(head.head_bytes);
+        continue;
+      }
+    }
+    boost::system::error_code ec;
+    conn.buffer.set_initial(16 * 1024);
+    co_await read_some(conn.socket, conn.buffer, max_head + 4096, ec, true);
+    if (ec) {
+      if (timed_out_) {
+        ctx.error = {ErrorKind::upstream_timeout, ErrorSource::upstream, 504,
+                     "upstream did not answer within read_timeout"};
+      } else if (ec == net::error::no_buffer_space) {
+        ctx.error = {ErrorKind::bad_upstream_response, ErrorSource::upstream, 502, "upstream response head too large"};
+      } else {
+        ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502,
+                     conn.buffer.empty() ? "upstream closed the connection without a response"
+                                         : "upstream response cut short"};
+        ctx.error.retryable = conn.buffer.empty();
+      }
+      co_return false;
+    }
+  }
+}
+
+net::awaitable<void> Session::proxy(Context& ctx) {
+  const Service& service = *ctx.route->service;
+  if (service.instances.empty()) {
+    ctx.error = {ErrorKind::no_instances, ErrorSource::upstream, 503, "no instances available for " + service.name};
+    co_return;
+  }
+  const Instance& instance = service.instances[worker_.next_index(service.id) % service.instances.size()];
+  ctx.instance = &instance;
+  ctx.upstream_start = std::chrono::steady_clock::now();
+  auto& shard = worker_.shard();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::shared_ptr<http::UpstreamConnection> conn = worker_.pools().take(instance);
+    const bool reused = conn != nullptr;
+    if (!conn && !co_await connect_upstream(ctx, instance, conn)) co_return;
+    ++ctx.attempts;
+    shard.add(instance.metrics.pool_active, 1);
+    upstream_ = conn.get();
+    bool body_started = false;
+    bool got_bytes = false;
+    http::ResponseHead rhead;
+    http::ResponseFraming framing;
+    bool ok = co_await send_request(ctx, *conn, body_started);
+    if (ok) ok = co_await read_response_head(ctx, *conn, rhead, framing, got_bytes);
+    if (!ok) {
+      shard.add(instance.metrics.pool_active, -1);
+      upstream_ = nullptr;
+      // A pooled connection the origin closed just as it was reused: replay once on a fresh one,
+      // which is safe only when nothing of the request could have been acted on.
+      if (reused && !got_bytes && !body_started && !timed_out_ && !head_.has_body() &&
+          ctx.error.kind == ErrorKind::upstream_reset) {
+        ctx.error = {};
+        continue;
+      }
+      co_return;
+    }
+    ctx.upstream_headers = std::chrono::steady_clock::now();
+    bool reusable = false;
+    if (rhead.status == 101) {
+      co_await tunnel(ctx, *conn, rhead);
+    } else {
+      reusable = co_await relay_response(ctx, *conn, rhead, framing);
+    }
+    shard.add(instance.metrics.pool_active, -1);
+    upstream_ = nullptr;
+    ++conn->requests;
+    if (reusable) worker_.pools().give_back(std::move(conn), instance, service.config);
+    co_return;
+  }
+}
+
+net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnection& conn,
+                                             const http::ResponseHead& head, const http::ResponseFraming& framing) {
+  const Service& service = *ctx.route->service;
+  ctx.response_status = head.status;
+  ctx.response_fields = head.fields;
+  co_await run_filters(ctx, ctx.route->post);
+  if (ctx.response_status != head.status && ctx.local_response) {
+    // A post filter cannot replace a proxied response; keep the origin's status.
+    ctx.local_response.reset();
+  }
+  const bool no_body = head_.method == http::Method::head || head.status == 204 || head.status == 304;
+  std::int64_t length = -1;
+  bool chunked_out = false;
+  if (no_body) {
+    if (head_.method == http::Method::head && head.has_content_length) length = static_cast<std::int64_t>(head.content_length);
+  } else if (head.has_content_length) {
+    length = static_cast<std::int64_t>(head.content_length);
+  } else if (head_.version == 11) {
+    chunked_out = true;
+  } else {
+    close_after_ = true;  // HTTP/1.0 client: the body ends with the connection
+  }
+  if (worker_.draining()) close_after_ = true;
+  ctx.response_status = head.status;
+  append_response_head(ctx, head.status, head.reason, ctx.response_fields, length, chunked_out);
+  conn.buffer.consume(head.head_bytes);  // the head is serialised in out_: the views may go now
+
+  if (no_body) {
+    if (!co_await write_client(out_)) close_after_ = true;
+    co_return conn.buffer.empty() && head.keep_alive;  // a body where none belongs: do not reuse
+  }
+
+  std::uint64_t left = head.content_length;
+  http::ChunkedDecoder decoder(4096, 64 * 1024);
+  std::string_view pending_head = out_;
+  bool complete = false;
+  while (!complete) {
+    std::string_view avail = conn.buffer.readable();
+    std::string_view piece;
+    if (!avail.empty()) {
+      if (head.has_content_length) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(avail.size(), left));
+        piece = avail.substr(0, n);
+        left -= n;
+        complete = left == 0;
+      } else if (head.chunked) {
+        std::string_view in = avail;
+        auto r = decoder.next(in, piece);
+        if (r == http::ChunkedDecoder::Result::error) {
+          close_after_ = true;  // the client must not mistake a broken body for a complete one
+          if (!pending_head.empty()) {
+            ctx.response_status = 0;
+            ctx.error = {ErrorKind::bad_upstream_response, ErrorSource::upstream, 502, decoder.error()};
+          }
+          co_return false;
+        }
+        complete = r == http::ChunkedDecoder::Result::done;
+        // `piece` views avail; consume after writing.
+        avail = avail.substr(0, avail.size() - in.size());
+      } else {
+        piece = avail;
+      }
+      const std::size_t consumed = head.chunked ? avail.size() : piece.size();
+      if (!piece.empty() || !pending_head.empty()) {
+        if (!co_await write_framed(socket_, pending_head, piece, chunked_out)) {
+          close_after_ = true;
+          co_return false;
+        }
+        pending_head = {};
+        ctx.response_body_bytes += piece.size();
+      }
+      conn.buffer.consume(consumed);
+      if (head.has_content_length && complete) break;
+      if (complete || !conn.buffer.empty()) continue;
+    } else if (head.has_content_length && left == 0) {
+      complete = true;
+      break;
+    }
+    if (!pending_head.empty() && !co_await write_framed(socket_, pending_head, {}, false)) {
+      close_after_ = true;
+      co_return false;
+    }
+    pending_head = {};
+    arm(service.config.read_timeout, Phase::upstream_body);
+    boost::system::error_code ec;
+    co_await read_some(conn.socket, conn.buffer, response_buffer_bytes, ec, false);
+    if (ec) {
+      if (framing.until_close && (ec == net::error::eof)) {
+        complete = true;
+        break;
+      }
+      close_after_ = true;  // cut short: closing tells the client the body is incomplete
+      ctx.error = {timed_out_ ? ErrorKind::upstream_timeout : ErrorKind::upstream_reset, ErrorSource::upstream, 0,
+                   "upstream response body cut short"};
+      co_return false;
+    }
+  }
+  if (!pending_head.empty() && !co_await write_framed(socket_, pending_head, {}, false)) {
+    close_after_ = true;
+    co_return false;
+  }
+  if (chunked_out && !co_await write_framed(socket_, "0\r\n\r\n", {}, false)) {
+    close_after_ = true;
+    co_return false;
+  }
+  co_return complete && !framing.until_close && head.keep_alive && conn.buffer.empty();
+}
+
+net::awaitable<bool> Session::tunnel(Context& ctx, http::UpstreamConnection& conn, const http::ResponseHead& head) {
+  using namespace net::experimental::awaitable_operators;
+  ctx.response_status = 101;
+  ctx.response_fields = head.fields;
+  std::string head_bytes(conn.buffer.readable().substr(0, head.head_bytes));
+  conn.buffer.consume(head.head_bytes);
+  std::string early(conn.buffer.readable());
+  conn.buffer.clear();
+  close_after_ = true;
+  if (!co_await write_client(head_bytes, early)) co_return false;
+  // Bytes the client sent after its upgrade request belong to the new protocol.
+  std::string_view client_early = buffer_.readable().substr(std::min(body_cursor_, buffer_.size()));
+  if (!client_early.empty() && !co_await write_framed(conn.socket, client_early, {}, false)) co_return false;
+  body_cursor_ = buffer_.size();
+  disarm();
+  auto pump = [](tcp::socket& from, tcp::socket& to, std::uint64_t& bytes) -> net::awaitable<void> {
+    std::vector<char> buf(16 * 1024);
+    while (true) {
+      auto [ec, n] = co_await from.async_read_some(net::buffer(buf), use_tuple);
+      if (ec) break;
+      auto [wec, wn] = co_await net::async_write(to, net::buffer(buf.data(), n), use_tuple);
+      if (wec) break;
+      bytes += n;
+    }
+    boost::system::error_code ignored;
+    to.shutdown(tcp::socket::shutdown_send, ignored);
+  };
+  co_await (pump(socket_, conn.socket, ctx.request_body_bytes) && pump(conn.socket, socket_, ctx.response_body_bytes));
+  co_return false;
+}
+
+}  // namespace portcullis

@@ -1,0 +1,93 @@
+// Per-worker upstream keep-alive pools.
+#include "http/upstream_pool.h"
+
+#include <algorithm>
+
+#include "config/snapshot.h"
+
+namespace portcullis::http {
+
+std::shared_ptr<UpstreamConnection> UpstreamPools::take(const Instance& instance) {
+  if (instance.id >= idle_.size()) return nullptr;
+  auto& list = idle_[instance.id];
+  // Most recently used first: it is the least likely to have been closed by the origin.
+  while (!list.empty()) {
+    auto conn = std::move(list.back());
+    list.pop_back();
+    if (shard_) shard_->add(conn->idle_gauge, -1);
+    conn->idle = false;
+    ++conn->idle_generation;
+    boost::system::error_code ec;
+    conn->socket.cancel(ec);  // stops the idle wait; its handler sees the new generation
+    if (conn->socket.is_open()) return conn;
+  }
+  return nullptr;
+}
+
+void UpstreamPools::give_back(std::shared_ptr<UpstreamConnection> conn, const Instance& instance,
+                              const ServiceConfig& service) {
+  if (!conn->socket.is_open() || conn->requests >= service.max_requests_per_connection ||
+      !conn->buffer.empty()) {
+    return;  // closed by the destructor
+  }
+  if (instance.id >= idle_.size()) idle_.resize(instance.id + 1);
+  auto& list = idle_[instance.id];
+  if (list.size() >= service.max_idle_connections) return;
+  conn->buffer.release_if_empty();
+  conn->idle = true;
+  conn->idle_since = std::chrono::steady_clock::now();
+  conn->instance_id = instance.id;
+  conn->idle_gauge = instance.metrics.pool_idle;
+  conn->max_idle = service.idle_connection_timeout;
+  if (shard_) shard_->add(conn->idle_gauge, 1);
+  list.push_back(conn);
+  watch(list.back());
+}
+
+void UpstreamPools::watch(const std::shared_ptr<UpstreamConnection>& conn) {
+  const std::uint64_t generation = conn->idle_generation;
+  conn->socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                          [this, conn, generation](boost::system::error_code) {
+                            // Readable while idle means EOF, a reset or bytes nobody asked for:
+                            // in every case the connection cannot carry another request.
+                            if (conn->idle && conn->idle_generation == generation) drop(conn.get());
+                          });
+}
+
+void UpstreamPools::drop(UpstreamConnection* conn) {
+  if (conn->instance_id >= idle_.size()) return;
+  auto& list = idle_[conn->instance_id];
+  auto it = std::find_if(list.begin(), list.end(), [&](const auto& c) { return c.get() == conn; });
+  if (it == list.end()) return;
+  if (shard_) shard_->add(conn->idle_gauge, -1);
+  conn->idle = false;
+  boost::system::error_code ec;
+  conn->socket.close(ec);
+  list.erase(it);
+}
+
+void UpstreamPools::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& list : idle_) {
+    std::vector<UpstreamConnection*> old;
+    for (auto& c : list)
+      if (now - c->idle_since > c->max_idle) old.push_back(c.get());
+    for (auto* c : old) drop(c);
+  }
+}
+
+void UpstreamPools::close_all() {
+  for (auto& list : idle_) {
+    std::vector<UpstreamConnection*> all;
+    for (auto& c : list) all.push_back(c.get());
+    for (auto* c : all) drop(c);
+  }
+}
+
+std::size_t UpstreamPools::idle_count() const {
+  std::size_t n = 0;
+  for (const auto& list : idle_) n += list.size();
+  return n;
+}
+
+}  // namespace portcullis::http

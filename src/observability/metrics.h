@@ -1,0 +1,99 @@
+// Native Prometheus metrics. Each worker writes only its own shard (plain relaxed stores by one
+// writer, no lock-prefixed instructions and no mutex on the request path); a scrape sums the
+// shards and renders text format 0.0.4. Series are registered when a config snapshot is compiled,
+// so the request path only holds pre-resolved slot ids and never builds a label string.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace portcullis::observability {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// A series' first slot. Counters and gauges use one slot, histograms bounds.size() + 3
+// (one per finite bucket, +Inf, count, and sum in nanounits).
+struct SlotId {
+  std::uint32_t index = UINT32_MAX;
+  bool valid() const { return index != UINT32_MAX; }
+};
+struct CounterId : SlotId {};
+struct GaugeId : SlotId {};
+struct HistogramId : SlotId {
+  const std::vector<double>* bounds = nullptr;  // owned by the registry, stable
+};
+
+// One writer's slots. Storage grows in fixed blocks that never move, so a scrape may read while
+// the owner writes.
+class Shard {
+ public:
+  static constexpr std::size_t block_slots = 4096;
+  static constexpr std::size_t max_blocks = 256;
+
+  Shard();
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  void inc(CounterId id, std::uint64_t n = 1) { bump(id.index, n); }
+  void add(GaugeId id, std::int64_t delta) { bump(id.index, static_cast<std::uint64_t>(delta)); }
+  void set(GaugeId id, std::int64_t value) {
+    slot(id.index).store(static_cast<std::uint64_t>(value), std::memory_order_relaxed);
+  }
+  void observe(const HistogramId& id, double value);
+
+  std::uint64_t read(std::uint32_t index) const;
+  void ensure(std::uint32_t slots);  // registry only, before any id past it is handed out
+
+ private:
+  std::atomic<std::uint64_t>& slot(std::uint32_t index) {
+    return blocks_[index / block_slots][index % block_slots];
+  }
+  void bump(std::uint32_t index, std::uint64_t n) {
+    auto& s = slot(index);
+    s.store(s.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // one writer
+  }
+  std::unique_ptr<std::atomic<std::uint64_t>[]> blocks_[max_blocks];
+};
+
+enum class MetricType { counter, gauge, histogram };
+
+// Registration and rendering. Registration is thread-safe (mutex, control plane only).
+// Registering the same name and labels again returns the same id, so a reload keeps its series.
+class Registry {
+ public:
+  explicit Registry(unsigned shards);
+  ~Registry();
+
+  CounterId counter(std::string_view name, std::string_view help, const Labels& labels = {});
+  GaugeId gauge(std::string_view name, std::string_view help, const Labels& labels = {});
+  HistogramId histogram(std::string_view name, std::string_view help, const Labels& labels,
+                        const std::vector<double>& bounds);
+
+  Shard& shard(unsigned i) { return *shards_[i]; }
+  unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
+
+  // Prometheus text exposition format 0.0.4, families sorted by name, shards summed.
+  std::string render() const;
+
+  static const std::vector<double>& default_latency_bounds();  // seconds, 0.5ms .. 60s
+
+ private:
+  struct Series;
+  struct Family;
+  SlotId add_series(std::string_view name, std::string_view help, MetricType type,
+                    const Labels& labels, const std::vector<double>* bounds, std::uint32_t slots,
+                    const std::vector<double>** bounds_out);
+
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::unique_ptr<Family>> families_;
+  std::uint32_t next_slot_ = 0;
+};
+
+}  // namespace portcullis::observability

@@ -1,0 +1,131 @@
+// The per-request context every filter sees: the request, the matched route, the chosen instance,
+// typed attributes filters share, timing marks, the response being built and the error, if any.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <memory_resource>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "http/message.h"
+
+namespace portcullis {
+
+struct Snapshot;
+struct Route;
+struct Instance;
+
+using Clock = std::chrono::steady_clock;
+
+// One error type for the data path: what failed, on which side, and whether a retry may help.
+// It is mapped to a status and a JSON body in one place (pipeline/errors.cpp).
+enum class ErrorKind {
+  none,
+  bad_request,        // 400 family: the client sent something refused
+  not_found,          // 404: no route
+  rejected,           // a filter refused the request with its own status
+  no_instances,       // 503
+  connect_failed,     // 502
+  connect_timeout,    // 504
+  upstream_timeout,   // 504
+  upstream_reset,     // 502
+  bad_upstream_response,  // 502
+  internal,           // 500
+};
+enum class ErrorSource { downstream, upstream, internal };
+
+struct Error {
+  ErrorKind kind = ErrorKind::none;
+  ErrorSource source = ErrorSource::internal;
+  int status = 0;  // 0 = derived from kind
+  std::string message;
+  bool retryable = false;
+  explicit operator bool() const { return kind != ErrorKind::none; }
+};
+
+// A response produced at the gateway (static route, filter answer, error).
+struct LocalResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+class Context {
+ public:
+  Context() : arena_(arena_initial_, sizeof(arena_initial_)) {}
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  // --- request ------------------------------------------------------------------------------
+  http::RequestHead* request = nullptr;  // fields are views: change them with set/remove + keep()
+  std::string canonical_path;            // what routing and filters match on
+  std::string_view client_address;       // peer IP as text
+  std::string_view request_id;
+  const Snapshot* snapshot = nullptr;
+  const Route* route = nullptr;
+  const Instance* instance = nullptr;
+  std::string_view upstream_path;  // set by set_path / rewrite_path; empty = target after prefix strip
+  std::uint32_t worker = 0;
+
+  // --- response -----------------------------------------------------------------------------
+  // Upstream response head fields (views into the upstream buffer or into the arena) that post
+  // filters may edit, and the status sent to the client.
+  http::Fields response_fields;
+  int response_status = 0;
+  std::unique_ptr<LocalResponse> local_response;  // set when the gateway answers itself
+  Error error;
+
+  // --- accounting -----------------------------------------------------------------------------
+  Clock::time_point start;
+  Clock::time_point upstream_start;
+  Clock::time_point upstream_headers;
+  Clock::time_point end;
+  std::uint64_t request_body_bytes = 0;
+  std::uint64_t response_body_bytes = 0;
+  int attempts = 0;
+
+  // Copies text into the request's arena and returns a view that lives as long as the request.
+  std::string_view keep(std::string_view text) {
+    auto* p = static_cast<char*>(arena_.allocate(text.size() ? text.size() : 1, 1));
+    std::copy(text.begin(), text.end(), p);
+    return {p, text.size()};
+  }
+
+  // Answer locally with `status` (pre/route filters use this and return Outcome::respond).
+  LocalResponse& respond(int status, std::string body = {}) {
+    local_response = std::make_unique<LocalResponse>();
+    local_response->status = status;
+    local_response->body = std::move(body);
+    return *local_response;
+  }
+
+  // Typed attribute slots for filters that share data: one value per type.
+  template <class T>
+  T& attribute() {
+    for (auto& a : attributes_)
+      if (a.type == &typeid(T)) return *static_cast<T*>(a.value.get());
+    attributes_.push_back({&typeid(T), std::shared_ptr<void>(std::make_shared<T>())});
+    return *static_cast<T*>(attributes_.back().value.get());
+  }
+  template <class T>
+  const T* find_attribute() const {
+    for (auto& a : attributes_)
+      if (a.type == &typeid(T)) return static_cast<const T*>(a.value.get());
+    return nullptr;
+  }
+
+ private:
+  struct Attribute {
+    const std::type_info* type;
+    std::shared_ptr<void> value;
+  };
+  std::vector<Attribute> attributes_;
+  alignas(16) char arena_initial_[512];
+  std::pmr::monotonic_buffer_resource arena_;
+};
+
+}  // namespace portcullis

@@ -1,0 +1,127 @@
+// Filter registry and the args reader used by every filter factory.
+#include "pipeline/registry.h"
+
+#include <algorithm>
+
+namespace portcullis {
+
+std::string_view to_string(FilterType type) {
+  switch (type) {
+    case FilterType::pre: return "pre";
+    case FilterType::route: return "route";
+    case FilterType::post: return "post";
+    case FilterType::error: return "error";
+  }
+  return "?";
+}
+
+boost::asio::awaitable<Outcome> Filter::run_async(Context& ctx) const { co_return run(ctx); }
+
+FilterArgs::FilterArgs(const YAML::Node& args, const std::string& yaml_path, ConfigErrors& errors)
+    : args_(args), path_(yaml_path + ".args"), errors_(errors), errors_before_(errors.list().size()) {
+  if (args_ && !args_.IsNull() && !args_.IsMap()) errors_.add(args_, path_, "args must be a map");
+}
+
+YAML::Node FilterArgs::node(const std::string& key) {
+  known_.push_back(key);
+  if (!args_ || !args_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  YAML::Node value = args_[key];
+  if (!value || value.IsNull()) return YAML::Node(YAML::NodeType::Undefined);
+  return value;
+}
+
+void FilterArgs::error(const std::string& key, const std::string& message) {
+  YAML::Node at = (args_ && args_.IsMap() && args_[key]) ? args_[key] : args_;
+  errors_.add(at, path_ + "." + key, message);
+}
+
+std::optional<std::string> FilterArgs::string(const std::string& key, bool required) {
+  const YAML::Node n = node(key);
+  if (!n) {
+    if (required) errors_.add(args_, path_ + "." + key, "is required");
+    return std::nullopt;
+  }
+  if (!n.IsScalar()) {
+    error(key, "must be a string");
+    return std::nullopt;
+  }
+  return n.Scalar();
+}
+
+std::optional<long long> FilterArgs::integer(const std::string& key, long long min, long long max) {
+  const YAML::Node n = node(key);
+  if (!n) return std::nullopt;
+  long long v = 0;
+  if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v) || v < min || v > max) {
+    error(key, "must be an integer in " + std::to_string(min) + ".." + std::to_string(max));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<bool> FilterArgs::boolean(const std::string& key) {
+  const YAML::Node n = node(key);
+  if (!n) return std::nullopt;
+  bool v = false;
+  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+    error(key, "must be true or false");
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<std::vector<std::string>> FilterArgs::strings(const std::string& key) {
+  const YAML::Node n = node(key);
+  if (!n) return std::nullopt;
+  std::vector<std::string> out;
+  if (n.IsScalar()) return std::vector<std::string>{n.Scalar()};
+  if (!n.IsSequence()) {
+    error(key, "must be a string or a list of strings");
+    return std::nullopt;
+  }
+  for (const auto& item : n) {
+    if (!item.IsScalar()) {
+      error(key, "must be a list of strings");
+      return std::nullopt;
+    }
+    out.push_back(item.Scalar());
+  }
+  return out;
+}
+
+bool FilterArgs::finish() {
+  if (args_ && args_.IsMap()) {
+    for (const auto& kv : args_) {
+      const std::string key = kv.first.Scalar();
+      if (std::find(known_.begin(), known_.end(), key) == known_.end())
+        errors_.add(kv.first, path_ + "." + key, "unknown key");
+    }
+  }
+  return errors_.list().size() == errors_before_;
+}
+
+FilterRegistry& FilterRegistry::instance() {
+  static FilterRegistry* registry = [] {
+    auto* r = new FilterRegistry();
+    register_builtin_filters(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+void FilterRegistry::add(const std::string& name, FilterFactory factory) {
+  factories_[name] = std::move(factory);
+}
+
+const FilterFactory* FilterRegistry::find(const std::string& name) const {
+  auto it = factories_.find(name);
+  return it == factories_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> FilterRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, _] : factories_) out.push_back(name);
+  return out;
+}
+
+}  // namespace portcullis

@@ -1,0 +1,64 @@
+// Filters are registered by name with a factory that validates their YAML args once, at config
+// load: bad args are config errors with file:line:column, never a runtime surprise.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/errors.h"
+#include "pipeline/filter.h"
+
+namespace portcullis {
+
+namespace observability { class Registry; }
+
+// Reads a filter's args map and reports unknown keys and wrong types, all at once.
+class FilterArgs {
+ public:
+  FilterArgs(const YAML::Node& args, const std::string& yaml_path, ConfigErrors& errors);
+  std::optional<std::string> string(const std::string& key, bool required = false);
+  std::optional<long long> integer(const std::string& key, long long min, long long max);
+  std::optional<bool> boolean(const std::string& key);
+  std::optional<std::vector<std::string>> strings(const std::string& key);
+  YAML::Node node(const std::string& key);  // raw access (undefined when absent), marks the key as known
+  void error(const std::string& key, const std::string& message);
+  // Reports keys nobody asked for; returns true when no error was found for this filter.
+  bool finish();
+
+ private:
+  YAML::Node args_;
+  std::string path_;
+  ConfigErrors& errors_;
+  std::vector<std::string> known_;
+  std::size_t errors_before_;
+};
+
+struct FilterBuild {
+  FilterArgs& args;
+  std::string yaml_path;
+  std::string route_id;  // empty for global filters
+  observability::Registry& metrics;
+};
+
+using FilterFactory = std::function<std::unique_ptr<Filter>(FilterBuild&)>;
+
+class FilterRegistry {
+ public:
+  static FilterRegistry& instance();  // built-in filters are registered on first use
+  void add(const std::string& name, FilterFactory factory);
+  const FilterFactory* find(const std::string& name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, FilterFactory> factories_;
+};
+
+// Built-in filters (filters/builtin.cpp): one line per filter.
+void register_builtin_filters(FilterRegistry& registry);
+
+}  // namespace portcullis

@@ -1,0 +1,119 @@
+// Integration-test harness: starts the real daemon and the real example backend on loopback
+// (ephemeral ports, readiness read from their own output, never sleep-and-hope) and talks to them
+// with a raw-socket HTTP client, so tests control every byte on the wire.
+#pragma once
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace harness {
+
+std::string temp_dir();  // one per test process, removed at exit
+
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::string& log_path,
+          const std::vector<std::string>& env = {});
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  // Waits until the process's output contains `needle` (from `from` on); returns the offset just
+  // past it, or npos on timeout / exit.
+  std::size_t wait_for_output(const std::string& needle, std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                              std::size_t from = 0);
+  std::string output() const;
+  void signal(int signo);
+  int wait_exit(std::chrono::milliseconds timeout = std::chrono::seconds(30));  // exit code, -1 on timeout
+  bool running();
+  int pid() const { return pid_; }
+  long rss_kib() const;
+
+ private:
+  int pid_ = -1;
+  std::string log_path_;
+  int exit_code_ = -1;
+  bool exited_ = false;
+};
+
+class Backend {
+ public:
+  explicit Backend(const std::string& name);
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  Process& process() { return *process_; }
+
+ private:
+  std::unique_ptr<Process> process_;
+  int port_ = 0;
+};
+
+class Gateway {
+ public:
+  // Starts `portcullis run` on a config file holding `yaml` exactly; use listen "127.0.0.1:0" and
+  // admin listen "127.0.0.1:0": the ports are read from the daemon's "listening" log lines.
+  explicit Gateway(const std::string& yaml, const std::vector<std::string>& env = {});
+  int port() const { return port_; }
+  int admin_port() const { return admin_port_; }
+  const std::string& config_path() const { return config_path_; }
+  Process& process() { return *process_; }
+  void rewrite_config(const std::string& yaml);
+
+ private:
+  std::unique_ptr<Process> process_;
+  std::string config_path_;
+  int port_ = 0;
+  int admin_port_ = 0;
+};
+
+struct Response {
+  int status = 0;
+  std::string reason;
+  std::string version;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool chunked = false;
+  std::string header(const std::string& name) const;  // case-insensitive, first; "" when absent
+  bool has_header(const std::string& name) const;
+};
+
+class Client {
+ public:
+  explicit Client(int port);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  void send(const std::string& bytes);
+  // Reads one response (handles 1xx as separate responses). nullopt when the connection closed
+  // before a complete head arrived or on timeout.
+  std::optional<Response> read_response(bool head_request = false,
+                                        std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // True when the server closed the connection (EOF) within the timeout, after any buffered bytes.
+  bool closed_by_peer(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  int fd() const { return fd_; }
+  std::string& pending() { return buffer_; }
+
+ private:
+  bool fill(std::chrono::steady_clock::time_point deadline);
+  int fd_ = -1;
+  std::string buffer_;
+  bool eof_ = false;
+};
+
+// One request on a fresh connection.
+std::optional<Response> request(int port, const std::string& method, const std::string& target,
+                                const std::vector<std::pair<std::string, std::string>>& headers = {},
+                                const std::string& body = {});
+std::string get_body(int port, const std::string& target);  // GET on a fresh connection, body only
+
+// A config with one listener and admin on ephemeral ports, `workers` workers, and the given
+// services/routes/filters sections (YAML text, may be empty).
+std::string config(const std::string& services, const std::string& routes, const std::string& extra = "",
+                   int workers = 1);
+
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& text);
+
+}  // namespace harness
