@@ -10,7 +10,9 @@ namespace {
 
 // ASCII-only folding on purpose: field names are tokens, and locale-aware tolower would make
 // matching depend on the process's locale.
-constexpr char fold(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+constexpr char fold(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
 
 }  // namespace
 
@@ -28,8 +30,8 @@ const Field* Fields::find(std::string_view name) const {
 }
 
 std::size_t Fields::count(std::string_view name) const {
-  return static_cast<std::size_t>(
-      std::count_if(items_.begin(), items_.end(), [&](const Field& f) { return iequals(f.name, name); }));
+  return static_cast<std::size_t>(std::count_if(
+      items_.begin(), items_.end(), [&](const Field& f) { return iequals(f.name, name); }));
 }
 
 std::size_t Fields::remove(std::string_view name) {
@@ -41,13 +43,15 @@ std::size_t Fields::remove(std::string_view name) {
 void Fields::set(std::string_view name, std::string_view value) {
   // The first occurrence is overwritten in place so the field keeps its position in the head;
   // any later duplicates go.
-  auto first = std::find_if(items_.begin(), items_.end(), [&](const Field& f) { return iequals(f.name, name); });
+  auto first = std::find_if(items_.begin(), items_.end(),
+                            [&](const Field& f) { return iequals(f.name, name); });
   if (first == items_.end()) {
     items_.push_back({name, value});
     return;
   }
   *first = {name, value};
-  items_.erase(std::remove_if(first + 1, items_.end(), [&](const Field& f) { return iequals(f.name, name); }),
+  items_.erase(std::remove_if(first + 1, items_.end(),
+                              [&](const Field& f) { return iequals(f.name, name); }),
                items_.end());
 }
 

@@ -18,7 +18,9 @@ constexpr std::size_t linear_children_max = 8;
 
 bool forbidden_in_pattern(unsigned char c) { return c <= 0x20 || c == 0x7f; }
 
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 char fold(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
 
@@ -97,7 +99,8 @@ std::string validate_pattern(std::string_view pattern) {
       if (i + 2 >= pattern.size() || !is_hex(pattern[i + 1]) || !is_hex(pattern[i + 2]))
         return "path pattern has a malformed percent-escape";
       if (pattern[i + 1] != '2' || fold(pattern[i + 2]) != 'f')
-        return "path pattern may not percent-encode anything but '/' (%2F); write the character itself";
+        return "path pattern may not percent-encode anything but '/' (%2F); write the character "
+               "itself";
     }
   }
 
@@ -110,7 +113,8 @@ std::string validate_pattern(std::string_view pattern) {
     if (seg == "**") {
       if (!last) return "'**' is only allowed as the last segment of a path pattern";
     } else if (seg.find("**") != std::string_view::npos) {
-      return "'**' must be a whole segment (\"/a/**\"), not part of one (\"" + std::string(seg) + "\")";
+      return "'**' must be a whole segment (\"/a/**\"), not part of one (\"" + std::string(seg) +
+             "\")";
     } else if (seg == "." || seg == "..") {
       return "path pattern must not contain '.' or '..' segments: canonical paths never have them";
     }
@@ -145,8 +149,8 @@ struct RouteTable::Impl {
     std::string segment;  // the literal segment leading here (empty for root/wildcard nodes)
     std::uint64_t hash = 0;
     std::vector<std::uint32_t> literals;  // literal children
-    std::vector<std::uint32_t> slots;     // open-addressed index over `literals` (child + 1), or empty
-    std::uint32_t star = no_node;         // "*" child
+    std::vector<std::uint32_t> slots;  // open-addressed index over `literals` (child + 1), or empty
+    std::uint32_t star = no_node;      // "*" child
     std::vector<std::pair<std::string, std::uint32_t>> globs;  // "*.css"-style children
     std::vector<int> exact_rules;  // patterns that end at this node, ascending
     std::vector<int> rest_rules;   // patterns ending in "/**" here, ascending
@@ -184,8 +188,8 @@ struct RouteTable::Impl {
       bool rest = false;
       for (;;) {
         const std::size_t slash = pattern.find('/', pos);
-        const std::string_view seg =
-            pattern.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+        const std::string_view seg = pattern.substr(
+            pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
         if (seg == "**") {
           rest = true;
           break;
@@ -217,8 +221,9 @@ struct RouteTable::Impl {
     return r;
   }
 
-  std::uint32_t child_for(std::uint32_t parent, std::string_view raw_seg,
-                          std::map<std::pair<std::uint32_t, std::string>, std::uint32_t, std::less<>>& index) {
+  std::uint32_t child_for(
+      std::uint32_t parent, std::string_view raw_seg,
+      std::map<std::pair<std::uint32_t, std::string>, std::uint32_t, std::less<>>& index) {
     const std::string seg = normalise_segment(raw_seg);
     const auto fresh = [&] {
       nodes.emplace_back();
@@ -270,7 +275,8 @@ struct RouteTable::Impl {
     const std::size_t mask = n.slots.size() - 1;
     for (std::size_t at = h & mask;; at = (at + 1) & mask) {
       const std::uint32_t slot = n.slots[at];
-      if (slot == 0) return no_node;  // tables are at most half full, so an empty slot always exists
+      if (slot == 0)
+        return no_node;  // tables are at most half full, so an empty slot always exists
       const Node& child = nodes[slot - 1];
       if (child.hash == h && child.segment == seg) return slot - 1;
     }
@@ -282,7 +288,8 @@ struct RouteTable::Impl {
       case HostKind::exact: return http::iequals(host, r.host);
       case HostKind::suffix:
         // Strictly longer than ".example.com": "*.example.com" is about subdomains, not the apex.
-        return host.size() > r.host.size() && http::iequals(host.substr(host.size() - r.host.size()), r.host);
+        return host.size() > r.host.size() &&
+               http::iequals(host.substr(host.size() - r.host.size()), r.host);
     }
     return false;
   }
@@ -350,7 +357,8 @@ struct RouteTable::Impl {
 };
 
 RouteTable::RouteTable() : impl_(std::make_unique<Impl>(std::vector<RouteRule>{})) {}
-RouteTable::RouteTable(const std::vector<RouteRule>& rules) : impl_(std::make_unique<Impl>(rules)) {}
+RouteTable::RouteTable(const std::vector<RouteRule>& rules)
+    : impl_(std::make_unique<Impl>(rules)) {}
 RouteTable::~RouteTable() = default;
 RouteTable::RouteTable(RouteTable&&) noexcept = default;
 RouteTable& RouteTable::operator=(RouteTable&&) noexcept = default;

@@ -4,6 +4,7 @@
 #pragma once
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>

@@ -1,10 +1,9 @@
 // Path canonicalisation: the decoding, dot-segment and rejection rules that decide which route a
 // request can reach, including the encodings attackers use to slip past a prefix.
-#include <catch2/catch.hpp>
-
-#include <string>
-
 #include "routing/path.h"
+
+#include <catch2/catch.hpp>
+#include <string>
 
 using portcullis::routing::canonicalize_path;
 using portcullis::routing::PathError;

@@ -1,12 +1,12 @@
 // Route matching: each pattern form, the method/host/header predicates, file-order priority, and
 // pattern validation. Paths given to match() here are already canonical.
-#include <catch2/catch.hpp>
+#include "routing/route_table.h"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
 #include "http/message.h"
-#include "routing/route_table.h"
 
 using portcullis::http::Fields;
 using portcullis::routing::literal_prefix;
@@ -195,8 +195,8 @@ TEST_CASE("a rule without a host matches any host, including none", "[route_tabl
 }
 
 TEST_CASE("headers: every listed one present with the exact value", "[route_table]") {
-  RouteTable t({rule("/h/**", {}, {}, {{"X-Version", "2"}, {"X-Tenant", "acme"}}), rule("/h/**", {}, {}, {{"x-version", "2"}}),
-                rule("/h/**")});
+  RouteTable t({rule("/h/**", {}, {}, {{"X-Version", "2"}, {"X-Tenant", "acme"}}),
+                rule("/h/**", {}, {}, {{"x-version", "2"}}), rule("/h/**")});
   SECTION("both present") {
     Fields f;
     f.add("x-tenant", "acme");
@@ -233,7 +233,8 @@ TEST_CASE("headers: every listed one present with the exact value", "[route_tabl
 }
 
 TEST_CASE("all predicates must pass together", "[route_table]") {
-  RouteTable t({rule("/api/**", {"POST"}, "*.example.com", {{"X-Key", "k"}}), rule("/api/**", {"POST"}), rule("/**")});
+  RouteTable t({rule("/api/**", {"POST"}, "*.example.com", {{"X-Key", "k"}}),
+                rule("/api/**", {"POST"}), rule("/**")});
   Fields with_key;
   with_key.add("X-Key", "k");
   Fields without;
@@ -248,7 +249,7 @@ TEST_CASE("empty, default and moved-from tables", "[route_table]") {
   RouteTable empty;
   CHECK(empty.size() == 0);
   CHECK(match_path(empty, "/") == -1);
-  RouteTable none({});
+  RouteTable none(std::vector<RouteRule>{});
   CHECK(match_path(none, "/x") == -1);
 
   RouteTable a({rule("/a"), rule("/b")});
@@ -256,7 +257,7 @@ TEST_CASE("empty, default and moved-from tables", "[route_table]") {
   RouteTable b(std::move(a));
   CHECK(b.size() == 2);
   CHECK(match_path(b, "/b") == 1);
-  CHECK(a.size() == 0);            // NOLINT(bugprone-use-after-move): moved-from must stay usable
+  CHECK(a.size() == 0);              // NOLINT(bugprone-use-after-move): moved-from must stay usable
   CHECK(match_path(a, "/a") == -1);  // NOLINT(bugprone-use-after-move)
   RouteTable c;
   c = std::move(b);
@@ -284,15 +285,16 @@ TEST_CASE("large tables match by trie, with file order kept", "[route_table]") {
 }
 
 TEST_CASE("validate_pattern accepts the documented forms", "[route_table]") {
-  for (const char* p : {"/", "/ping", "/hello/**", "/**", "/api/*/items", "/static/*.css", "/a/b/", "/a//b",
-                        "/v/a*b*c", "/files/a%2Fb", "/files/a%2fb", "/x-y_z~1.2"})
+  for (const char* p : {"/", "/ping", "/hello/**", "/**", "/api/*/items", "/static/*.css", "/a/b/",
+                        "/a//b", "/v/a*b*c", "/files/a%2Fb", "/files/a%2fb", "/x-y_z~1.2"})
     CHECK(validate_pattern(p) == "");
 }
 
 TEST_CASE("validate_pattern rejects malformed patterns with a message", "[route_table]") {
-  for (const char* p : {"", "ping", "*/x", "**", "/a/**/b", "/**/a", "/a**", "/**.css", "/a/b**", "/a/***",
-                        "/a/x**y", "/a?b", "/a#b", "/a/?", "/a b", "/a\tb", "/a\x7f", "/a/./b", "/a/../b", "/.",
-                        "/..", "/a%", "/a%4", "/a%zz", "/a%41", "/a%2e%2e"}) {
+  for (const char* p :
+       {"",        "ping",    "*/x",  "**",   "/a/**/b", "/**/a", "/a**",  "/**.css", "/a/b**",
+        "/a/***",  "/a/x**y", "/a?b", "/a#b", "/a/?",    "/a b",  "/a\tb", "/a\x7f",  "/a/./b",
+        "/a/../b", "/.",      "/..",  "/a%",  "/a%4",    "/a%zz", "/a%41", "/a%2e%2e"}) {
     INFO("pattern: " << p);
     CHECK_FALSE(validate_pattern(p).empty());
   }
