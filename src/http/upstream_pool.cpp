@@ -33,7 +33,8 @@ void UpstreamPools::give_back(std::shared_ptr<UpstreamConnection> conn, const In
   if (instance.id >= idle_.size()) idle_.resize(instance.id + 1);
   auto& list = idle_[instance.id];
   if (list.size() >= service.max_idle_connections) return;
-  conn->buffer.release_if_empty();
+  // The read buffer stays with the pooled connection: the pool is bounded, and keeping it saves an
+  // allocation per request on a busy keep-alive path.
   conn->idle = true;
   conn->idle_since = std::chrono::steady_clock::now();
   conn->instance_id = instance.id;
