@@ -1,0 +1,118 @@
+// WebSocket-style upgrades, IPv6 listeners and the PORT override.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+
+using namespace harness;
+
+namespace {
+
+// A loopback origin that answers one upgrade request with 101 and then echoes bytes back
+// uppercased, so the test can tell the tunnel reached it.
+class UpgradeOrigin {
+ public:
+  UpgradeOrigin() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(fd_, 4);
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~UpgradeOrigin() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::string received_head;
+
+ private:
+  void serve() {
+    int c = ::accept(fd_, nullptr, nullptr);
+    if (c < 0) return;
+    std::string data;
+    char buf[4096];
+    while (data.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      data.append(buf, static_cast<std::size_t>(n));
+    }
+    received_head = data.substr(0, data.find("\r\n\r\n"));
+    std::string reply = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+    while (true) {
+      ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      for (ssize_t i = 0; i < n; ++i) buf[i] = static_cast<char>(std::toupper(buf[i]));
+      ::send(c, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL);
+    }
+    ::close(c);
+  }
+  int fd_;
+  int port_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("upgrades are tunnelled on routes that allow them and refused elsewhere", "[protocol-extra]") {
+  UpgradeOrigin origin;
+  Gateway gw(config("  ws:\n    instances: [\"127.0.0.1:" + std::to_string(origin.port()) + "\"]\n",
+                    "  - id: ws\n    path: /ws/**\n    service: ws\n    allow_upgrade: true\n"));
+  Client c(gw.port());
+  c.send("GET /ws/chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 101);
+  c.send("hello tunnel");
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (got.size() < 12 && std::chrono::steady_clock::now() < deadline) {
+    char buf[64];
+    ssize_t n = ::recv(c.fd(), buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  got = c.pending() + got;
+  CHECK(got == "HELLO TUNNEL");
+  CHECK(origin.received_head.find("Upgrade: websocket") != std::string::npos);
+}
+
+TEST_CASE("Upgrade is not forwarded when the route does not allow it", "[protocol-extra]") {
+  Backend b("b");
+  Gateway gw(config("  hello:\n    instances: [\"" + b.address() + "\"]\n",
+                    "  - id: hello\n    path: /hello/**\n    service: hello\n"));
+  auto r = request(gw.port(), "GET", "/hello/headers", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}});
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body.find("websocket") == std::string::npos);
+  CHECK(r->body.find("\"Upgrade\"") == std::string::npos);
+}
+
+TEST_CASE("PORT overrides the first listen port", "[protocol-extra]") {
+  // Find a free port by binding to 0, then hand it to the daemon.
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  ::close(probe);
+  Gateway gw(config("", "  - id: ping\n    path: /ping\n    static: { status: 200, body: pong }\n"),
+             {"PORT=" + std::to_string(port)});
+  CHECK(gw.port() == port);
+  CHECK(get_body(port, "/ping") == "pong");
+}
