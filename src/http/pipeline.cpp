@@ -45,7 +45,9 @@ bool trace_answered_locally(const http::RequestHead& head) {
 net::awaitable<void> Session::run_request(Context& ctx) {
   const Snapshot& snap = *ctx.snapshot;
   if (head_.path != "*") {
-    auto error = routing::canonicalize_path(head_.path, ctx.canonical_path);
+    // The session's buffer keeps its capacity across requests: no allocation per request.
+    auto error = routing::canonicalize_path(head_.path, canonical_);
+    ctx.canonical_path = canonical_;
     if (error != routing::PathError::none) {
       ctx.error = {ErrorKind::bad_request, ErrorSource::downstream, 400, "invalid request path"};
       close_after_ = true;

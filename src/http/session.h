@@ -106,6 +106,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool body_done_ = true;
   bool sent_continue_ = false;
   std::string out_;           // serialised heads, reused
+  std::string canonical_;     // the canonical path of the current request
   std::string peer_;          // client IP as text
   std::array<std::uint8_t, 16> peer_bytes_{};
   std::list<Session*>::iterator registration_;

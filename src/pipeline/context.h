@@ -62,7 +62,7 @@ class Context {
 
   // --- request ------------------------------------------------------------------------------
   http::RequestHead* request = nullptr;  // fields are views: change them with set/remove + keep()
-  std::string canonical_path;            // what routing and filters match on
+  std::string_view canonical_path;       // what routing and filters match on (lives for the request)
   std::string_view client_address;       // peer IP as text
   std::string_view request_id;
   const Snapshot* snapshot = nullptr;
