@@ -24,6 +24,8 @@ Worker::Worker(Server& server, unsigned index)
   metrics_.active_connections = m.gauge("portcullis_active_connections", "Open downstream connections.");
   metrics_.connections_total = m.counter("portcullis_connections_total", "Accepted downstream connections.");
   metrics_.bad_requests = m.counter("portcullis_bad_requests_total", "Requests refused before routing (malformed).");
+  metrics_.parked = m.counter("portcullis_idle_connections_parked_total",
+                              "Idle keep-alive connections whose read buffer was released.");
   pools_.set_shard(shard_);
   std::random_device rd;
   char prefix[16];
@@ -90,6 +92,8 @@ void Worker::flush_logs_periodically() {
     if (ec) return;
     observability::LogSink::flush_all(index_);
     pools_.sweep();
+    ++tick_;
+    for (Session* session : sessions_) session->park_if_idle(tick_);
     if (draining_ && session_count_ == 0) {
       pools_.close_all();
       ioc_.stop();

@@ -28,6 +28,7 @@ struct WorkerMetrics {
   observability::GaugeId active_connections;
   observability::CounterId connections_total;
   observability::CounterId bad_requests;
+  observability::CounterId parked;
 };
 
 class Worker {
@@ -89,6 +90,7 @@ class Worker {
   std::uint64_t requests_ = 0;
   net::steady_timer flush_timer_;
   std::uint64_t connections_ = 0;
+  std::uint64_t tick_ = 0;  // upkeep periods, for parking idle connections
 };
 
 }  // namespace portcullis

@@ -66,7 +66,7 @@ net::awaitable<std::string_view> Session::next_body_piece(Context& ctx, boost::s
     arm(server.idle_timeout, Phase::body_in);
     body_buf_.set_initial(body_buffer_bytes);
     std::size_t at_most = head_.chunked ? SIZE_MAX : static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, SIZE_MAX));
-    std::size_t n = co_await read_some(socket_, body_buf_, body_buffer_bytes, ec, false, at_most);
+    std::size_t n = co_await read_some(socket_, body_buf_, body_buffer_bytes, ec, at_most);
     if (ec || n == 0) {
       if (!ec) ec = net::error::eof;
       ctx.error = {ErrorKind::bad_request, ErrorSource::downstream, 400, "request body cut short"};

@@ -7,6 +7,17 @@
 
 namespace portcullis::http {
 
+// Read buffers are whole pages taken straight from the kernel (with a small per-thread cache of
+// single pages), not from malloc: when an idle connection gives its buffer back, the memory leaves
+// the process instead of staying behind as heap fragmentation between live connection objects.
+char* allocate_pages(std::size_t bytes);
+void free_pages(char* p, std::size_t bytes);
+
+struct PageDeleter {
+  std::size_t bytes = 0;
+  void operator()(char* p) const { free_pages(p, bytes); }
+};
+
 class Buffer {
  public:
   std::string_view readable() const { return {data_.get() + begin_, end_ - begin_}; }
@@ -35,8 +46,8 @@ class Buffer {
     if (cap_ >= max_cap) return writable() > 0;
     std::size_t cap = cap_ ? cap_ * 2 : initial_;
     while (cap < end_ + want && cap < max_cap) cap *= 2;
-    if (cap > max_cap) cap = max_cap;
-    auto fresh = std::make_unique<char[]>(cap);
+    if (cap > max_cap) cap = (max_cap + 4095) / 4096 * 4096;
+    std::unique_ptr<char[], PageDeleter> fresh(allocate_pages(cap), PageDeleter{cap});
     if (end_) std::memcpy(fresh.get(), data_.get(), end_);
     data_ = std::move(fresh);
     cap_ = cap;
@@ -50,10 +61,10 @@ class Buffer {
     }
   }
   void clear() { begin_ = end_ = 0; }
-  void set_initial(std::size_t n) { initial_ = n; }
+  void set_initial(std::size_t n) { initial_ = (n + 4095) / 4096 * 4096; }
 
  private:
-  std::unique_ptr<char[]> data_;
+  std::unique_ptr<char[], PageDeleter> data_;
   std::size_t cap_ = 0;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;

@@ -169,7 +169,7 @@ net::awaitable<bool> Session::read_response_head(Context& ctx, http::UpstreamCon
     }
     boost::system::error_code ec;
     conn.buffer.set_initial(16 * 1024);
-    co_await read_some(conn.socket, conn.buffer, max_head + 4096, ec, true);
+    co_await read_some(conn.socket, conn.buffer, max_head + 4096, ec);
     if (ec) {
       if (timed_out_) {
         ctx.error = {ErrorKind::upstream_timeout, ErrorSource::upstream, 504,
@@ -322,7 +322,7 @@ net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnect
     pending_head = {};
     arm(service.config.read_timeout, Phase::upstream_body);
     boost::system::error_code ec;
-    co_await read_some(conn.socket, conn.buffer, response_buffer_bytes, ec, false);
+    co_await read_some(conn.socket, conn.buffer, response_buffer_bytes, ec);
     if (ec) {
       if (framing.until_close && (ec == net::error::eof)) {
         complete = true;

@@ -40,8 +40,7 @@ Session::Session(Worker& worker, tcp::socket socket)
 Session::~Session() { worker_.remove_session(registration_); }
 
 void Session::start(Worker& worker, tcp::socket socket) {
-  auto session = std::make_shared<Session>(worker, std::move(socket));
-  net::co_spawn(worker.context(), [session]() { return session->run(); }, net::detached);
+  std::make_shared<Session>(worker, std::move(socket))->spawn();
 }
 
 void Session::wake_if_idle() {
@@ -49,6 +48,81 @@ void Session::wake_if_idle() {
     boost::system::error_code ec;
     socket_.cancel(ec);
   }
+}
+
+void Session::park_if_idle(std::uint64_t tick) {
+  if (parked_) {
+    // A parked connection has no timer armed: its idle deadline is checked here instead.
+    if (std::chrono::steady_clock::now() >= deadline_) {
+      boost::system::error_code ec;
+      socket_.close(ec);
+    }
+    return;
+  }
+  if (!idle_) return;
+  if (idle_tick_ == 0) {
+    idle_tick_ = tick;  // first sweep that sees it idle: it gets one more period
+  } else if (idle_tick_ < tick) {
+    park_requested_ = true;
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+  }
+}
+
+Session::Wait Session::after_idle_read(boost::system::error_code ec) {
+  idle_ = false;
+  if (ec == net::error::operation_aborted && park_requested_ && !worker_.draining() && socket_.is_open()) {
+    park();
+    return Wait::parked;
+  }
+  if (ec) return Wait::closed;
+  if (worker_.draining() && served_ > 0 && buffer_.empty()) return Wait::closed;
+  return Wait::ready;
+}
+
+net::awaitable<Session::Wait> Session::wait_for_request() {
+  // A busy keep-alive connection keeps its buffer and reads straight into it. One that stays idle
+  // across a sweep of its worker is parked (see park()).
+  idle_ = true;
+  idle_tick_ = 0;
+  park_requested_ = false;
+  boost::system::error_code ec;
+  co_await read_some(socket_, buffer_, 64 * 1024, ec);
+  co_return after_idle_read(ec);
+}
+
+void Session::park() {
+  // Everything but the Session object itself is given back: the read buffer, the field list, and
+  // the coroutine frames (run() returns; a plain readiness handler starts it again), so thousands
+  // of idle keep-alive connections cost about a kilobyte each.
+  parked_ = true;
+  buffer_.release_if_empty();
+  std::vector<http::Field>().swap(head_.fields.items());
+  std::string().swap(canonical_);
+  worker_.shard().inc(worker_.metrics().parked);
+  timer_.cancel();  // frees the pending wait; the sweep enforces the idle deadline meanwhile
+  idle_ = true;
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+    self->parked_ = false;
+    self->idle_ = false;
+    if (ec || self->worker_.draining() || !self->socket_.is_open()) {
+      self->close();
+      return;
+    }
+    self->spawn();
+  });
+}
+
+void Session::spawn() {
+  net::co_spawn(worker_.context(), [self = shared_from_this()]() { return self->run(); }, net::detached);
+}
+
+void Session::close() {
+  disarm();
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket_.close(ec);
+  timer_.cancel();
 }
 
 // --- deadlines ----------------------------------------------------------------------------------
@@ -72,6 +146,7 @@ void Session::start_timer() {
 
 void Session::on_timer(boost::system::error_code) {
   timer_running_ = false;
+  if (parked_) return;  // the worker's sweep watches a parked connection's deadline
   if (!socket_.is_open() || deadline_ == std::chrono::steady_clock::time_point::max()) return;
   if (std::chrono::steady_clock::now() < deadline_) {
     start_timer();
@@ -88,29 +163,19 @@ void Session::on_timer(boost::system::error_code) {
 // --- reading ------------------------------------------------------------------------------------
 
 net::awaitable<std::size_t> Session::read_some(tcp::socket& socket, http::Buffer& buffer, std::size_t max,
-                                               boost::system::error_code& ec, bool wait_first,
-                                               std::size_t at_most) {
+                                               boost::system::error_code& ec, std::size_t at_most) {
   if (!buffer.prepare(4096, max)) {
     ec = net::error::no_buffer_space;
     co_return 0;
   }
-  while (true) {
-    if (wait_first) {
-      auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
-      if (wait_ec) {
-        ec = wait_ec;
-        co_return 0;
-      }
-    }
-    std::size_t n = socket.read_some(net::buffer(buffer.write_ptr(), std::min(buffer.writable(), at_most)), ec);
-    if (ec == net::error::would_block || ec == net::error::try_again) {
-      wait_first = true;
-      continue;
-    }
-    if (ec) co_return 0;
-    buffer.commit(n);
-    co_return n;
-  }
+  // Asio's reactor reads speculatively only while the last read did not drain the socket, and
+  // otherwise waits for the edge-triggered readiness it registered once: no wasted read and no
+  // epoll_ctl per message (an async_wait would re-arm the descriptor each time).
+  auto [read_ec, n] = co_await socket.async_read_some(
+      net::buffer(buffer.write_ptr(), std::min(buffer.writable(), at_most)), use_tuple);
+  ec = read_ec;
+  if (!ec) buffer.commit(n);
+  co_return n;
 }
 
 net::awaitable<void> Session::run() {
@@ -121,30 +186,18 @@ net::awaitable<void> Session::run() {
       const auto header_timeout = worker_.snapshot()->config.server.request_header_timeout;
       const auto idle_timeout = worker_.snapshot()->config.server.idle_timeout;
       if (worker_.draining() && served_ > 0) break;
-      buffer_.release_if_empty();
       body_buf_.release_if_empty();
       if (out_.capacity() > 0) std::string().swap(out_);
       arm(served_ == 0 ? header_timeout : idle_timeout, Phase::idle);
-      idle_ = true;
-      auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
-      idle_ = false;
-      if (ec || worker_.draining()) {
-        if (!ec && worker_.draining() && served_ == 0) {
-          // A first request arriving during drain is still served (it was already accepted).
-        } else {
-          break;
-        }
-      }
+      Wait wait = co_await wait_for_request();
+      if (wait == Wait::parked) co_return;  // park() holds the session and resumes it later
+      if (wait == Wait::closed) break;
     }
     if (!co_await read_head()) break;
     if (!co_await exchange()) break;
     ++served_;
   }
-  disarm();
-  boost::system::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
-  socket_.close(ec);
-  timer_.cancel();
+  close();
 }
 
 net::awaitable<bool> Session::read_head() {
@@ -164,7 +217,7 @@ net::awaitable<bool> Session::read_head() {
       }
     }
     boost::system::error_code ec;
-    co_await read_some(socket_, buffer_, max_head, ec, false);
+    co_await read_some(socket_, buffer_, max_head, ec);
     if (ec == net::error::no_buffer_space) {
       co_await write_error_and_close(431, "request header section too large");
       co_return false;

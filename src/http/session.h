@@ -34,6 +34,9 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session();
   static void start(Worker& worker, tcp::socket socket);
   void wake_if_idle();  // drain: an idle keep-alive connection closes now
+  // Called by the worker's periodic sweep: a connection idle for a whole sweep period gives back
+  // its read buffer.
+  void park_if_idle(std::uint64_t tick);
 
  private:
   enum class Phase { idle, head, body_in, connect, upstream_wait, upstream_body, write };
@@ -81,8 +84,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_timer(boost::system::error_code ec);
 
   net::awaitable<std::size_t> read_some(tcp::socket& socket, http::Buffer& buffer, std::size_t max,
-                                        boost::system::error_code& ec, bool wait_first,
-                                        std::size_t at_most = SIZE_MAX);
+                                        boost::system::error_code& ec, std::size_t at_most = SIZE_MAX);
+  enum class Wait { ready, closed, parked };
+  net::awaitable<Wait> wait_for_request();
+  Wait after_idle_read(boost::system::error_code ec);
+  void park();
+  void spawn();
+  void close();
   void finish_request(Context& ctx);
   void make_request_id(Context& ctx);
 
@@ -111,6 +119,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<std::uint8_t, 16> peer_bytes_{};
   std::list<Session*>::iterator registration_;
   bool idle_ = false;
+  bool parked_ = false;
+  bool park_requested_ = false;
+  std::uint64_t idle_tick_ = 0;
   bool close_after_ = false;
   std::uint64_t served_ = 0;
 };

@@ -47,8 +47,10 @@ void UpstreamPools::give_back(std::shared_ptr<UpstreamConnection> conn, const In
 
 void UpstreamPools::watch(const std::shared_ptr<UpstreamConnection>& conn) {
   const std::uint64_t generation = conn->idle_generation;
-  conn->socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
-                          [this, conn, generation](boost::system::error_code) {
+  // A one-byte read rather than async_wait: the reactor keeps its one registration of the socket
+  // (no epoll_ctl per pooled connection), and a byte arriving here is garbage anyway.
+  conn->socket.async_read_some(boost::asio::buffer(&conn->probe, 1),
+                          [this, conn, generation](boost::system::error_code, std::size_t) {
                             // Readable while idle means EOF, a reset or bytes nobody asked for:
                             // in every case the connection cannot carry another request.
                             if (conn->idle && conn->idle_generation == generation) drop(conn.get());

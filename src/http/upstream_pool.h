@@ -31,6 +31,7 @@ struct UpstreamConnection {
   std::chrono::steady_clock::time_point idle_since;
   observability::GaugeId idle_gauge;
   std::chrono::steady_clock::duration max_idle{};
+  char probe = 0;  // target of the idle watch's one-byte read
 };
 
 class UpstreamPools {

@@ -116,3 +116,40 @@ TEST_CASE("PORT overrides the first listen port", "[protocol-extra]") {
   CHECK(gw.port() == port);
   CHECK(get_body(port, "/ping") == "pong");
 }
+
+TEST_CASE("a parked idle keep-alive connection still serves its next request", "[protocol-extra]") {
+  Backend b("b");
+  Gateway gw(config("  hello:\n    instances: [\"" + b.address() + "\"]\n",
+                    "  - id: hello\n    path: /hello/**\n    service: hello\n"));
+  Client c(gw.port());
+  c.send("GET /hello/one HTTP/1.1\r\nHost: t\r\n\r\n");
+  REQUIRE(c.read_response()->status == 200);
+  // Wait until the worker's sweep has released this connection's buffer (a state, not a delay).
+  bool parked = false;
+  for (int i = 0; i < 500 && !parked; ++i) {
+    parked = request(gw.admin_port(), "GET", "/metrics")->body.find("portcullis_idle_connections_parked_total 1") !=
+             std::string::npos;
+    if (!parked) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(parked);
+  c.send("GET /hello/two HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->header("X-Seen-Path") == "/two");
+}
+
+TEST_CASE("a parked connection is still closed at its idle timeout", "[protocol-extra]") {
+  Backend b("b");
+  Gateway gw(config("  hello:\n    instances: [\"" + b.address() + "\"]\n",
+                    "  - id: hello\n    path: /hello/**\n    service: hello\n",
+                    "  timeouts: { idle: 800ms }\n"));
+  Client c(gw.port());
+  c.send("GET /hello/one HTTP/1.1\r\nHost: t\r\n\r\n");
+  REQUIRE(c.read_response()->status == 200);
+  auto start = std::chrono::steady_clock::now();
+  CHECK(c.closed_by_peer(std::chrono::seconds(5)));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+  CHECK(request(gw.admin_port(), "GET", "/metrics")->body.find("portcullis_idle_connections_parked_total 1") !=
+        std::string::npos);
+}

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Peer comparison: nginx, HAProxy and portcullis as reverse proxies in front of the same backend,
+# in one run on one machine. The backend and the load generator share CPU 0; each proxy gets CPU 1
+# with one worker and upstream keep-alive. Reports req/s, p50, p99, the proxy's CPU time per
+# request (utime+stime of its process tree from /proc: with the load generator on the same
+# machine, req/s saturates near the same figure for every proxy, and CPU per request is what
+# separates them) and RSS per idle keep-alive connection. Writes benchmarks/results/peers-DATE.md.
+#
+#   benchmarks/compare_peers.sh [BUILD_DIR]     (DURATION=10 CONNECTIONS=64 IDLE_CONNS=10000)
+set -euo pipefail
+build_dir="${1:-build-release}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+duration="${DURATION:-10}"
+connections="${CONNECTIONS:-64}"
+idle_conns="${IDLE_CONNS:-10000}"
+work="$(mktemp -d /tmp/portcullis-bench-XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${KEEP_BENCH:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+# 10,000 idle connections need descriptors: raise the soft limit to the hard one.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fd_limit=$(ulimit -n)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {  # url: poll until it answers 200
+  for _ in $(seq 1 200); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ] && return 0
+    sleep 0.05
+  done
+  echo "not ready: $1" >&2
+  exit 1
+}
+tree_ticks() {  # pid...: utime+stime of the processes, in clock ticks
+  local total=0
+  for p in "$@"; do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+
+backend_port=$(free_port)
+taskset -c 0 "$build_dir/portcullis-example-backend" --port "$backend_port" --name bench > /dev/null &
+pids+=($!)
+wait_ready "http://127.0.0.1:$backend_port/"
+
+# --- proxy configs ---
+nginx_port=$(free_port)
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 1;
+worker_rlimit_nofile $fd_limit;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections $((fd_limit / 2 - 64)); }
+http {
+  access_log $work/nginx-access.log;
+  client_body_temp_path $work/nginx-body;
+  proxy_temp_path $work/nginx-proxy;
+  upstream backend { server 127.0.0.1:$backend_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+haproxy_port=$(free_port)
+cat > "$work/haproxy.cfg" <<HAPROXY
+global
+  nbthread 1
+  maxconn $((fd_limit / 2 - 64))
+defaults
+  mode http
+  timeout connect 3s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$haproxy_port
+  default_backend be
+backend be
+  server b1 127.0.0.1:$backend_port
+HAPROXY
+gw_port=$(free_port)
+admin_port=$(free_port)
+cat > "$work/portcullis.yaml" <<GATEWAY
+server:
+  listen: "127.0.0.1:$gw_port"
+  workers: 1
+admin:
+  listen: "127.0.0.1:$admin_port"
+services:
+  backend:
+    instances: ["127.0.0.1:$backend_port"]
+routes:
+  - id: all
+    path: /**
+    service: backend
+    strip_prefix: false
+filters:
+  - { name: access_log, args: { path: "$work/portcullis-access.log" } }
+GATEWAY
+
+results=()
+measure() {  # name port pid...
+  local name=$1 port=$2
+  shift 2
+  local url="http://127.0.0.1:$port/bench"
+  taskset -c 0 wrk -t1 -c"$connections" -d2s "$url" > /dev/null  # warm-up
+  local t0 t1
+  t0=$(tree_ticks "$@")
+  taskset -c 0 wrk -t1 -c"$connections" -d"${duration}s" --latency "$url" > "$work/wrk-$name.txt"
+  t1=$(tree_ticks "$@")
+  local requests rps p50 p99 errors cpu_us
+  requests=$(awk '/requests in/ {print $1}' "$work/wrk-$name.txt")
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-$name.txt")
+  p50=$(awk '$1 == "50%" {print $2}' "$work/wrk-$name.txt")
+  p99=$(awk '$1 == "99%" {print $2}' "$work/wrk-$name.txt")
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' "$work/wrk-$name.txt" | tr '\n' ' ')
+  cpu_us=$(awk -v d="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
+  results+=("$name|$rps|$p50|$p99|$cpu_us|${errors:-none}")
+}
+idle_rss() {  # port pid...
+  local port=$1
+  shift
+  local args=()
+  for p in "$@"; do args+=(--pid "$p"); done
+  python3 benchmarks/idle_rss.py --port "$port" --count "$idle_conns" --path /bench "${args[@]}" |
+    sed -E 's/.*kib_per_idle_connection=([0-9.]+).*/\1/'
+}
+
+declare -A rss
+# nginx
+taskset -c 1 nginx -c "$work/nginx.conf" -g 'daemon off;' &
+nginx_master=$!
+pids+=($nginx_master)
+wait_ready "http://127.0.0.1:$nginx_port/"
+nginx_worker=$(pgrep -P "$nginx_master" | head -1)
+measure nginx "$nginx_port" "$nginx_master" "$nginx_worker"
+rss[nginx]=$(idle_rss "$nginx_port" "$nginx_master" "$nginx_worker")
+kill "$nginx_master"; wait "$nginx_master" 2>/dev/null || true
+
+# HAProxy
+taskset -c 1 haproxy -f "$work/haproxy.cfg" -db > "$work/haproxy.log" 2>&1 &
+haproxy_pid=$!
+pids+=($haproxy_pid)
+wait_ready "http://127.0.0.1:$haproxy_port/"
+measure haproxy "$haproxy_port" "$haproxy_pid"
+rss[haproxy]=$(idle_rss "$haproxy_port" "$haproxy_pid")
+kill "$haproxy_pid"; wait "$haproxy_pid" 2>/dev/null || true
+
+# portcullis
+taskset -c 1 "$build_dir/portcullis" run -c "$work/portcullis.yaml" 2> "$work/portcullis.log" &
+gw_pid=$!
+pids+=($gw_pid)
+wait_ready "http://127.0.0.1:$admin_port/health"
+wait_ready "http://127.0.0.1:$gw_port/"
+measure portcullis "$gw_port" "$gw_pid"
+rss[portcullis]=$(idle_rss "$gw_port" "$gw_pid")
+kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true
+
+# --- report ---
+declare -A rps cpu p99
+table="| proxy | req/s | p50 | p99 | CPU µs/request | RSS KiB/idle conn | errors |
+|---|---|---|---|---|---|---|"
+for row in "${results[@]}"; do
+  IFS='|' read -r name r50 a b c e <<< "$row"
+  rps[$name]=$r50; p99[$name]=$b; cpu[$name]=$c
+  table+="
+| $name | $r50 | $a | $b | $c | ${rss[$name]} | $e |"
+done
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /ms$/) {sub(/ms$/,"",v); print v} else if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v }'; }
+ratios=""
+for peer in nginx haproxy; do
+  ratios+=$(awk -v a="${rps[portcullis]}" -v b="${rps[$peer]}" -v c="${cpu[portcullis]}" -v d="${cpu[$peer]}" \
+    -v e="$(to_ms "${p99[portcullis]}")" -v f="$(to_ms "${p99[$peer]}")" -v p="$peer" \
+    'BEGIN {printf "- portcullis vs %s: req/s %.2fx, CPU per request %.2fx, p99 %.2fx\n", p, a/b, c/d, e/f}')
+  ratios+=$'\n'
+done
+micro=""
+if [ -x "$build_dir/benchmarks/micro_benchmarks" ]; then
+  micro=$("$build_dir/benchmarks/micro_benchmarks" --benchmark_min_time=0.2 2>/dev/null | grep -E '^BM_' || true)
+fi
+machine="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
+versions="nginx $(nginx -v 2>&1 | sed 's|.*/||'), HAProxy $(haproxy -v | head -1 | awk '{print $3}'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $("$build_dir/portcullis" --version)"
+report="# Peer comparison, $(date -u +%Y-%m-%d)
+
+Machine: $machine. Versions: $versions.
+Load: wrk -t1 -c$connections -d${duration}s on CPU 0 beside the example backend; each proxy on CPU 1, one
+worker, upstream keep-alive, access log to a file (HAProxy: no log). Idle RSS: $idle_conns keep-alive
+connections after one request each.
+
+$table
+
+$ratios"
+if [ -n "$micro" ]; then
+  report+="
+Route matching microbenchmark (Google Benchmark):
+
+\`\`\`
+$micro
+\`\`\`
+"
+fi
+mkdir -p benchmarks/results
+out="benchmarks/results/peers-$(date -u +%Y-%m-%d).md"
+echo "$report" > "$out"
+echo "$report"
+echo "written: $out"
