@@ -160,6 +160,58 @@ Gateway::Gateway(const std::string& yaml, const std::vector<std::string>& env) {
 
 void Gateway::rewrite_config(const std::string& yaml) { write_file(config_path_, yaml); }
 
+FakeOrigin::FakeOrigin(std::string reply) : reply_(std::move(reply)) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd_, 16) != 0)
+    throw std::runtime_error("fake origin cannot listen");
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  thread_ = std::thread([this] { serve(); });
+}
+
+FakeOrigin::~FakeOrigin() {
+  ::shutdown(fd_, SHUT_RDWR);
+  ::close(fd_);
+  thread_.join();
+}
+
+std::string FakeOrigin::received() const {
+  std::lock_guard lock(mutex_);
+  return received_;
+}
+
+// One connection at a time: read a request head, send the canned reply, then close (the tests
+// that need reuse use the real backend).
+void FakeOrigin::serve() {
+  while (true) {
+    int c = ::accept(fd_, nullptr, nullptr);
+    if (c < 0) return;
+    ++connections_;
+    std::string data;
+    char buf[4096];
+    while (data.find("\r\n\r\n") == std::string::npos) {
+      pollfd p{c, POLLIN, 0};
+      if (poll(&p, 1, 5000) <= 0) break;
+      ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      data.append(buf, static_cast<std::size_t>(n));
+    }
+    {
+      std::lock_guard lock(mutex_);
+      received_ += data;
+    }
+    ::send(c, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+    ::shutdown(c, SHUT_WR);
+    while (::recv(c, buf, sizeof(buf), 0) > 0) {
+    }
+    ::close(c);
+  }
+}
+
 std::string Response::header(const std::string& name) const {
   for (const auto& [k, v] : headers)
     if (strcasecmp(k.c_str(), name.c_str()) == 0) return v;

@@ -3,7 +3,10 @@
 // with a raw-socket HTTP client, so tests control every byte on the wire.
 #pragma once
 #include <chrono>
+#include <atomic>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +70,28 @@ class Gateway {
   std::string config_path_;
   int port_ = 0;
   int admin_port_ = 0;
+};
+
+// A loopback origin that answers every request with canned bytes and records what it received,
+// for upstream responses the example backend would never send.
+class FakeOrigin {
+ public:
+  explicit FakeOrigin(std::string reply);
+  ~FakeOrigin();
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_.load(); }
+  std::string received() const;
+
+ private:
+  void serve();
+  int fd_ = -1;
+  int port_ = 0;
+  std::string reply_;
+  std::atomic<int> connections_{0};
+  mutable std::mutex mutex_;
+  std::string received_;
+  std::thread thread_;
 };
 
 struct Response {
