@@ -182,7 +182,7 @@ for peer in nginx haproxy; do
 done
 micro=""
 if [ -x "$build_dir/benchmarks/micro_benchmarks" ]; then
-  micro=$("$build_dir/benchmarks/micro_benchmarks" --benchmark_min_time=0.2 2>/dev/null | grep -E '^BM_' || true)
+  micro=$("$build_dir/benchmarks/micro_benchmarks" --benchmark_min_time=0.2 2>/dev/null | grep -E '^(bm|BM)_' || true)
 fi
 machine="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
 versions="nginx $(nginx -v 2>&1 | sed 's|.*/||'), HAProxy $(haproxy -v | head -1 | awk '{print $3}'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $("$build_dir/portcullis" --version)"
