@@ -86,6 +86,9 @@ void Session::append_response_head(Context& ctx, int status, std::string_view re
     append_field(out_, f.name, f.value);
   }
   if (!has_date) append_field(out_, "Date", http_date_now());
+  const bool local = !ctx.route || !ctx.route->service || ctx.local_response;
+  if (local && ctx.snapshot->config.server.server_header && !fields.contains("server"))
+    append_field(out_, "Server", "portcullis");
   if (!has_request_id && !ctx.request_id.empty()) append_field(out_, "X-Request-Id", ctx.request_id);
   const auto& via = ctx.snapshot->config.server.via;
   if (!via.empty() && ctx.route && ctx.route->service) {

@@ -108,3 +108,14 @@ TEST_CASE("502 when the instance refuses connections, 504 on read timeout", "[pr
   REQUIRE(timeout);
   CHECK(timeout->status == 504);
 }
+
+TEST_CASE("server_header adds Server to the gateway's own answers only", "[proxy]") {
+  Backend a("a");
+  Gateway gw(config("  hello:\n    instances: [\"" + a.address() + "\"]\n",
+                    "  - id: hello\n    path: /hello/**\n    service: hello\n"
+                    "  - id: ping\n    path: /ping\n    static: { status: 200, body: pong }\n",
+                    "  server_header: true\n"));
+  CHECK(request(gw.port(), "GET", "/ping")->header("Server") == "portcullis");
+  CHECK(request(gw.port(), "GET", "/missing")->header("Server") == "portcullis");
+  CHECK(!request(gw.port(), "GET", "/hello/x")->has_header("Server"));
+}
