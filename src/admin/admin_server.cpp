@@ -88,9 +88,7 @@ std::uint16_t AdminServer::listen(const ListenAddress& address) {
 }
 
 AdminResponse AdminServer::handle(std::string_view method, std::string_view path) {
-  std::size_t q = path.find('?');
-  std::string_view query = q == std::string_view::npos ? std::string_view{} : path.substr(q + 1);
-  path = path.substr(0, q);
+  path = path.substr(0, path.find('?'));  // no endpoint takes parameters yet
   auto snap = server_.snapshot();
   const bool get = method == "GET" || method == "HEAD";
   if (path == "/health" && get) {
@@ -107,7 +105,6 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
     if (r.ok) return json_response(200, {{"result", "ok"}, {"generation", r.generation}});
     return json_response(400, {{"result", "rejected"}, {"errors", r.errors}});
   }
-  (void)query;
   return json_response(404, {{"error", "not found"},
                              {"endpoints", {"/health", "/metrics", "/admin/reload", "/admin/routes", "/admin/services"}}});
 }

@@ -79,7 +79,6 @@ void Worker::accept_loop(std::size_t i) {
       const auto& server = snapshot()->config.server;
       const std::uint64_t per_worker = std::max<std::uint64_t>(1, server.max_connections / server_.workers().size());
       if (session_count_ >= per_worker) continue;  // over the limit: the socket closes here
-      ++connections_;
       shard_->inc(metrics_.connections_total);
       Session::start(*this, std::move(socket));
     }

@@ -89,7 +89,6 @@ class Worker {
   bool draining_ = false;
   std::uint64_t requests_ = 0;
   net::steady_timer flush_timer_;
-  std::uint64_t connections_ = 0;
   std::uint64_t tick_ = 0;  // upkeep periods, for parking idle connections
 };
 

@@ -242,11 +242,7 @@ net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnect
   const Service& service = *ctx.route->service;
   ctx.response_status = head.status;
   ctx.response_fields = head.fields;
-  co_await run_filters(ctx, ctx.route->post);
-  if (ctx.response_status != head.status && ctx.local_response) {
-    // A post filter cannot replace a proxied response; keep the origin's status.
-    ctx.local_response.reset();
-  }
+  co_await run_filters(ctx, ctx.route->post);  // edits ctx.response_fields; the status stays the origin's
   const bool no_body = head_.method == http::Method::head || head.status == 204 || head.status == 304;
   std::int64_t length = -1;
   bool chunked_out = false;
@@ -260,7 +256,6 @@ net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnect
     close_after_ = true;  // HTTP/1.0 client: the body ends with the connection
   }
   if (worker_.draining()) close_after_ = true;
-  ctx.response_status = head.status;
   append_response_head(ctx, head.status, head.reason, ctx.response_fields, length, chunked_out);
   conn.buffer.consume(head.head_bytes);  // the head is serialised in out_: the views may go now
 

@@ -64,7 +64,6 @@ class Session : public std::enable_shared_from_this<Session> {
   // Request body (body.cpp): pieces of the client's body, decoded from chunked when needed.
   net::awaitable<std::string_view> next_body_piece(Context& ctx, boost::system::error_code& ec);
   net::awaitable<bool> discard_body(Context& ctx);
-  bool body_done() const { return body_done_; }
 
   // Responses written by the gateway itself (respond.cpp)
   net::awaitable<bool> write_local(Context& ctx, const LocalResponse& response);
