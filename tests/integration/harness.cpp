@@ -212,6 +212,140 @@ void FakeOrigin::serve() {
   }
 }
 
+ScriptedOrigin::ScriptedOrigin(std::vector<Reply> replies) : replies_(std::move(replies)) {
+  if (replies_.empty()) throw std::runtime_error("ScriptedOrigin needs at least one reply");
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd_, 64) != 0)
+    throw std::runtime_error("scripted origin cannot listen");
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+ScriptedOrigin::~ScriptedOrigin() {
+  stop_ = true;
+  ::shutdown(fd_, SHUT_RDWR);
+  acceptor_.join();
+  ::close(fd_);
+  {
+    std::lock_guard lock(mutex_);
+    for (int c : client_fds_) ::shutdown(c, SHUT_RDWR);  // wakes the readers; they close their fds
+  }
+  for (auto& t : threads_) t.join();
+}
+
+std::vector<std::string> ScriptedOrigin::received() const {
+  std::lock_guard lock(mutex_);
+  return received_;
+}
+
+std::string ScriptedOrigin::received_all() const {
+  std::string all;
+  for (const auto& r : received()) all += r;
+  return all;
+}
+
+bool ScriptedOrigin::wait_requests(int n, std::chrono::milliseconds timeout) const {
+  return eventually([&] { return requests_.load() >= n; }, timeout);
+}
+
+void ScriptedOrigin::accept_loop() {
+  while (!stop_) {
+    int c = ::accept(fd_, nullptr, nullptr);
+    if (c < 0) return;
+    std::lock_guard lock(mutex_);
+    if (stop_) {
+      ::close(c);
+      return;
+    }
+    std::size_t index = received_.size();
+    received_.emplace_back();
+    client_fds_.push_back(c);
+    ++connections_;
+    threads_.emplace_back([this, c, index] { serve(c, index); });
+  }
+}
+
+namespace {
+
+// Length of the first complete request (head and body) in `data`, or 0 when it is not all there.
+std::size_t complete_request(const std::string& data) {
+  std::size_t head_end = data.find("\r\n\r\n");
+  if (head_end == std::string::npos) return 0;
+  head_end += 4;
+  std::string head = data.substr(0, head_end);
+  for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (head.find("\r\ntransfer-encoding: chunked\r\n") != std::string::npos) {
+    std::size_t pos = head_end;
+    while (true) {  // walks the chunks; extensions and trailers are tolerated, not checked
+      std::size_t eol = data.find("\r\n", pos);
+      if (eol == std::string::npos) return 0;
+      std::size_t size = std::strtoull(data.c_str() + pos, nullptr, 16);
+      pos = eol + 2;
+      if (size == 0) {
+        std::size_t end = data.find("\r\n\r\n", pos - 2);
+        return end == std::string::npos ? 0 : end + 4;
+      }
+      pos += size + 2;
+      if (pos > data.size()) return 0;
+    }
+  }
+  std::size_t cl = head.find("\r\ncontent-length:");
+  std::size_t body = cl == std::string::npos ? 0 : std::strtoull(head.c_str() + cl + 17, nullptr, 10);
+  return data.size() >= head_end + body ? head_end + body : 0;
+}
+
+}  // namespace
+
+void ScriptedOrigin::serve(int c, std::size_t index) {
+  std::string pending;
+  char buf[16384];
+  bool open = true;
+  while (open && !stop_) {
+    std::size_t n = complete_request(pending);
+    if (n == 0) {
+      ssize_t got = ::recv(c, buf, sizeof(buf), 0);
+      if (got <= 0) break;
+      pending.append(buf, static_cast<std::size_t>(got));
+      std::lock_guard lock(mutex_);
+      received_[index].append(buf, static_cast<std::size_t>(got));
+      continue;
+    }
+    pending.erase(0, n);
+    int number = requests_.fetch_add(1);
+    const Reply& reply = replies_[std::min<std::size_t>(static_cast<std::size_t>(number), replies_.size() - 1)];
+    std::size_t done = 0;
+    while (done < reply.bytes.size()) {
+      ssize_t sent = ::send(c, reply.bytes.data() + done, reply.bytes.size() - done, MSG_NOSIGNAL);
+      if (sent <= 0) break;
+      done += static_cast<std::size_t>(sent);
+    }
+    if (reply.close) open = false;
+  }
+  if (!open) {
+    ::shutdown(c, SHUT_WR);
+    while (!stop_ && ::recv(c, buf, sizeof(buf), 0) > 0) {
+    }
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& fd : client_fds_)
+    if (fd == c) fd = -1;
+  ::close(c);
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return condition();
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
 std::string Response::header(const std::string& name) const {
   for (const auto& [k, v] : headers)
     if (strcasecmp(k.c_str(), name.c_str()) == 0) return v;
@@ -275,6 +409,12 @@ std::optional<Response> Client::read_response(bool head_request, std::chrono::mi
   buffer_.erase(0, end + 4);
   std::size_t line_end = head.find("\r\n");
   std::string status_line = head.substr(0, line_end);
+  // Anything but a well-formed status line (say, stray body bytes read as a head) is no response.
+  if (status_line.size() < 12 || status_line.compare(0, 7, "HTTP/1.") != 0 || status_line[8] != ' ' ||
+      !std::isdigit(static_cast<unsigned char>(status_line[9])) ||
+      !std::isdigit(static_cast<unsigned char>(status_line[10])) ||
+      !std::isdigit(static_cast<unsigned char>(status_line[11])))
+    return std::nullopt;
   r.version = status_line.substr(0, 8);
   r.status = std::stoi(status_line.substr(9, 3));
   r.reason = status_line.size() > 13 ? status_line.substr(13) : "";
@@ -317,6 +457,15 @@ std::optional<Response> Client::read_response(bool head_request, std::chrono::mi
     buffer_.clear();
   }
   return r;
+}
+
+std::string Client::read_until_close(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (fill(deadline)) {
+  }
+  std::string all = std::move(buffer_);
+  buffer_.clear();
+  return all;
 }
 
 bool Client::closed_by_peer(std::chrono::milliseconds timeout) {

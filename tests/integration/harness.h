@@ -4,6 +4,7 @@
 #pragma once
 #include <chrono>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -94,6 +95,52 @@ class FakeOrigin {
   std::thread thread_;
 };
 
+// A loopback origin for upstream behaviour the example backend never shows. It accepts any number
+// of connections, reads each request (head, then a Content-Length or chunked body) and answers
+// the n-th request it sees (counted over all connections) with replies[n], the last one repeating.
+// After a reply it keeps the connection open for the next request unless the reply says close.
+// It records the bytes of each connection separately, so tests can tell reuse from a new
+// connection and see exactly what reached the origin.
+class ScriptedOrigin {
+ public:
+  struct Reply {
+    std::string bytes;
+    bool close = false;  // close (after sending) rather than wait for another request
+  };
+  explicit ScriptedOrigin(std::vector<Reply> replies);
+  ~ScriptedOrigin();
+  ScriptedOrigin(const ScriptedOrigin&) = delete;
+  ScriptedOrigin& operator=(const ScriptedOrigin&) = delete;
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_.load(); }
+  int requests() const { return requests_.load(); }
+  std::vector<std::string> received() const;  // bytes per connection, in accept order
+  std::string received_all() const;
+  // Waits until `n` complete requests arrived (a condition, not a delay).
+  bool wait_requests(int n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+
+ private:
+  void accept_loop();
+  void serve(int fd, std::size_t index);
+  int fd_ = -1;
+  int port_ = 0;
+  std::vector<Reply> replies_;
+  std::atomic<int> connections_{0};
+  std::atomic<int> requests_{0};
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::vector<std::string> received_;
+  std::vector<int> client_fds_;
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+// Polls `condition` every few milliseconds until it holds or `timeout` passes; returns its last
+// value. For states another process or thread reaches (a counter, a log line), never for timing.
+bool eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 struct Response {
   int status = 0;
   std::string reason;
@@ -118,6 +165,10 @@ class Client {
                                         std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // True when the server closed the connection (EOF) within the timeout, after any buffered bytes.
   bool closed_by_peer(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Everything the server sends until it closes the connection (or the timeout passes), including
+  // bytes already buffered; for checking the exact bytes of a response.
+  std::string read_until_close(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  bool eof() const { return eof_; }
   int fd() const { return fd_; }
   std::string& pending() { return buffer_; }
 
