@@ -35,7 +35,7 @@ cat <<'TRY'
 
 portcullis is running on :8080 (admin :9901), in front of two backend instances.
 Try:
-  curl -i localhost:8080/hello/world                 # proxied; run twice: hello-a, then hello-b
+  curl -i localhost:8080/hello/world                 # proxied; repeat it: hello-a and hello-b take turns
   curl -s localhost:8080/hello/headers               # what the backend received (X-Forwarded-*, X-Request-Id)
   curl -i -H 'Client: Android' localhost:8080/app/x  # header-matched route
   curl -i localhost:8080/ping                        # static answer at the edge

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -335,6 +336,7 @@ void ScriptedOrigin::serve(int c, std::size_t index) {
   for (auto& fd : client_fds_)
     if (fd == c) fd = -1;
   ::close(c);
+  ++closed_;
 }
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

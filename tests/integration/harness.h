@@ -115,6 +115,7 @@ class ScriptedOrigin {
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int connections() const { return connections_.load(); }
   int requests() const { return requests_.load(); }
+  int closed() const { return closed_.load(); }  // connections that have ended (either side closed)
   std::vector<std::string> received() const;  // bytes per connection, in accept order
   std::string received_all() const;
   // Waits until `n` complete requests arrived (a condition, not a delay).
@@ -128,6 +129,7 @@ class ScriptedOrigin {
   std::vector<Reply> replies_;
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
+  std::atomic<int> closed_{0};
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;
   std::vector<std::string> received_;
