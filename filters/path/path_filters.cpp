@@ -2,20 +2,14 @@
 #include "filters/path/path_filters.h"
 
 #include "config/snapshot.h"
+#include "http/upstream_target.h"
 
 namespace portcullis::filters {
 namespace {
 constexpr int path_order = 500;  // after header rules and auth, before routing-sensitive filters
 }
 
-std::string_view current_upstream_path(const Context& ctx) {
-  if (!ctx.upstream_path.empty()) return ctx.upstream_path;
-  std::string_view path = ctx.request->path;
-  if (ctx.route && !ctx.route->strip.empty() && path.starts_with(ctx.route->strip)) {
-    path.remove_prefix(ctx.route->strip.size());
-  }
-  return path;
-}
+std::string_view current_upstream_path(Context& ctx) { return http::upstream_path(ctx); }
 
 SetPathFilter::SetPathFilter(std::string path) : Filter("set_path", FilterType::pre, path_order), path_(std::move(path)) {}
 

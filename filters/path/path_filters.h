@@ -28,7 +28,7 @@ class RewritePathFilter final : public Filter {
 
 // The path the upstream would get now: the filter override, else the target's path after the
 // route's prefix strip.
-std::string_view current_upstream_path(const Context& ctx);
+std::string_view current_upstream_path(Context& ctx);
 
 std::unique_ptr<Filter> make_set_path(FilterBuild& build);
 std::unique_ptr<Filter> make_rewrite_path(FilterBuild& build);

@@ -102,6 +102,12 @@ bool line_ends_are_crlf(std::string_view head) {
   return true;
 }
 
+// The same check for a head still arriving: a CR at the very end may yet be followed by its LF.
+bool partial_line_ends_are_crlf(std::string_view partial) {
+  if (!partial.empty() && partial.back() == '\r') partial.remove_suffix(1);
+  return line_ends_are_crlf(partial);
+}
+
 ParseResult apply_transfer_encoding(const Fields& fields, bool& chunked) {
   int codings = 0;
   bool last_chunked = false;
@@ -166,6 +172,9 @@ ParseResult classify_target(RequestHead& head) {
   std::size_t hash = head.path.find('#');
   if (hash != std::string_view::npos || head.query.find('#') != std::string_view::npos)
     return error(400, "fragment in request target");
+  // RFC 3986 has no backslash in a URI, and origins disagree on it: some take it for '/', so
+  // "/public\..\admin" would be one segment here and "/admin" there. Routing could not be trusted.
+  if (head.path.find('\\') != std::string_view::npos) return error(400, "backslash in request path");
   return {};
 }
 
@@ -262,6 +271,7 @@ ParseResult parse_request_head(std::string_view data, const ParseLimits& limits,
   if (line_end == std::string_view::npos) {
     if (rest.size() > limits.max_request_line) return error(414, "request line too long");
     if (rest.find('\n') != std::string_view::npos) return error(400, "bare LF in request line");
+    if (!partial_line_ends_are_crlf(rest)) return error(400, "bare CR in request line");
     if (skipped > limits.max_head_bytes) return error(400, "too many empty lines");
     return {};
   }
@@ -269,6 +279,10 @@ ParseResult parse_request_head(std::string_view data, const ParseLimits& limits,
   std::size_t end = find_head_end(rest.substr(line_end));
   if (end == std::string_view::npos) {
     if (rest.size() > limits.max_head_bytes) return error(431, "request header section too large");
+    // A bare CR or LF already received means the head can never end in CRLF CRLF as required:
+    // refuse it now rather than wait for the header deadline (a head ended by "\n\n" would
+    // otherwise hang until then and get no answer).
+    if (!partial_line_ends_are_crlf(rest)) return error(400, "bare CR or LF in request head");
     // Headers may end right after the request line ("...\r\n\r\n" spans the line end).
     return {};
   }
@@ -310,6 +324,7 @@ ParseResult parse_response_head(std::string_view data, std::size_t max_head_byte
   if (end == std::string_view::npos) {
     if (data.size() > max_head_bytes) return error(502, "upstream response head too large");
     if (data.size() >= 5 && data.substr(0, 5) != "HTTP/") return error(502, "upstream sent garbage");
+    if (!partial_line_ends_are_crlf(data)) return error(502, "bare CR or LF in upstream response");
     return {};
   }
   if (end > max_head_bytes) return error(502, "upstream response head too large");
@@ -344,15 +359,23 @@ ParseResult parse_response_head(std::string_view data, std::size_t max_head_byte
   }
   head.has_content_length = cl_seen;
   bool te_present = head.fields.contains("transfer-encoding");
+  bool framing_conflict = false;
   if (te_present) {
+    // Only "chunked" alone is relayed. Any other coding would have to reach the client with its
+    // name (the data path re-frames bodies and drops Transfer-Encoding as hop-by-hop), so it would
+    // arrive as if it were the content itself: "gzip" bytes unlabelled, or "gzip, chunked" read to
+    // close and chunked twice. Refusing is the only answer that cannot corrupt a body.
     bool chunked = false;
     auto r = apply_transfer_encoding(head.fields, chunked);
-    if (r.status == ParseStatus::error || !chunked) {
-      framing.until_close = true;  // unknown final coding: delimited by close (RFC 9112 6.3)
-    } else {
-      head.chunked = true;
-    }
-    head.has_content_length = false;  // TE overrides CL; CL is dropped before forwarding
+    if (r.status == ParseStatus::error || !chunked)
+      return error(502, "upstream transfer coding other than chunked");
+    // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+    if (head.version == 10) return error(502, "Transfer-Encoding in an HTTP/1.0 upstream response");
+    head.chunked = true;
+    // RFC 9112 6.3: TE overrides CL, and CL is removed before forwarding. Such a message may be a
+    // response-splitting attempt: relay it, but never send another request on that connection.
+    framing_conflict = cl_seen;
+    head.has_content_length = false;
     head.content_length = 0;
     head.fields.remove("content-length");
   }
@@ -368,7 +391,7 @@ ParseResult parse_response_head(std::string_view data, std::size_t max_head_byte
     bool bodiless = head.status < 200 || head.status == 204 || head.status == 304;
     if (!bodiless) framing.until_close = true;
   }
-  if (framing.until_close) head.keep_alive = false;
+  if (framing.until_close || framing_conflict) head.keep_alive = false;
   head.head_bytes = end;
   return ParseResult{ParseStatus::complete, 0, ""};
 }

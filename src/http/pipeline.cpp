@@ -36,8 +36,10 @@ void Session::run_error_filters(Context& ctx) {
 
 namespace {
 
-bool trace_answered_locally(const http::RequestHead& head) {
-  return head.method == http::Method::trace && head.fields.get("max-forwards") == "0";
+// RFC 9110 7.6.2: TRACE and OPTIONS with Max-Forwards: 0 are answered by the recipient.
+bool answered_locally(const http::RequestHead& head) {
+  return (head.method == http::Method::trace || head.method == http::Method::options) &&
+         head.fields.get("max-forwards") == "0";
 }
 
 }  // namespace
@@ -68,9 +70,13 @@ net::awaitable<void> Session::run_request(Context& ctx) {
     proceed = false;
   }
   if (proceed) proceed = co_await run_filters(ctx, route.pre);
-  if (proceed && trace_answered_locally(head_)) {
-    std::string echo(buffer_.readable().substr(0, head_.head_bytes));
-    ctx.respond(200, std::move(echo)).headers.emplace_back("Content-Type", "message/http");
+  if (proceed && answered_locally(head_)) {
+    if (head_.method == http::Method::trace) {
+      std::string echo(buffer_.readable().substr(0, head_.head_bytes));
+      ctx.respond(200, std::move(echo)).headers.emplace_back("Content-Type", "message/http");
+    } else {
+      ctx.respond(200).headers.emplace_back("Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH");
+    }
     proceed = false;
   }
   if (proceed) proceed = co_await run_filters(ctx, route.route);
@@ -93,6 +99,10 @@ net::awaitable<void> Session::run_request(Context& ctx) {
     ctx.error = {ErrorKind::internal, ErrorSource::internal, 500, "route produced no response"};
     run_error_filters(ctx);
   }
+  // Answering before the body was read: if the body will never come (no 100 Continue was sent) or
+  // is too large to drain, say so now with Connection: close (RFC 9110 10.1.1).
+  if (!body_done_ && ((head_.expect_continue && !sent_continue_) || (head_.chunked || body_left_ > (1u << 20))))
+    close_after_ = true;
   // Post filters see the local answer as the response.
   ctx.response_status = ctx.local_response->status;
   ctx.response_fields.clear();

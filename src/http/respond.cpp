@@ -9,6 +9,7 @@
 #include "core/worker.h"
 #include "http/session.h"
 #include "observability/access_log.h"
+#include "http/upstream_target.h"
 #include "util/http_date.h"
 
 namespace portcullis {
@@ -178,14 +179,8 @@ void Session::append_request_head(Context& ctx, const Instance& instance) {
   out_ += head_.method_text;
   out_ += ' ';
   // The target goes upstream byte for byte, minus the route's literal prefix.
-  std::string_view path = head_.path;
   std::string_view prefix;
-  if (!ctx.upstream_path.empty()) {
-    path = ctx.upstream_path;
-  } else if (!route.strip.empty() && path.starts_with(route.strip)) {
-    prefix = path.substr(0, route.strip.size());
-    path.remove_prefix(route.strip.size());
-  }
+  std::string_view path = http::upstream_path(ctx, &prefix);
   if (path.empty() || path.front() != '/') out_ += '/';
   out_ += path;
   if (!head_.query.empty()) {
@@ -198,15 +193,23 @@ void Session::append_request_head(Context& ctx, const Instance& instance) {
   const bool trusted = any_contains(snap.trusted_proxies, peer_bytes_);
   const bool has_connection = head_.fields.contains("connection");
   const bool upgrade = head_.upgrade && route.config->allow_upgrade;
-  std::string_view prior_xff, prior_via;
+  std::string_view prior_via;
+  const bool hop_limited = head_.method == http::Method::trace || head_.method == http::Method::options;
   for (const auto& f : head_.fields.items()) {
     std::string_view n = f.name;
     if (skip_forwarding(head_.fields, n, has_connection) || http::iequals(n, "host") ||
         http::iequals(n, "content-length") || http::iequals(n, "expect") || http::iequals(n, "http2-settings"))
       continue;
-    if (http::iequals(n, "x-forwarded-for")) {
-      if (trusted) prior_xff = f.value;
-      continue;
+    if (http::iequals(n, "x-forwarded-for")) continue;  // rebuilt below
+    if (hop_limited && http::iequals(n, "max-forwards")) {
+      std::uint64_t hops = 0;
+      auto [p, ec] = std::from_chars(f.value.data(), f.value.data() + f.value.size(), hops);
+      if (ec == std::errc() && p == f.value.data() + f.value.size() && hops > 0) {
+        out_ += "Max-Forwards: ";
+        append_number(out_, hops - 1);
+        out_ += "\r\n";
+        continue;
+      }
     }
     if (http::iequals(n, "via")) {
       prior_via = f.value;
@@ -223,9 +226,12 @@ void Session::append_request_head(Context& ctx, const Instance& instance) {
     append_field(out_, n, f.value);
   }
   out_ += "X-Forwarded-For: ";
-  if (!prior_xff.empty()) {
-    out_ += prior_xff;
-    out_ += ", ";
+  if (trusted) {  // every X-Forwarded-For line of a trusted peer is one list (RFC 9110 5.3)
+    for (const auto& f : head_.fields.items()) {
+      if (!http::iequals(f.name, "x-forwarded-for") || f.value.empty()) continue;
+      out_ += f.value;
+      out_ += ", ";
+    }
   }
   out_ += peer_;
   out_ += "\r\n";

@@ -47,8 +47,12 @@ PathError canonicalize_path(std::string_view raw_path, std::string& out) {
       const char decoded = static_cast<char>(hi * 16 + lo);
       if (decoded == '\0') return PathError::bad_percent_encoding;
       // An encoded slash is data, not structure: keep it escaped so it can never split or climb.
+      // An encoded slash is data, and an encoded '%' stays encoded too, so that every '%' left in
+      // the canonical path starts an escape and the path can be re-encoded unambiguously.
       if (decoded == '/')
         out += "%2F";
+      else if (decoded == '%')
+        out += "%25";
       else
         out += decoded;
       i += 2;
@@ -73,6 +77,24 @@ PathError canonicalize_path(std::string_view raw_path, std::string& out) {
   // A path that ended in a dot-segment names a directory ("/a/b/.." is "/a/"), as in RFC 3986.
   if (last_was_dot) out += '/';
   return PathError::none;
+}
+
+std::string encode_path(std::string_view canonical) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(canonical.size() + 8);
+  for (unsigned char c : canonical) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 std::string_view("-._~!$&'()*+,;=:@/%").find(static_cast<char>(c)) != std::string_view::npos;
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace portcullis::routing
