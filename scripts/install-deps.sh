@@ -7,6 +7,7 @@ packages=(
   libboost1.81-dev libyaml-cpp-dev nlohmann-json3-dev catch2 libssl-dev libbenchmark-dev
   prometheus curl python3
   wrk nginx-light haproxy
+  etcd-server etcd-client
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -21,7 +22,11 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The packaged nginx/haproxy services are not used: benchmarks start their own instances.
+# The packaged nginx/haproxy/etcd services are not used: benchmarks and the discovery tests start
+# their own instances on loopback with temporary data directories.
 if command -v systemctl >/dev/null 2>&1; then
-  $SUDO systemctl disable --now nginx haproxy >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now nginx haproxy etcd >/dev/null 2>&1 || true
+fi
+if [ -x /etc/init.d/etcd ] && ! command -v systemctl >/dev/null 2>&1; then
+  $SUDO /etc/init.d/etcd stop >/dev/null 2>&1 || true
 fi

@@ -13,6 +13,10 @@
 //   /sleep?ms=N            answer after N ms
 //
 // Usage: portcullis-example-backend --port N [--host 127.0.0.1] [--name NAME] [--ready-file PATH]
+//          [--register EUREKA_URL [--app APP] [--instance-id ID] [--zone Z] [--heartbeat S]
+//           [--lease-duration S]]
+// With --register it joins a Eureka registry (the gateway's own: http://127.0.0.1:9901/eureka) once
+// it listens, heartbeats every S seconds, and leaves (DELETE) on SIGTERM/SIGINT; see registration.h.
 //   portcullis-example-backend --port 8081 --name a &
 //   curl -v localhost:8081/ localhost:8081/headers          # two requests on one connection
 //   curl --data-binary hi -H 'Content-Type: text/x' localhost:8081/echo
@@ -49,6 +53,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "registration.h"
 
 namespace asio = boost::asio;
 using asio::awaitable;
@@ -1064,10 +1070,34 @@ struct Options {
   int port = -1;
   std::string name = "backend";
   std::string ready_file;
+  std::string register_url;
+  std::string app = "backend";
+  std::string instance_id;
+  std::string zone;
+  unsigned heartbeat_s = 30;
+  unsigned lease_s = 90;
 };
 
 constexpr const char* usage =
-    "usage: portcullis-example-backend --port N [--host 127.0.0.1] [--name NAME] [--ready-file PATH]\n";
+    "usage: portcullis-example-backend --port N [--host 127.0.0.1] [--name NAME] [--ready-file PATH]\n"
+    "         [--register EUREKA_URL [--app APP] [--instance-id ID] [--zone Z] [--heartbeat SECONDS]\n"
+    "          [--lease-duration SECONDS]]\n";
+
+bool is_token_or_colon(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c != ':' && !token_table[static_cast<unsigned char>(c)]) return false;
+  return true;
+}
+
+// "30" or "30s", 1..3600.
+bool parse_seconds(std::string_view s, unsigned& out) {
+  if (s.ends_with('s')) s.remove_suffix(1);
+  std::uint64_t n = 0;
+  if (!parse_decimal(s, n) || n == 0 || n > 3600) return false;
+  out = static_cast<unsigned>(n);
+  return true;
+}
 
 std::optional<Options> parse_options(int argc, char** argv) {
   Options o;
@@ -1091,6 +1121,14 @@ std::optional<Options> parse_options(int argc, char** argv) {
     else if (key == "--host" && !value.empty()) o.host = value;
     else if (key == "--name" && is_token(value)) o.name = value;  // it goes into a header
     else if (key == "--ready-file" && !value.empty()) o.ready_file = value;
+    else if (key == "--register" && value.starts_with("http://")) o.register_url = value;
+    else if (key == "--app" && is_token(value)) o.app = value;
+    else if (key == "--instance-id" && is_token_or_colon(value)) o.instance_id = value;  // ids hold ':'
+
+    else if (key == "--zone" && is_token(value)) o.zone = value;
+    else if (key == "--heartbeat" && parse_seconds(value, o.heartbeat_s)) {
+    } else if (key == "--lease-duration" && parse_seconds(value, o.lease_s)) {
+    }
     else {
       std::fprintf(stderr, "bad argument %.*s\n%s", static_cast<int>(key.size()), key.data(), usage);
       return std::nullopt;
@@ -1159,7 +1197,25 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  std::optional<registration::Registrar> registrar;
+  if (!options->register_url.empty()) {
+    registration::Settings rs;
+    rs.url = options->register_url;
+    rs.app = options->app;
+    rs.instance_id = options->instance_id;
+    rs.zone = options->zone;
+    // The registry hands out this address for traffic: a wildcard bind is reached over loopback.
+    asio::ip::address bound = acceptor.local_endpoint().address();
+    rs.ip = bound.is_unspecified() ? (bound.is_v6() ? "::1" : "127.0.0.1") : bound.to_string();
+    rs.port = port;
+    rs.heartbeat_s = options->heartbeat_s;
+    rs.lease_s = options->lease_s;
+    registrar.emplace(std::move(rs));
+    registrar->start();
+  }
+
   asio::co_spawn(io, accept_loop(acceptor, config), asio::detached);
   io.run();
+  if (registrar) registrar->stop();  // leave the registry before exiting
   return 0;
 }

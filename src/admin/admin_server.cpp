@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "config/snapshot.h"
+#include "discovery/service_runtime.h"
 #include "core/server.h"
+#include "discovery/eureka_admin.h"
 #include "http/buffer.h"
 #include "http/parser.h"
 #include "util/log.h"
@@ -51,23 +53,55 @@ json routes_json(const Snapshot& snap) {
 json services_json(const Snapshot& snap) {
   json out = json::object();
   auto ms = [](Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch()).count();
   for (const auto& [name, s] : snap.services) {
+    const discovery::ServiceRuntime& rt = *s->runtime;
+    auto set = rt.instances();
     json instances = json::array();
-    for (const Instance& i : s->instances) instances.push_back({{"address", i.address}, {"status", "UP"}});
-    out[name] = {{"discovery", s->config.discovery},
+    std::int64_t in_flight = 0;
+    for (const Instance& i : set->instances) {
+      const InstanceState& st = *i.state;
+      in_flight += st.in_flight.load(std::memory_order_relaxed);
+      const std::int64_t until = st.ejected_until.load(std::memory_order_relaxed);
+      json inst = {{"address", i.address},
+                   {"instance_id", i.instance_id},
+                   {"status", std::string(to_string(i.status))},
+                   {"zone", i.zone},
+                   {"weight", i.weight},
+                   {"healthy", st.healthy.load(std::memory_order_relaxed)},
+                   {"ejected", until > now},
+                   {"ejected_for_ms", until > now ? (until - now) / 1'000'000 : 0},
+                   {"ejections", st.ejections.load(std::memory_order_relaxed)},
+                   {"in_flight", st.in_flight.load(std::memory_order_relaxed)},
+                   {"available", i.available(now)},
+                   {"metadata", i.metadata}};
+      if (s->config.health_check) inst["last_check"] = st.last_check;
+      instances.push_back(std::move(inst));
+    }
+    const auto& cb = s->config.circuit_breaker;
+    out[name] = {{"discovery", s->config.discovery.type},
                  {"lb", s->config.lb},
+                 {"zone_aware", s->config.zone_aware},
                  {"connect_timeout_ms", ms(s->config.connect_timeout)},
                  {"read_timeout_ms", ms(s->config.read_timeout)},
                  {"max_idle_connections", s->config.max_idle_connections},
+                 {"max_concurrent_requests", s->config.max_concurrent_requests},
+                 {"in_flight", in_flight},
+                 {"circuit", cb.enabled ? std::string(to_string(rt.circuit_state())) : std::string("disabled")},
+                 {"registry_stale", rt.stale()},
+                 {"registry_refresh_failures", rt.refresh_failure_count()},
+                 {"generation", set->generation},
                  {"instances", instances}};
   }
   return out;
 }
 
 std::string serialize(const AdminResponse& r, bool keep_alive) {
-  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(http::reason_phrase(r.status)) +
-                    "\r\nContent-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
-                    (keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(http::reason_phrase(r.status));
+  // A 204 carries no content and must not announce any (RFC 9110 8.6): Eureka's register answers it.
+  if (r.status != 204) out += "\r\nContent-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size());
+  out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
   out += r.body;
   return out;
 }
@@ -87,8 +121,11 @@ std::uint16_t AdminServer::listen(const ListenAddress& address) {
   return acceptor_.local_endpoint().port();
 }
 
-AdminResponse AdminServer::handle(std::string_view method, std::string_view path) {
-  path = path.substr(0, path.find('?'));  // no endpoint takes parameters yet
+AdminResponse AdminServer::handle(std::string_view method, std::string_view path, std::string_view body,
+                                  std::string_view accept, std::string_view content_type) {
+  if (registry_ && (path == "/eureka" || path.starts_with("/eureka/") || path.starts_with("/eureka?")))
+    if (auto r = discovery::handle_eureka(*registry_, {method, path, body, accept, content_type})) return std::move(*r);
+  path = path.substr(0, path.find('?'));  // no other endpoint takes parameters
   auto snap = server_.snapshot();
   const bool get = method == "GET" || method == "HEAD";
   if (path == "/health" && get) {
@@ -133,11 +170,39 @@ void AdminServer::start() {
             co_await net::async_write(s, net::buffer(out), use_tuple);
             co_return;
           }
-          AdminResponse response = handle(head.method_text, head.target);
-          if (head.has_body()) head.keep_alive = false;  // admin requests carry no useful body
+          // Bodies (Eureka registrations) are read whole, with Content-Length only: the admin API
+          // has no use for streaming, and refusing chunked keeps this loop small.
+          std::string body;
+          AdminResponse response;
+          if (head.chunked) {
+            response = json_response(411, {{"error", "chunked request bodies are not accepted here; send Content-Length"}});
+            head.keep_alive = false;
+          } else if (head.content_length > max_body_bytes) {
+            response = json_response(413, {{"error", "request body over " + std::to_string(max_body_bytes) + " bytes"}});
+            head.keep_alive = false;
+          } else {
+            const std::size_t want = head.head_bytes + static_cast<std::size_t>(head.content_length);
+            bool complete = true;
+            while (buffer.size() < want) {
+              if (!buffer.prepare(want - buffer.size(), want + 4096)) {
+                complete = false;
+                break;
+              }
+              auto [rec, n] = co_await s.async_read_some(net::buffer(buffer.write_ptr(), buffer.writable()), use_tuple);
+              if (rec) co_return;
+              buffer.commit(n);
+            }
+            if (!complete) co_return;
+            // The buffer may have moved while growing: parse the head again for fresh views.
+            http::parse_request_head(buffer.readable(), {}, head);
+            body.assign(buffer.readable().substr(head.head_bytes, static_cast<std::size_t>(head.content_length)));
+            response = handle(head.method_text, head.target, body, head.fields.get("accept"),
+                              head.fields.get("content-type"));
+          }
           if (head.method == http::Method::head) response.body.clear();
           std::string out = serialize(response, head.keep_alive);
-          buffer.consume(head.head_bytes);
+          buffer.consume(head.chunked || !head.keep_alive ? buffer.size()
+                                                          : head.head_bytes + static_cast<std::size_t>(head.content_length));
           auto [wec, wn] = co_await net::async_write(s, net::buffer(out), use_tuple);
           if (wec || !head.keep_alive) co_return;
         }

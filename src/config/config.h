@@ -52,22 +52,87 @@ struct FilterConfig {
   YAML::Node node;           // the whole entry: its mark places errors found at compile time
 };
 
+struct StaticResponseConfig {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// One instance as configured (static discovery) or as a registry reports it.
+struct InstanceConfig {
+  ListenAddress address;
+  std::string zone;    // "" = unknown
+  unsigned weight = 1;  // weighted_round_robin
+  std::map<std::string, std::string> metadata;
+};
+
+// Where a service's instances come from. `type` picks the provider; the other keys belong to it.
+struct DiscoveryConfig {
+  std::string type = "static";  // static | registry | eureka | etcd | dns
+  std::string app;              // registry/eureka application name (default: the service name)
+  std::string url;              // eureka: server base URL, e.g. http://127.0.0.1:8761/eureka
+  std::vector<std::string> endpoints;  // etcd: http://host:port of its JSON gateway
+  std::string prefix = "/portcullis/services";  // etcd: keys are PREFIX/<service>/<id>
+  std::string name;             // dns: host name to resolve
+  std::uint16_t port = 0;       // dns: port of every resolved address
+  Duration refresh = std::chrono::seconds(30);  // eureka poll / dns re-resolve interval
+  bool operator==(const DiscoveryConfig&) const = default;
+};
+
+struct HealthCheckConfig {
+  std::string path = "/health";
+  Duration interval = std::chrono::seconds(5);
+  Duration timeout = std::chrono::seconds(1);
+  unsigned healthy = 2;    // consecutive passes before an unhealthy instance returns
+  unsigned unhealthy = 3;  // consecutive failures before an instance is taken out
+  std::string host;        // Host header; "" = the instance address
+  bool operator==(const HealthCheckConfig&) const = default;
+};
+
+struct OutlierConfig {
+  unsigned consecutive_failures = 5;  // connect failures, resets, timeouts or 5xx in a row
+  Duration base_ejection = std::chrono::seconds(30);  // times the number of ejections so far
+  Duration max_ejection = std::chrono::seconds(300);
+  unsigned max_ejection_percent = 50;
+};
+
+struct RetryConfig {
+  unsigned max_auto_retries = 0;              // further tries on the same instance
+  unsigned max_auto_retries_next_server = 1;  // further instances tried
+  // connect_failure, reset, timeout, 5xx, or a status code
+  std::vector<std::string> on{"connect_failure", "reset", "502", "503", "504"};
+  std::vector<std::string> methods{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"};
+  double budget_percent = 20;   // retries allowed as a share of requests in the last 10s
+  unsigned budget_min_retries = 10;  // always allowed per 10s, so a quiet service can retry
+};
+
+struct CircuitBreakerConfig {
+  bool enabled = false;
+  Duration window = std::chrono::seconds(10);
+  unsigned min_requests = 20;
+  double error_percent = 50;
+  Duration sleep = std::chrono::seconds(5);
+  std::optional<StaticResponseConfig> fallback;
+};
+
 struct ServiceConfig {
   std::string name;
-  std::string discovery = "static";
-  std::vector<ListenAddress> instances;
-  std::string lb = "round_robin";
+  DiscoveryConfig discovery;
+  std::vector<InstanceConfig> instances;
+  std::string lb = "round_robin";  // round_robin weighted_round_robin random least_request consistent_hash
+  std::string hash_on = "ip";      // consistent_hash: header:NAME | cookie:NAME | ip
+  bool zone_aware = false;
+  double zone_min_healthy_percent = 50;  // local zone used while this share of it is available
   Duration connect_timeout = std::chrono::seconds(3);
   Duration read_timeout = std::chrono::seconds(60);
   unsigned max_idle_connections = 64;  // per worker per instance
   Duration idle_connection_timeout = std::chrono::seconds(60);
   std::uint64_t max_requests_per_connection = 10000;
-};
-
-struct StaticResponseConfig {
-  int status = 200;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
+  std::optional<HealthCheckConfig> health_check;
+  std::optional<OutlierConfig> outlier;
+  RetryConfig retries;
+  CircuitBreakerConfig circuit_breaker;
+  std::uint64_t max_concurrent_requests = 0;  // bulkhead; 0 = unlimited
 };
 
 struct RouteConfig {
@@ -80,11 +145,21 @@ struct RouteConfig {
   std::optional<StaticResponseConfig> static_response;
   std::optional<bool> strip_prefix;  // default: true for paths ending in /**
   bool allow_upgrade = false;        // forward Upgrade (e.g. WebSocket)
+  Duration timeout{0};               // whole exchange including retries; 0 = none
   std::vector<FilterConfig> filters;
+};
+
+// Process-level discovery settings: the embedded registry and the gateway's own zone.
+struct DiscoverySettings {
+  std::string zone;  // the gateway's zone, for zone_aware services
+  Duration lease_duration = std::chrono::seconds(90);  // embedded registry, when a client sends none
+  Duration eviction_interval = std::chrono::seconds(1);
+  bool registry_enabled = true;  // serve /eureka/* on the admin listener
 };
 
 struct Config {
   std::string file;
+  DiscoverySettings discovery;
   ServerConfig server;
   AdminConfig admin;
   std::map<std::string, ServiceConfig> services;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <sstream>
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -105,6 +106,12 @@ std::string indexed(const std::string& path, std::size_t index) {
 
 std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
+std::string format_number(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
 // Runs `read(value, path)` for map[key] when the key is present; absent keys keep their default.
 // `map` must be const: yaml-cpp's non-const operator[] inserts the key it looks up.
 template <typename Read>
@@ -152,6 +159,8 @@ class Parser {
                          std::vector<ListenAddress>& out, AddressUse use);
   void read_header_map(const YAML::Node& node, const std::string& path,
                        std::vector<std::pair<std::string, std::string>>& out);
+  void read_number(const YAML::Node& node, const std::string& path, double& out, double min, double max);
+  void read_string_list(const YAML::Node& node, const std::string& path, std::vector<std::string>& out);
 
   // Sections.
   void parse_server(const YAML::Node& node, ServerConfig& out);
@@ -161,6 +170,13 @@ class Parser {
   void parse_admin(const YAML::Node& node, const ServerConfig& server, AdminConfig& out);
   void parse_services(const YAML::Node& node, std::map<std::string, ServiceConfig>& out);
   void parse_service(const YAML::Node& node, const std::string& path, ServiceConfig& out);
+  void parse_instance(const YAML::Node& node, const std::string& path, InstanceConfig& out);
+  void parse_discovery(const YAML::Node& node, const std::string& path, DiscoveryConfig& out);
+  void parse_health_check(const YAML::Node& node, const std::string& path, HealthCheckConfig& out);
+  void parse_outlier(const YAML::Node& node, const std::string& path, OutlierConfig& out);
+  void parse_retries(const YAML::Node& node, const std::string& path, RetryConfig& out);
+  void parse_circuit_breaker(const YAML::Node& node, const std::string& path, CircuitBreakerConfig& out);
+  void parse_discovery_settings(const YAML::Node& node, DiscoverySettings& out);
   void parse_routes(const YAML::Node& node, const Config& config, std::vector<RouteConfig>& out);
   void parse_route(const YAML::Node& node, const std::string& path, const Config& config,
                    RouteConfig& out);
@@ -513,30 +529,134 @@ void Parser::parse_services(const YAML::Node& node, std::map<std::string, Servic
   }
 }
 
+void Parser::read_number(const YAML::Node& node, const std::string& path, double& out, double min, double max) {
+  double value = 0;
+  if (!node.IsScalar() || !YAML::convert<double>::decode(node, value) || !(value >= min && value <= max)) {
+    error(node, path, "expected a number from " + format_number(min) + " to " + format_number(max));
+    return;
+  }
+  out = value;
+}
+
+void Parser::read_string_list(const YAML::Node& node, const std::string& path, std::vector<std::string>& out) {
+  if (!expect_list(node, path)) return;
+  std::vector<std::string> values;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    std::string v;
+    if (read_string(node[i], indexed(path, i), v)) values.push_back(std::move(v));
+  }
+  out = std::move(values);
+}
+
+void Parser::parse_instance(const YAML::Node& node, const std::string& path, InstanceConfig& out) {
+  if (!node.IsMap()) {
+    read_address(node, path, out.address, AddressUse::instance);
+    return;
+  }
+  if (!expect_keys(node, path, {"address", "zone", "weight", "metadata"})) return;
+  if (!node["address"].IsDefined()) error(node, join(path, "address"), "missing required key");
+  with_key(node, "address", path, [&](const YAML::Node& v, const std::string& at) {
+    read_address(v, at, out.address, AddressUse::instance);
+  });
+  with_key(node, "zone", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.zone); });
+  with_key(node, "weight", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.weight, 1u, 1000000u);
+  });
+  with_key(node, "metadata", path, [&](const YAML::Node& v, const std::string& at) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    if (!expect_map(v, at)) return;
+    for (const auto& e : v) {
+      std::string value;
+      if (e.first.IsScalar() && read_string(e.second, join(at, e.first.Scalar()), value))
+        out.metadata[e.first.Scalar()] = value;
+    }
+  });
+}
+
+void Parser::parse_discovery(const YAML::Node& node, const std::string& path, DiscoveryConfig& out) {
+  static const Keys types = {"static", "registry", "eureka", "etcd", "dns"};
+  auto check_type = [&](const YAML::Node& at_node, const std::string& at) {
+    if (std::find(types.begin(), types.end(), out.type) != types.end()) return;
+    error(at_node, at, "unknown discovery type " + in_quotes(out.type) +
+                           " (expected static, registry, eureka, etcd or dns)");
+    out.type = "static";  // so the rest of the service is checked as the default kind
+  };
+  if (node.IsScalar()) {  // `discovery: registry`
+    if (read_string(node, path, out.type)) check_type(node, path);
+    return;
+  }
+  if (!expect_keys(node, path, {"type", "app", "url", "endpoints", "prefix", "name", "port", "refresh"})) return;
+  if (!node["type"].IsDefined()) {
+    error(node, join(path, "type"), "missing required key");
+    return;
+  }
+  with_key(node, "type", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_string(v, at, out.type)) check_type(v, at);
+  });
+  with_key(node, "app", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.app); });
+  with_key(node, "url", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_string(v, at, out.url) && !out.url.starts_with("http://"))
+      error(v, at, "expected an http:// URL");
+  });
+  with_key(node, "endpoints", path, [&](const YAML::Node& v, const std::string& at) {
+    read_string_list(v, at, out.endpoints);
+    for (std::size_t i = 0; i < out.endpoints.size(); ++i)
+      if (!out.endpoints[i].starts_with("http://")) error(v[i], indexed(at, i), "expected an http:// URL");
+  });
+  with_key(node, "prefix", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_string(v, at, out.prefix) && !out.prefix.starts_with("/")) error(v, at, "expected a key prefix starting with /");
+  });
+  with_key(node, "name", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.name); });
+  with_key(node, "port", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.port, std::uint16_t{1}, std::uint16_t{65535});
+  });
+  with_key(node, "refresh", path, [&](const YAML::Node& v, const std::string& at) {
+    read_duration(v, at, out.refresh, false);
+  });
+  if (out.type == "eureka" && out.url.empty()) error(node, join(path, "url"), "eureka discovery needs a url");
+  if (out.type == "etcd" && out.endpoints.empty()) error(node, join(path, "endpoints"), "etcd discovery needs endpoints");
+  if (out.type == "dns" && (out.name.empty() || out.port == 0))
+    error(node, path, "dns discovery needs a name and a port");
+}
+
 void Parser::parse_service(const YAML::Node& node, const std::string& path, ServiceConfig& out) {
   if (!expect_keys(
           node, path,
-          {"discovery", "instances", "lb", "connect_timeout", "read_timeout",
-           "max_idle_connections", "idle_connection_timeout", "max_requests_per_connection"}))
+          {"discovery", "instances", "lb", "hash_on", "zone_aware", "zone_min_healthy_percent", "connect_timeout",
+           "read_timeout", "max_idle_connections", "idle_connection_timeout", "max_requests_per_connection",
+           "health_check", "outlier", "retries", "circuit_breaker", "max_concurrent_requests"}))
     return;
   with_key(node, "discovery", path, [&](const YAML::Node& value, const std::string& at) {
-    if (!read_string(value, at, out.discovery)) return;
-    if (out.discovery != "static")
-      error(
-          value, at,
-          "unsupported discovery " + in_quotes(out.discovery) + " (only \"static\" is supported)");
+    parse_discovery(value, at, out.discovery);
   });
   const YAML::Node instances = node["instances"];
   if (instances.IsDefined()) {
-    read_address_list(instances, join(path, "instances"), out.instances, AddressUse::instance);
-  } else if (out.discovery == "static") {
+    if (out.discovery.type != "static") {
+      error(instances, join(path, "instances"), "instances are listed only with static discovery");
+    } else if (expect_list(instances, join(path, "instances"))) {
+      for (std::size_t i = 0; i < instances.size(); ++i)
+        parse_instance(instances[i], indexed(join(path, "instances"), i), out.instances.emplace_back());
+      if (out.instances.empty()) error(instances, join(path, "instances"), "must list at least one address");
+    }
+  } else if (out.discovery.type == "static") {
     error(node, join(path, "instances"), "missing required key (static discovery needs instances)");
   }
   with_key(node, "lb", path, [&](const YAML::Node& value, const std::string& at) {
     if (!read_string(value, at, out.lb)) return;
-    if (out.lb != "round_robin")
-      error(value, at,
-            "unsupported lb " + in_quotes(out.lb) + " (only \"round_robin\" is supported)");
+    static const Keys policies = {"round_robin", "weighted_round_robin", "random", "least_request", "consistent_hash"};
+    if (std::find(policies.begin(), policies.end(), out.lb) == policies.end())
+      error(value, at, "unknown lb " + in_quotes(out.lb) +
+                           " (expected round_robin, weighted_round_robin, random, least_request or consistent_hash)");
+  });
+  with_key(node, "hash_on", path, [&](const YAML::Node& value, const std::string& at) {
+    if (!read_string(value, at, out.hash_on)) return;
+    const bool ok = out.hash_on == "ip" || (out.hash_on.starts_with("header:") && out.hash_on.size() > 7) ||
+                    (out.hash_on.starts_with("cookie:") && out.hash_on.size() > 7);
+    if (!ok) error(value, at, "expected ip, header:NAME or cookie:NAME");
+  });
+  with_key(node, "zone_aware", path, [&](const YAML::Node& v, const std::string& at) { read_bool(v, at, out.zone_aware); });
+  with_key(node, "zone_min_healthy_percent", path, [&](const YAML::Node& v, const std::string& at) {
+    read_number(v, at, out.zone_min_healthy_percent, 0, 100);
   });
   with_key(node, "connect_timeout", path, [&](const YAML::Node& value, const std::string& at) {
     read_duration(value, at, out.connect_timeout, false);
@@ -557,6 +677,115 @@ void Parser::parse_service(const YAML::Node& node, const std::string& path, Serv
              read_integer(value, at, out.max_requests_per_connection, std::uint64_t{1},
                           std::numeric_limits<std::uint64_t>::max());
            });
+  with_key(node, "max_concurrent_requests", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.max_concurrent_requests, std::uint64_t{0}, std::numeric_limits<std::uint64_t>::max());
+  });
+  with_key(node, "health_check", path, [&](const YAML::Node& v, const std::string& at) {
+    parse_health_check(v, at, out.health_check.emplace());
+  });
+  with_key(node, "outlier", path, [&](const YAML::Node& v, const std::string& at) {
+    parse_outlier(v, at, out.outlier.emplace());
+  });
+  with_key(node, "retries", path, [&](const YAML::Node& v, const std::string& at) { parse_retries(v, at, out.retries); });
+  with_key(node, "circuit_breaker", path, [&](const YAML::Node& v, const std::string& at) {
+    parse_circuit_breaker(v, at, out.circuit_breaker);
+  });
+}
+
+void Parser::parse_health_check(const YAML::Node& node, const std::string& path, HealthCheckConfig& out) {
+  if (node.IsNull()) return;
+  if (!expect_keys(node, path, {"path", "interval", "timeout", "healthy", "unhealthy", "host"})) return;
+  with_key(node, "path", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_string(v, at, out.path) && !out.path.starts_with("/")) error(v, at, "expected a path starting with /");
+  });
+  with_key(node, "interval", path, [&](const YAML::Node& v, const std::string& at) { read_duration(v, at, out.interval, false); });
+  with_key(node, "timeout", path, [&](const YAML::Node& v, const std::string& at) { read_duration(v, at, out.timeout, false); });
+  with_key(node, "healthy", path, [&](const YAML::Node& v, const std::string& at) { read_integer(v, at, out.healthy, 1u, 1000u); });
+  with_key(node, "unhealthy", path, [&](const YAML::Node& v, const std::string& at) { read_integer(v, at, out.unhealthy, 1u, 1000u); });
+  with_key(node, "host", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.host); });
+}
+
+void Parser::parse_outlier(const YAML::Node& node, const std::string& path, OutlierConfig& out) {
+  if (node.IsNull()) return;
+  if (!expect_keys(node, path, {"consecutive_failures", "base_ejection", "max_ejection", "max_ejection_percent"})) return;
+  with_key(node, "consecutive_failures", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.consecutive_failures, 1u, 100000u);
+  });
+  with_key(node, "base_ejection", path, [&](const YAML::Node& v, const std::string& at) { read_duration(v, at, out.base_ejection, false); });
+  with_key(node, "max_ejection", path, [&](const YAML::Node& v, const std::string& at) { read_duration(v, at, out.max_ejection, false); });
+  with_key(node, "max_ejection_percent", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.max_ejection_percent, 0u, 100u);
+  });
+}
+
+void Parser::parse_retries(const YAML::Node& node, const std::string& path, RetryConfig& out) {
+  if (node.IsNull()) return;
+  if (!expect_keys(node, path, {"max_auto_retries", "max_auto_retries_next_server", "on", "methods", "budget_percent",
+                                "budget_min_retries"}))
+    return;
+  with_key(node, "max_auto_retries", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.max_auto_retries, 0u, 10u);
+  });
+  with_key(node, "max_auto_retries_next_server", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.max_auto_retries_next_server, 0u, 10u);
+  });
+  with_key(node, "on", path, [&](const YAML::Node& v, const std::string& at) {
+    read_string_list(v, at, out.on);
+    for (std::size_t i = 0; i < out.on.size(); ++i) {
+      const std::string& c = out.on[i];
+      const bool ok = c == "connect_failure" || c == "reset" || c == "timeout" || c == "5xx" ||
+                      (c.size() == 3 && c >= "500" && c <= "599" && std::all_of(c.begin(), c.end(), ::isdigit));
+      if (!ok) error(v[i], indexed(at, i), "unknown retry condition " + in_quotes(c) +
+                                            " (connect_failure, reset, timeout, 5xx or a 5xx status code)");
+    }
+  });
+  with_key(node, "methods", path, [&](const YAML::Node& v, const std::string& at) {
+    out.methods.clear();
+    parse_methods(v, at, out.methods);
+  });
+  with_key(node, "budget_percent", path, [&](const YAML::Node& v, const std::string& at) {
+    read_number(v, at, out.budget_percent, 0, 100);
+  });
+  with_key(node, "budget_min_retries", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.budget_min_retries, 0u, 1000000u);
+  });
+}
+
+void Parser::parse_circuit_breaker(const YAML::Node& node, const std::string& path, CircuitBreakerConfig& out) {
+  out.enabled = true;
+  if (node.IsNull()) return;
+  if (!expect_keys(node, path, {"enabled", "window", "min_requests", "error_percent", "sleep", "fallback"})) return;
+  with_key(node, "enabled", path, [&](const YAML::Node& v, const std::string& at) { read_bool(v, at, out.enabled); });
+  with_key(node, "window", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_duration(v, at, out.window, false) && (out.window < std::chrono::seconds(1) || out.window > std::chrono::seconds(60)))
+      error(v, at, "window must be between 1s and 60s");
+  });
+  with_key(node, "min_requests", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.min_requests, 1u, 1000000u);
+  });
+  with_key(node, "error_percent", path, [&](const YAML::Node& v, const std::string& at) {
+    read_number(v, at, out.error_percent, 0, 100);
+  });
+  with_key(node, "sleep", path, [&](const YAML::Node& v, const std::string& at) { read_duration(v, at, out.sleep, false); });
+  with_key(node, "fallback", path, [&](const YAML::Node& v, const std::string& at) {
+    parse_static(v, at, out.fallback.emplace());
+  });
+}
+
+void Parser::parse_discovery_settings(const YAML::Node& node, DiscoverySettings& out) {
+  const std::string path = "discovery";
+  if (node.IsNull()) return;
+  if (!expect_keys(node, path, {"zone", "lease_duration", "eviction_interval", "registry_enabled"})) return;
+  with_key(node, "zone", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.zone); });
+  with_key(node, "lease_duration", path, [&](const YAML::Node& v, const std::string& at) {
+    read_duration(v, at, out.lease_duration, false);
+  });
+  with_key(node, "eviction_interval", path, [&](const YAML::Node& v, const std::string& at) {
+    read_duration(v, at, out.eviction_interval, false);
+  });
+  with_key(node, "registry_enabled", path, [&](const YAML::Node& v, const std::string& at) {
+    read_bool(v, at, out.registry_enabled);
+  });
 }
 
 // ---- routes ----------------------------------------------------------------------------------
@@ -576,7 +805,7 @@ void Parser::parse_routes(const YAML::Node& node, const Config& config,
 void Parser::parse_route(const YAML::Node& node, const std::string& path, const Config& config,
                          RouteConfig& out) {
   if (!expect_keys(node, path,
-                   {"id", "path", "service", "static", "methods", "host", "headers", "strip_prefix",
+                   {"id", "path", "service", "static", "methods", "host", "headers", "strip_prefix", "timeout",
                     "allow_upgrade", "filters"}))
     return;
   if (read_required_string(node, "id", path, out.id)) {
@@ -611,6 +840,9 @@ void Parser::parse_route(const YAML::Node& node, const std::string& path, const 
   });
   with_key(node, "allow_upgrade", path, [&](const YAML::Node& value, const std::string& at) {
     read_bool(value, at, out.allow_upgrade);
+  });
+  with_key(node, "timeout", path, [&](const YAML::Node& value, const std::string& at) {
+    read_duration(value, at, out.timeout, true);
   });
   with_key(node, "filters", path, [&](const YAML::Node& value, const std::string& at) {
     parse_filters(value, at, out.filters);
@@ -724,12 +956,13 @@ Config Parser::parse(const YAML::Node& root) {
     error(root, "", "expected a map of sections (server, admin, services, routes, filters)");
     return config;
   }
-  if (!expect_keys(root, "", {"server", "admin", "services", "routes", "filters"})) return config;
+  if (!expect_keys(root, "", {"server", "admin", "discovery", "services", "routes", "filters"})) return config;
   // Fixed order, whatever the file's: routes refer to services, admin checks server.listen.
   const auto section = [&](std::string_view key) { return root[std::string(key)]; };
   if (const YAML::Node n = section("server"); n.IsDefined()) parse_server(n, config.server);
   if (const YAML::Node n = section("admin"); n.IsDefined())
     parse_admin(n, config.server, config.admin);
+  if (const YAML::Node n = section("discovery"); n.IsDefined()) parse_discovery_settings(n, config.discovery);
   if (const YAML::Node n = section("services"); n.IsDefined()) parse_services(n, config.services);
   if (const YAML::Node n = section("routes"); n.IsDefined()) parse_routes(n, config, config.routes);
   if (const YAML::Node n = section("filters"); n.IsDefined())

@@ -11,22 +11,15 @@
 
 #include "config/errors.h"
 #include "filters/static/static_response.h"
+#include "http/message.h"
 #include "pipeline/registry.h"
 
 namespace portcullis {
 namespace {
 
-// Process-wide ids that survive reloads, so per-worker pools and cursors stay attached.
-std::uint32_t intern(std::unordered_map<std::string, std::uint32_t>& table, const std::string& key) {
-  static std::mutex mutex;
-  std::lock_guard lock(mutex);
-  auto [it, inserted] = table.try_emplace(key, static_cast<std::uint32_t>(table.size()));
-  return it->second;
-}
-std::unordered_map<std::string, std::uint32_t> instance_ids;
-std::unordered_map<std::string, std::uint32_t> service_ids;
-
+// Static instances may name hosts: resolved once, when the config is compiled.
 bool resolve(const ListenAddress& address, Endpoint& out) {
+  if (parse_ip(address.host, address.port, out)) return true;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_family = AF_UNSPEC;
@@ -52,26 +45,54 @@ class Compiler {
     for (const auto& [name, config] : snap_.config.services) {
       auto service = std::make_unique<Service>();
       service->name = name;
-      service->id = intern(service_ids, name);
       service->config = config;
+      service->runtime = discovery::runtime_for(name, metrics_);
+      service->id = service->runtime->id();
       service->connect_failures = metrics_.counter("portcullis_upstream_connect_failures_total",
                                                    "Failed connection attempts to upstream instances.",
                                                    {{"service", name}});
-      for (const auto& address : config.instances) {
-        Instance instance;
-        instance.address = address.text();
-        instance.id = intern(instance_ids, instance.address);
-        if (!resolve(address, instance.endpoint)) {
-          errors_.add_unplaced("services." + name + ".instances",
-                               "cannot resolve instance address " + instance.address);
+      const std::string path = "services." + name;
+      if (!discovery::parse_policy(config.lb, service->policy))
+        errors_.add_unplaced(path + ".lb", "unknown lb policy " + config.lb);
+      if (config.hash_on == "ip") {
+        service->hash_on = HashOn::ip;
+      } else if (config.hash_on.starts_with("header:") && config.hash_on.size() > 7) {
+        service->hash_on = HashOn::header;
+        service->hash_name = config.hash_on.substr(7);
+      } else if (config.hash_on.starts_with("cookie:") && config.hash_on.size() > 7) {
+        service->hash_on = HashOn::cookie;
+        service->hash_name = config.hash_on.substr(7);
+      } else {
+        errors_.add_unplaced(path + ".hash_on", "expected ip, header:NAME or cookie:NAME, got " + config.hash_on);
+      }
+      for (const std::string& on : config.retries.on) {
+        if (on == "connect_failure") service->retry_on_connect_failure = true;
+        else if (on == "reset") service->retry_on_reset = true;
+        else if (on == "timeout") service->retry_on_timeout = true;
+        else if (on == "5xx") service->retry_on_5xx = true;
+        else if (on.size() == 3 && on >= "500" && on <= "599") service->retry_statuses.push_back(std::stoi(on));
+        else errors_.add_unplaced(path + ".retries.on", "unknown retry condition " + on +
+                                  " (connect_failure, reset, timeout, 5xx or a 5xx status code)");
+      }
+      for (const std::string& m : config.retries.methods) {
+        const http::Method method = http::method_from(m);
+        if (method == http::Method::other) errors_.add_unplaced(path + ".retries.methods", "unknown method " + m);
+        else service->retry_methods |= 1u << static_cast<unsigned>(method);
+      }
+      for (const auto& ic : config.instances) {
+        Endpoint endpoint;
+        if (!resolve(ic.address, endpoint)) {
+          errors_.add_unplaced(path + ".instances", "cannot resolve instance address " + ic.address.text());
           continue;
         }
-        observability::Labels labels{{"service", name}, {"instance", instance.address}};
-        instance.metrics.pool_idle = metrics_.gauge("portcullis_upstream_pool_idle_connections",
-                                                    "Idle keep-alive connections in the upstream pools.", labels);
-        instance.metrics.pool_active = metrics_.gauge("portcullis_upstream_pool_active_connections",
-                                                      "Upstream connections carrying a request.", labels);
-        service->instances.push_back(std::move(instance));
+        DiscoveredInstance d;
+        d.host = format_address(endpoint);
+        d.host = d.host.substr(0, d.host.rfind(':'));
+        d.port = endpoint.port;
+        d.zone = ic.zone;
+        d.weight = ic.weight;
+        d.metadata = ic.metadata;
+        service->static_instances.push_back(std::move(d));
       }
       snap_.services.emplace(name, std::move(service));
     }

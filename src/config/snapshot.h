@@ -10,6 +10,9 @@
 #include <vector>
 
 #include "config/config.h"
+#include "discovery/balancer.h"
+#include "discovery/instance.h"
+#include "discovery/service_runtime.h"
 #include "observability/metrics.h"
 #include "pipeline/filter.h"
 #include "routing/route_table.h"
@@ -19,29 +22,20 @@ namespace portcullis {
 
 class ConfigErrors;
 
-struct Endpoint {
-  std::array<std::uint8_t, 16> bytes{};
-  bool v6 = false;
-  std::uint16_t port = 0;
-};
-
-struct InstanceMetrics {
-  observability::GaugeId pool_idle;
-  observability::GaugeId pool_active;
-};
-
-struct Instance {
-  std::uint32_t id = 0;  // process-wide: the same address keeps its id (and its pools) across reloads
-  std::string address;   // "127.0.0.1:8000"
-  Endpoint endpoint;
-  InstanceMetrics metrics;
-};
+enum class HashOn : std::uint8_t { ip, header, cookie };
 
 struct Service {
   std::string name;
-  std::uint32_t id = 0;  // process-wide, stable across reloads (balancer cursors are indexed by it)
+  std::uint32_t id = 0;  // process-wide, stable across reloads (= runtime->id())
   ServiceConfig config;
-  std::vector<Instance> instances;
+  std::shared_ptr<discovery::ServiceRuntime> runtime;  // instances and resilience state, kept across reloads
+  discovery::Policy policy = discovery::Policy::round_robin;
+  HashOn hash_on = HashOn::ip;
+  std::string hash_name;  // header or cookie name for consistent_hash
+  std::vector<DiscoveredInstance> static_instances;  // discovery: static, resolved at compile time
+  bool retry_on_connect_failure = false, retry_on_reset = false, retry_on_timeout = false, retry_on_5xx = false;
+  std::vector<int> retry_statuses;
+  std::uint32_t retry_methods = 0;  // bit per http::Method
   observability::CounterId connect_failures;
 };
 

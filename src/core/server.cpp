@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "admin/admin_server.h"
+#include "discovery/manager.h"
 #include "config/errors.h"
 #include "core/worker.h"
 #include "observability/access_log.h"
@@ -22,6 +23,7 @@ struct Server::Control {
   net::signal_set signals{ioc, SIGTERM, SIGINT, SIGHUP};
   net::steady_timer drain_timer{ioc};
   std::unique_ptr<AdminServer> admin;
+  std::unique_ptr<discovery::Discovery> discovery;
   std::chrono::steady_clock::time_point drain_deadline;
 };
 
@@ -59,6 +61,8 @@ ReloadResult Server::reload() {
   const auto& old = snapshot()->config.server;
   if (effective_workers(snap->config) != workers_.size() || snap->config.server.listen.size() != old.listen.size())
     log::warn("server.workers and server.listen changes take effect at the next restart");
+  // Providers first: a service new in this config has its instances before a request can reach it.
+  if (control_->discovery) control_->discovery->reconcile(*snap);
   publish(std::move(snap));
   control_shard().inc(reloads_ok_);
   result.ok = true;
@@ -79,6 +83,7 @@ void Server::begin_shutdown() {
     bool all_done = true;
     for (auto& w : workers_) all_done = all_done && w->stopped();
     if (all_done) {
+      if (control_->discovery) control_->discovery->stop();
       control_->ioc.stop();
       return;
     }
@@ -95,6 +100,9 @@ void Server::begin_shutdown() {
 }
 
 int Server::run(std::shared_ptr<const Snapshot> initial) {
+  control_->discovery = std::make_unique<discovery::Discovery>(control_->ioc, *metrics_,
+                                                               metrics_->shard(metrics_->shard_count() - 1));
+  control_->discovery->reconcile(*initial);
   publish(initial);
   const Config& config = initial->config;
   const unsigned n = effective_workers(config);
@@ -107,6 +115,7 @@ int Server::run(std::shared_ptr<const Snapshot> initial) {
     }
     if (config.admin.enabled) {
       control_->admin = std::make_unique<AdminServer>(*this, control_->ioc);
+      control_->admin->set_registry(control_->discovery->registry());
       ListenAddress admin = config.admin.listen;
       admin.port = control_->admin->listen(admin);
       log::info("admin listening", {{"address", admin.text()}});

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/snapshot.h"
+#include "discovery/balancer.h"
 #include "http/upstream_pool.h"
 #include "observability/metrics.h"
 
@@ -56,10 +57,10 @@ class Worker {
   // per request in the common case).
   const std::shared_ptr<const Snapshot>& snapshot();
 
-  // Round-robin cursor per service, per worker.
-  std::uint32_t next_index(std::uint32_t service_id) {
-    if (service_id >= cursors_.size()) cursors_.resize(service_id + 1, 0);
-    return cursors_[service_id]++;
+  // This worker's balancer for a service (its cached instance set, cursor and schedule).
+  discovery::Balancer& balancer(std::uint32_t service_id) {
+    if (service_id >= balancers_.size()) balancers_.resize(service_id + 1);
+    return balancers_[service_id];
   }
 
   bool draining() const { return draining_; }
@@ -81,7 +82,7 @@ class Worker {
   observability::Shard* shard_;
   WorkerMetrics metrics_;
   http::UpstreamPools pools_;
-  std::vector<std::uint32_t> cursors_;
+  std::vector<discovery::Balancer> balancers_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::uint64_t snapshot_generation_ = 0;
   std::list<Session*> sessions_;

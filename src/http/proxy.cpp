@@ -72,7 +72,7 @@ net::awaitable<bool> Session::connect_upstream(Context& ctx, const Instance& ins
   conn = std::make_shared<http::UpstreamConnection>(worker_.context());
   conn->instance_id = instance.id;
   upstream_ = conn.get();
-  arm(service.config.connect_timeout, Phase::connect);
+  arm_upstream(service.config.connect_timeout, Phase::connect);
   auto [ec] = co_await conn->socket.async_connect(to_asio(instance.endpoint), use_tuple);
   upstream_ = nullptr;
   if (ec) {
@@ -96,7 +96,7 @@ net::awaitable<bool> Session::connect_upstream(Context& ctx, const Instance& ins
 net::awaitable<bool> Session::send_request(Context& ctx, http::UpstreamConnection& conn, bool& body_started) {
   const Service& service = *ctx.route->service;
   append_request_head(ctx, *ctx.instance);
-  arm(service.config.read_timeout, Phase::upstream_wait);
+  arm_upstream(service.config.read_timeout, Phase::upstream_wait);
   std::string_view in_buffer = buffer_.readable().substr(std::min(body_cursor_, buffer_.size()));
   if (!head_.has_body() || (!head_.chunked && in_buffer.size() >= head_.content_length)) {
     // Head and whole body in one gathered write: the common case costs one system call.
@@ -120,7 +120,7 @@ net::awaitable<bool> Session::send_request(Context& ctx, http::UpstreamConnectio
     boost::system::error_code ec;
     std::string_view piece = co_await next_body_piece(ctx, ec);
     if (ec) co_return false;  // ctx.error says what the client did
-    arm(service.config.read_timeout, Phase::upstream_wait);
+    arm_upstream(service.config.read_timeout, Phase::upstream_wait);
     if (!co_await write_framed(conn.socket, {}, piece, head_.chunked)) {
       ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502, "upstream closed while receiving the body"};
       co_return false;
@@ -138,7 +138,7 @@ net::awaitable<bool> Session::read_response_head(Context& ctx, http::UpstreamCon
                                                  bool& got_bytes) {
   const Service& service = *ctx.route->service;
   const std::size_t max_head = ctx.snapshot->config.server.max_response_header_bytes;
-  arm(service.config.read_timeout, Phase::upstream_wait);
+  arm_upstream(service.config.read_timeout, Phase::upstream_wait);
   while (true) {
     if (!conn.buffer.empty()) {
       got_bytes = true;
@@ -161,7 +161,7 @@ net::awaitable<bool> Session::read_response_head(Context& ctx, http::UpstreamCon
             close_after_ = true;
             co_return false;
           }
-          arm(service.config.read_timeout, Phase::upstream_wait);
+          arm_upstream(service.config.read_timeout, Phase::upstream_wait);
         }
         conn.buffer.consume(head.head_bytes);
         continue;
@@ -187,41 +187,227 @@ net::awaitable<bool> Session::read_response_head(Context& ctx, http::UpstreamCon
   }
 }
 
+namespace {
+
+std::int64_t steady_ns(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+std::uint64_t hash_bytes(std::string_view text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  return h ^ (h >> 33);
+}
+
+// The cookie's value in a Cookie header ("a=1; b=2"), or empty.
+std::string_view cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    std::size_t end = header.find(';');
+    std::string_view pair = header.substr(0, end);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name && pair[name.size()] == '=')
+      return pair.substr(name.size() + 1);
+    if (end == std::string_view::npos) break;
+    header.remove_prefix(end + 1);
+  }
+  return {};
+}
+
+// How an attempt ended, for retries, outlier detection and the breaker.
+enum class Failure { none, connect, reset, timeout, status };
+
+Failure classify(const Error& e) {
+  switch (e.kind) {
+    case ErrorKind::connect_failed:
+    case ErrorKind::connect_timeout: return Failure::connect;
+    case ErrorKind::upstream_reset: return Failure::reset;
+    case ErrorKind::upstream_timeout: return Failure::timeout;
+    case ErrorKind::bad_upstream_response: return Failure::reset;
+    default: return Failure::none;
+  }
+}
+
+}  // namespace
+
+std::uint64_t Session::request_hash(const Context& ctx, const Service& service) const {
+  switch (service.hash_on) {
+    case HashOn::header: return hash_bytes(head_.fields.get(service.hash_name));
+    case HashOn::cookie: return hash_bytes(cookie_value(head_.fields.get("cookie"), service.hash_name));
+    case HashOn::ip: break;
+  }
+  return hash_bytes(ctx.client_address);
+}
+
+void Session::arm_upstream(std::chrono::steady_clock::duration d, Phase phase) {
+  const auto now = std::chrono::steady_clock::now();
+  if (upstream_deadline_ - now < d) d = std::max<std::chrono::steady_clock::duration>(upstream_deadline_ - now, {});
+  arm(d, phase);
+}
+
 net::awaitable<void> Session::proxy(Context& ctx) {
   const Service& service = *ctx.route->service;
-  if (service.instances.empty()) {
-    ctx.error = {ErrorKind::no_instances, ErrorSource::upstream, 503, "no instances available for " + service.name};
+  const ServiceConfig& cfg = service.config;
+  discovery::ServiceRuntime& rt = *service.runtime;
+  auto& shard = worker_.shard();
+  const auto start = std::chrono::steady_clock::now();
+  ctx.upstream_start = start;
+  const std::int64_t start_ns = steady_ns(start);
+
+  // Bulkhead, then breaker: both fail fast, without queueing, so one slow service cannot hold
+  // every connection of the gateway.
+  if (!rt.bulkhead_enter(cfg.max_concurrent_requests)) {
+    shard.inc(rt.metrics().bulkhead_rejections);
+    ctx.error = {ErrorKind::unavailable, ErrorSource::upstream, 503,
+                 "service " + service.name + " is at max_concurrent_requests"};
     co_return;
   }
-  const Instance& instance = service.instances[worker_.next_index(service.id) % service.instances.size()];
-  ctx.instance = &instance;
-  ctx.upstream_start = std::chrono::steady_clock::now();
-  auto& shard = worker_.shard();
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::shared_ptr<http::UpstreamConnection> conn = worker_.pools().take(instance);
+  struct Leave {
+    discovery::ServiceRuntime& rt;
+    std::uint64_t max;
+    ~Leave() { rt.bulkhead_leave(max); }
+  } leave{rt, cfg.max_concurrent_requests};
+  bool probe = false;
+  if (!rt.circuit_allows(cfg.circuit_breaker, start_ns, probe, shard)) {
+    shard.inc(rt.metrics().circuit_open_rejections);
+    if (const auto& fb = cfg.circuit_breaker.fallback) {
+      ctx.respond(fb->status, fb->body).headers = fb->headers;
+    } else {
+      ctx.error = {ErrorKind::unavailable, ErrorSource::upstream, 503, "circuit open for service " + service.name};
+    }
+    co_return;
+  }
+  bool failed = true;  // what the breaker records; an exception or cancellation counts as a failure
+  struct Record {
+    discovery::ServiceRuntime& rt;
+    const CircuitBreakerConfig& cfg;
+    bool probe;
+    bool& failed;
+    observability::Shard& shard;
+    ~Record() { rt.circuit_record(cfg, steady_ns(std::chrono::steady_clock::now()), failed, probe, shard); }
+  } record{rt, cfg.circuit_breaker, probe, failed, shard};
+
+  discovery::Balancer& balancer = worker_.balancer(service.id);
+  balancer.refresh(rt);
+  const std::uint64_t hash = service.policy == discovery::Policy::consistent_hash ? request_hash(ctx, service) : 0;
+  const RetryConfig& retry = cfg.retries;
+  unsigned same_left = retry.max_auto_retries;
+  unsigned next_left = retry.max_auto_retries_next_server;
+  if (same_left + next_left > 0) rt.budget_request(start_ns);
+  const bool method_retryable = (service.retry_methods >> static_cast<unsigned>(head_.method)) & 1u;
+  // A body can be sent again only when all of it sits in the head buffer, untouched.
+  const std::size_t body_start = body_cursor_;
+  const bool body_replayable =
+      !head_.has_body() ||
+      (!head_.chunked && buffer_.size() >= body_cursor_ && buffer_.size() - body_cursor_ >= head_.content_length);
+  const Duration route_timeout = ctx.route->config->timeout;
+  upstream_deadline_ = route_timeout.count() > 0 ? start + route_timeout : std::chrono::steady_clock::time_point::max();
+
+  std::uint32_t exclude = UINT32_MAX;
+  const Instance* instance = nullptr;
+  bool pick = true;
+  bool replayed = false;
+  while (true) {
+    if (pick) {
+      discovery::PickResult r = balancer.pick(service.policy, cfg.zone_aware, cfg.zone_min_healthy_percent, hash,
+                                              steady_ns(std::chrono::steady_clock::now()), exclude);
+      if (!r.instance) {
+        ctx.error = {ErrorKind::no_instances, ErrorSource::upstream, 503, "no instances available for " + service.name};
+        co_return;
+      }
+      if (r.panic) shard.inc(rt.metrics().panic_picks);
+      instance = r.instance;
+    }
+    ctx.instance = instance;
+    InstanceState& state = *instance->state;
+    state.in_flight.fetch_add(1, std::memory_order_relaxed);
+    struct Done {
+      InstanceState& s;
+      ~Done() { s.in_flight.fetch_sub(1, std::memory_order_relaxed); }
+    } done{state};
+
+    std::shared_ptr<http::UpstreamConnection> conn = worker_.pools().take(*instance);
     const bool reused = conn != nullptr;
-    if (!conn && !co_await connect_upstream(ctx, instance, conn)) co_return;
-    ++ctx.attempts;
-    shard.add(instance.metrics.pool_active, 1);
-    upstream_ = conn.get();
+    bool ok = reused || co_await connect_upstream(ctx, *instance, conn);
     bool body_started = false;
     bool got_bytes = false;
     http::ResponseHead rhead;
     http::ResponseFraming framing;
-    bool ok = co_await send_request(ctx, *conn, body_started);
-    if (ok) ok = co_await read_response_head(ctx, *conn, rhead, framing, got_bytes);
-    if (!ok) {
-      shard.add(instance.metrics.pool_active, -1);
-      upstream_ = nullptr;
-      // A pooled connection the origin closed just as it was reused: replay once on a fresh one,
-      // which is safe only when nothing of the request could have been acted on.
-      if (reused && !got_bytes && !body_started && !timed_out_ && !head_.has_body() &&
-          ctx.error.kind == ErrorKind::upstream_reset) {
-        ctx.error = {};
-        continue;
+    if (ok) {
+      ++ctx.attempts;
+      shard.add(instance->metrics.pool_active, 1);
+      upstream_ = conn.get();
+      ok = co_await send_request(ctx, *conn, body_started);
+      if (ok) ok = co_await read_response_head(ctx, *conn, rhead, framing, got_bytes);
+      if (!ok) {
+        shard.add(instance->metrics.pool_active, -1);
+        upstream_ = nullptr;
+        // A pooled connection the origin closed just as it was reused: replay once on a fresh one,
+        // which is safe only when nothing of the request could have been acted on.
+        if (reused && !replayed && !got_bytes && !body_started && !timed_out_ && !head_.has_body() &&
+            ctx.error.kind == ErrorKind::upstream_reset) {
+          ctx.error = {};
+          replayed = true;
+          pick = false;
+          continue;
+        }
       }
+    }
+
+    // Decide whether this attempt failed, and whether another may be made.
+    Failure failure = ok ? Failure::none : classify(ctx.error);
+    if (ok && rhead.status >= 500) failure = Failure::status;
+    const int status_class = ok ? rhead.status / 100 : 0;
+    shard.inc(instance->metrics.requests[static_cast<std::size_t>(std::min(status_class, 5))]);
+    if (cfg.outlier) rt.outlier_record(*cfg.outlier, *instance, failure != Failure::none, steady_ns(std::chrono::steady_clock::now()), shard);
+
+    bool condition = false;
+    switch (failure) {
+      case Failure::none: break;
+      case Failure::connect: condition = service.retry_on_connect_failure; break;
+      case Failure::reset: condition = service.retry_on_reset && ctx.error.retryable; break;
+      case Failure::timeout: condition = service.retry_on_timeout && !timed_out_route(); break;
+      case Failure::status:
+        condition = service.retry_on_5xx ||
+                    std::find(service.retry_statuses.begin(), service.retry_statuses.end(), rhead.status) !=
+                        service.retry_statuses.end();
+        break;
+    }
+    const bool may_retry = condition && method_retryable && body_replayable && (same_left + next_left) > 0 &&
+                           socket_.is_open() && std::chrono::steady_clock::now() < upstream_deadline_;
+    if (may_retry && rt.budget_allows_retry(retry, steady_ns(std::chrono::steady_clock::now()))) {
+      shard.inc(rt.metrics().retries);
+      if (ok) {  // a 5xx held back: this connection is not reused, its body is not wanted
+        shard.add(instance->metrics.pool_active, -1);
+        upstream_ = nullptr;
+        boost::system::error_code ignored;
+        conn->socket.close(ignored);
+      }
+      // A connection that cannot be made goes to the next server first (as Ribbon does).
+      if ((failure == Failure::connect && next_left > 0) || same_left == 0) {
+        --next_left;
+        pick = true;
+        exclude = instance->id;
+      } else {
+        --same_left;
+        pick = false;
+      }
+      timed_out_ = false;
+      ctx.error = {};
+      body_cursor_ = body_start;
+      body_left_ = head_.chunked ? 0 : head_.content_length;
+      body_done_ = !head_.has_body();
+      continue;
+    }
+    if (may_retry) shard.inc(rt.metrics().retry_budget_exhausted);
+    if (!ok) {
+      failed = true;
+      if (failure == Failure::timeout && timed_out_route())
+        ctx.error = {ErrorKind::upstream_timeout, ErrorSource::upstream, 504, "route timeout exceeded"};
       co_return;
     }
+
     ctx.upstream_headers = std::chrono::steady_clock::now();
     bool reusable = false;
     if (rhead.status == 101) {
@@ -229,10 +415,11 @@ net::awaitable<void> Session::proxy(Context& ctx) {
     } else {
       reusable = co_await relay_response(ctx, *conn, rhead, framing);
     }
-    shard.add(instance.metrics.pool_active, -1);
+    failed = failure != Failure::none || (ctx.error && ctx.error.source == ErrorSource::upstream);
+    shard.add(instance->metrics.pool_active, -1);
     upstream_ = nullptr;
     ++conn->requests;
-    if (reusable) worker_.pools().give_back(std::move(conn), instance, service.config);
+    if (reusable) worker_.pools().give_back(std::move(conn), *instance, cfg);
     co_return;
   }
 }
@@ -315,7 +502,7 @@ net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnect
       co_return false;
     }
     pending_head = {};
-    arm(service.config.read_timeout, Phase::upstream_body);
+    arm_upstream(service.config.read_timeout, Phase::upstream_body);
     boost::system::error_code ec;
     co_await read_some(conn.socket, conn.buffer, response_buffer_bytes, ec);
     if (ec) {

@@ -116,7 +116,8 @@ void Session::build_error(Context& ctx) {
     switch (e.kind) {
       case ErrorKind::bad_request: status = 400; break;
       case ErrorKind::not_found: status = 404; break;
-      case ErrorKind::no_instances: status = 503; break;
+      case ErrorKind::no_instances:
+      case ErrorKind::unavailable: status = 503; break;
       case ErrorKind::connect_failed:
       case ErrorKind::upstream_reset:
       case ErrorKind::bad_upstream_response: status = 502; break;

@@ -24,6 +24,7 @@ namespace portcullis {
 
 class Worker;
 struct Route;
+struct Service;
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
@@ -52,6 +53,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Route stage: proxying (proxy.cpp)
   net::awaitable<void> proxy(Context& ctx);
+  std::uint64_t request_hash(const Context& ctx, const Service& service) const;
+  // Arms the watchdog for `d`, or less when the route's overall timeout comes first.
+  void arm_upstream(std::chrono::steady_clock::duration d, Phase phase);
+  bool timed_out_route() const { return std::chrono::steady_clock::now() >= upstream_deadline_; }
   net::awaitable<bool> connect_upstream(Context& ctx, const Instance& instance,
                                         std::shared_ptr<http::UpstreamConnection>& conn);
   net::awaitable<bool> send_request(Context& ctx, http::UpstreamConnection& conn, bool& body_started);
@@ -103,6 +108,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool timed_out_ = false;
   Phase timed_out_phase_ = Phase::idle;
   http::UpstreamConnection* upstream_ = nullptr;  // the socket the watchdog closes in upstream phases
+  std::chrono::steady_clock::time_point upstream_deadline_ = std::chrono::steady_clock::time_point::max();
 
   http::Buffer buffer_;       // request heads (and the start of bodies, pipelined requests)
   http::Buffer body_buf_;     // request body bytes read after the head

@@ -29,6 +29,7 @@ enum class ErrorKind {
   not_found,          // 404: no route
   rejected,           // a filter refused the request with its own status
   no_instances,       // 503
+  unavailable,        // 503: circuit open, bulkhead full
   connect_failed,     // 502
   connect_timeout,    // 504
   upstream_timeout,   // 504

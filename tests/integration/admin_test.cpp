@@ -42,7 +42,12 @@ TEST_CASE("metrics count requests by route and class and pass promtool", "[admin
   for (int i = 0; i < 3; ++i) REQUIRE(request(gw.port(), "GET", "/hello/x")->status == 200);
   REQUIRE(request(gw.port(), "GET", "/hello/status/503")->status == 503);
   REQUIRE(request(gw.port(), "GET", "/missing")->status == 404);
-  std::string text = request(gw.admin_port(), "GET", "/metrics")->body;
+  // A request is counted just after its response is written: the scrape may come first.
+  std::string text;
+  eventually([&] {
+    text = request(gw.admin_port(), "GET", "/metrics")->body;
+    return text.find("code_class=\"4xx\"} 1") != std::string::npos;
+  });
   CHECK(text.find("portcullis_requests_total{route=\"hello\",service=\"hello\",code_class=\"2xx\"} 3") != std::string::npos);
   CHECK(text.find("portcullis_requests_total{route=\"hello\",service=\"hello\",code_class=\"5xx\"} 1") != std::string::npos);
   CHECK(text.find("portcullis_requests_total{route=\"\",service=\"\",code_class=\"4xx\"} 1") != std::string::npos);

@@ -135,10 +135,10 @@ TEST_CASE("the full example parses to the right values", "[config]") {
   REQUIRE(config.services.size() == 1);
   const auto& hello = config.services.at("hello");
   CHECK(hello.name == "hello");
-  CHECK(hello.discovery == "static");
+  CHECK(hello.discovery.type == "static");
   REQUIRE(hello.instances.size() == 2);
-  CHECK(hello.instances[0].text() == "127.0.0.1:8000");
-  CHECK(hello.instances[1].text() == "127.0.0.1:8989");
+  CHECK(hello.instances[0].address.text() == "127.0.0.1:8000");
+  CHECK(hello.instances[1].address.text() == "127.0.0.1:8989");
   CHECK(hello.lb == "round_robin");
   CHECK(hello.connect_timeout == 3s);
   CHECK(hello.read_timeout == 60s);
@@ -208,7 +208,7 @@ routes:
   CHECK(config.admin.listen.text() == "127.0.0.1:9901");
   CHECK(config.admin.enabled);
   const auto& service = config.services.at("s");
-  CHECK(service.discovery == "static");
+  CHECK(service.discovery.type == "static");
   CHECK(service.lb == "round_robin");
   CHECK(service.connect_timeout == 3s);
   CHECK(service.idle_connection_timeout == 60s);
@@ -291,7 +291,7 @@ routes:
   CHECK(parsed.config.admin.listen.text() == "[::]:9902");
   CHECK_FALSE(parsed.config.admin.enabled);
   const auto& service = parsed.config.services.at("s");
-  CHECK(service.instances.at(0).text() == "[::1]:443");
+  CHECK(service.instances.at(0).address.text() == "[::1]:443");
   CHECK(service.idle_connection_timeout == 5s);  // a bare number is seconds
   CHECK(service.max_requests_per_connection == 1);
   CHECK(service.max_idle_connections == 0);
@@ -361,7 +361,7 @@ TEST_CASE("instances need a real port while listeners may use port 0", "[config]
 TEST_CASE("instances may be host names, resolved later", "[config]") {
   const Parsed parsed = parse("services:\n  s: { instances: [\"localhost:8000\", \"backend.internal:80\"] }\n");
   REQUIRE(parsed.errors.joined() == "");
-  CHECK(parsed.config.services.at("s").instances.at(1).text() == "backend.internal:80");
+  CHECK(parsed.config.services.at("s").instances.at(1).address.text() == "backend.internal:80");
   require_errors("admin:\n  listen: \"localhost:9901\"\n",
                  {R"(test.yaml:2:11: admin.listen: a listen address needs an IP address, not the host name "localhost")"});
 }
@@ -601,14 +601,14 @@ TEST_CASE("services: discovery, instances and lb are checked", "[config]") {
   a:
     discovery: consul
     instances: ["127.0.0.1:1"]
-    lb: random
+    lb: fastest
   b: {}
   c:
     instances: []
   d:
 )",
-                 {R"(test.yaml:3:16: services.a.discovery: unsupported discovery "consul" (only "static" is supported))",
-                  R"(test.yaml:5:9: services.a.lb: unsupported lb "random" (only "round_robin" is supported))",
+                 {R"(test.yaml:3:16: services.a.discovery: unknown discovery type "consul" (expected static, registry, eureka, etcd or dns))",
+                  R"(test.yaml:5:9: services.a.lb: unknown lb "fastest" (expected round_robin, weighted_round_robin, random, least_request or consistent_hash))",
                   "test.yaml:6:6: services.b.instances: missing required key (static discovery needs instances)",
                   "test.yaml:8:16: services.c.instances: must list at least one address",
                   "test.yaml:9:3: services.d: expected a map"});
@@ -826,7 +826,7 @@ TEST_CASE("all errors are collected in one pass", "[config]") {
   workers: 5000
   bogus: 1
 services:
-  s: { instances: ["127.0.0.1:0"], lb: random }
+  s: { instances: ["127.0.0.1:0"], lb: fastest }
 routes:
   - { id: a, path: /a, service: missing }
   - { id: a, path: /b }
@@ -839,7 +839,7 @@ filters:
       R"(test.yaml:2:11: server.listen: invalid address "nowhere" (expected host:port, [ipv6]:port or *:port))",
       "test.yaml:3:12: server.workers: must be between 0 and 1024",
       "test.yaml:6:20: services.s.instances[0]: port must be between 1 and 65535",
-      R"(test.yaml:6:40: services.s.lb: unsupported lb "random" (only "round_robin" is supported))",
+      R"(test.yaml:6:40: services.s.lb: unknown lb "fastest" (expected round_robin, weighted_round_robin, random, least_request or consistent_hash))",
       R"(test.yaml:8:33: routes[0].service: service "missing" is not defined)",
       R"(test.yaml:9:11: routes[1].id: duplicate route id "a" (first used at line 8))",
       R"(test.yaml:9:5: routes[1]: a route needs either "service" or "static")",

@@ -1,0 +1,73 @@
+// Client-side load balancing, one balancer per service per worker: it caches the service's
+// current instance set (refreshed when the runtime's generation moves) and keeps the policy's
+// cursor, random state and weighted schedule, so a pick takes no lock and allocates nothing.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "discovery/service_runtime.h"
+
+namespace portcullis::discovery {
+
+enum class Policy : std::uint8_t { round_robin, weighted_round_robin, random, least_request, consistent_hash };
+bool parse_policy(std::string_view name, Policy& out);
+
+struct PickResult {
+  const Instance* instance = nullptr;
+  bool panic = false;  // nothing was available: picked among UP instances regardless of health
+};
+
+class Balancer {
+ public:
+  // The set to pick from: the runtime's latest, loaded only when its generation changed.
+  const InstanceSet& refresh(const ServiceRuntime& runtime) {
+    const std::uint64_t g = runtime.generation();
+    if (g != generation_ || !set_) {
+      set_ = runtime.instances();
+      generation_ = set_->generation;
+      schedule_built_ = false;
+    }
+    return *set_;
+  }
+
+  // `exclude` = an instance already tried by this request (UINT32_MAX = none); it is picked again
+  // only when it is the sole candidate. `hash` is used by consistent_hash.
+  PickResult pick(Policy policy, bool zone_aware, double zone_min_percent, std::uint64_t hash, std::int64_t now_ns,
+                  std::uint32_t exclude = UINT32_MAX);
+
+ private:
+  const std::vector<std::uint32_t>& candidates(bool zone_aware, double zone_min_percent, std::int64_t now_ns);
+  const Instance* scan(const std::vector<std::uint32_t>& list, std::uint32_t start, std::int64_t now_ns,
+                       std::uint32_t exclude, bool ignore_health) const;
+  const Instance* weighted(const std::vector<std::uint32_t>& list, std::int64_t now_ns, std::uint32_t exclude);
+  std::uint64_t next_random() {
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    return rng_;
+  }
+
+  std::shared_ptr<const InstanceSet> set_;
+  std::uint64_t generation_ = 0;
+  std::uint32_t cursor_ = 0;
+  std::uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
+  // zone awareness: whether the local zone is healthy enough, re-evaluated every 100ms
+  std::int64_t zone_checked_ns_ = -1;
+  bool zone_ok_ = false;
+  // weighted_round_robin: earliest-deadline-first schedule over the current candidate list
+  struct Entry {
+    double deadline;
+    std::uint32_t seq;
+    std::uint32_t index;
+    bool operator>(const Entry& o) const { return deadline != o.deadline ? deadline > o.deadline : seq > o.seq; }
+  };
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> schedule_;
+  const std::vector<std::uint32_t>* schedule_list_ = nullptr;
+  bool schedule_built_ = false;
+};
+
+}  // namespace portcullis::discovery

@@ -1,0 +1,160 @@
+// The live side of a service, kept across config reloads: its current instance set (published by a
+// provider as an immutable snapshot), the shared health state of its instances, and the
+// resilience state (circuit breaker, retry budget, bulkhead) that every worker consults.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "discovery/instance.h"
+#include "observability/metrics.h"
+
+namespace portcullis::discovery {
+
+// One immutable publication. Workers cache it per service and refresh when the generation moves.
+struct InstanceSet {
+  std::uint64_t generation = 0;
+  std::vector<Instance> instances;     // as reported, any status
+  std::vector<std::uint32_t> up;       // indices of UP instances
+  std::vector<std::uint32_t> local;    // UP instances in the gateway's zone
+  std::vector<std::uint32_t> maglev;   // consistent_hash lookup table: entry -> index into instances
+  bool weighted = false;               // some UP instance has weight != 1
+};
+
+enum class CircuitState : std::uint8_t { closed, open, half_open };
+std::string_view to_string(CircuitState s);
+
+// Rolling counts in one-second buckets, written by every worker with relaxed atomics.
+class RollingCounter {
+ public:
+  static constexpr unsigned buckets = 64;
+  void add(std::int64_t now_sec, unsigned which, std::uint64_t n = 1);
+  // Sum of the last `seconds` (<= buckets) of `which`.
+  std::uint64_t sum(std::int64_t now_sec, unsigned which, unsigned seconds) const;
+  void reset();
+
+ private:
+  struct Bucket {
+    std::atomic<std::int64_t> second{-1};
+    std::atomic<std::uint64_t> count[2]{};
+  };
+  Bucket buckets_[buckets];
+};
+
+struct ServiceMetrics {
+  observability::CounterId retries;
+  observability::CounterId retry_budget_exhausted;
+  observability::CounterId circuit_open_rejections;
+  observability::CounterId bulkhead_rejections;
+  observability::CounterId ejections;
+  observability::CounterId refresh_failures;
+  observability::CounterId registry_updates;
+  observability::CounterId panic_picks;  // nothing available: picked among UP instances anyway
+  std::array<observability::CounterId, 3> circuit_transitions;  // to closed, open, half_open
+  std::array<observability::GaugeId, 4> instances_by_state;     // up_available, unhealthy, ejected, not_up
+};
+
+class ServiceRuntime {
+ public:
+  ServiceRuntime(std::string name, std::uint32_t id, observability::Registry& metrics);
+
+  const std::string& name() const { return name_; }
+  std::uint32_t id() const { return id_; }
+
+  // ---- data path (any worker) ----
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  std::shared_ptr<const InstanceSet> instances() const { return set_.load(std::memory_order_acquire); }
+
+  // Circuit breaker: may this request go out? Sets `probe` when it is the half-open probe.
+  bool circuit_allows(const CircuitBreakerConfig& config, std::int64_t now_ns, bool& probe,
+                      observability::Shard& shard);
+  // Reports one request's outcome (after retries) to the breaker.
+  void circuit_record(const CircuitBreakerConfig& config, std::int64_t now_ns, bool failure, bool probe,
+                      observability::Shard& shard);
+  CircuitState circuit_state() const { return circuit_.load(std::memory_order_relaxed); }
+
+  // Retry budget: counts a request; may a retry be spent?
+  void budget_request(std::int64_t now_ns) { requests_.add(now_ns / 1'000'000'000, 0); }
+  bool budget_allows_retry(const RetryConfig& config, std::int64_t now_ns);
+
+  // Bulkhead: false when max_concurrent_requests are already in flight.
+  bool bulkhead_enter(std::uint64_t max) {
+    if (max == 0) return true;
+    if (in_flight_.fetch_add(1, std::memory_order_relaxed) >= static_cast<std::int64_t>(max)) {
+      in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void bulkhead_leave(std::uint64_t max) {
+    if (max != 0) in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+
+  // Passive outlier detection: one attempt's outcome on one instance.
+  void outlier_record(const OutlierConfig& config, const Instance& instance, bool failure, std::int64_t now_ns,
+                      observability::Shard& shard);
+
+  const ServiceMetrics& metrics() const { return metrics_; }
+  observability::Registry& registry() { return registry_; }
+
+  // ---- control thread ----
+  // Replaces the instance list. Instances keep their shared state when id and address match.
+  void publish(const std::vector<DiscoveredInstance>& instances, std::string_view source);
+  // The provider could not reach its registry: the last known instances stay; counted and logged
+  // once per outage.
+  void refresh_failed(std::string_view source, std::string_view message);
+  // Settings that shape the published set (lb, zone); republishes the current list when changed.
+  void configure(const ServiceConfig& config, const std::string& gateway_zone);
+  // The instances as last published (for providers that merge deltas).
+  const std::vector<DiscoveredInstance>& last_published() const { return last_; }
+  bool stale() const { return stale_.load(std::memory_order_relaxed); }
+  std::uint64_t refresh_failure_count() const { return refresh_failures_.load(std::memory_order_relaxed); }
+  // Recomputes the instances_by_state gauges (called by the control thread's upkeep).
+  void update_state_gauges(observability::Shard& shard, std::int64_t now_ns);
+
+ private:
+  void rebuild();
+  void transition(CircuitState from, CircuitState to, std::int64_t now_ns, observability::Shard& shard);
+
+  std::string name_;
+  std::uint32_t id_;
+  observability::Registry& registry_;
+  ServiceMetrics metrics_;
+  std::atomic<std::shared_ptr<const InstanceSet>> set_;
+  std::atomic<std::uint64_t> generation_{0};
+
+  // control thread
+  std::vector<DiscoveredInstance> last_;
+  std::map<std::string, std::shared_ptr<InstanceState>> states_;  // by "id@address"
+  std::map<std::string, InstanceMetrics> instance_metrics_;       // by address, registered once
+  std::string lb_ = "round_robin";
+  bool zone_aware_ = false;
+  std::string zone_;
+  std::atomic<bool> stale_{false};
+  std::atomic<std::uint64_t> refresh_failures_{0};
+
+  // resilience, shared by workers
+  std::atomic<CircuitState> circuit_{CircuitState::closed};
+  std::atomic<std::int64_t> opened_at_{0};
+  std::atomic<bool> probe_in_flight_{false};
+  RollingCounter outcomes_;  // 0 = success, 1 = failure
+  RollingCounter requests_;  // 0 = requests, 1 = retries
+  std::atomic<std::int64_t> in_flight_{0};
+  std::mutex ejection_mutex_;  // taken only when an instance crosses its failure threshold
+};
+
+// Process-wide runtimes by service name, created on first use and kept for the process lifetime
+// (a service that leaves the config keeps its id if it comes back).
+std::shared_ptr<ServiceRuntime> runtime_for(const std::string& service, observability::Registry& metrics);
+// Process-wide instance ids by address (per-worker pools are indexed by them).
+std::uint32_t instance_id_for(const std::string& address);
+
+}  // namespace portcullis::discovery
