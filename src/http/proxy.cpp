@@ -285,7 +285,9 @@ net::awaitable<void> Session::proxy(Context& ctx) {
     bool probe;
     bool& failed;
     observability::Shard& shard;
-    ~Record() { rt.circuit_record(cfg, steady_ns(std::chrono::steady_clock::now()), failed, probe, shard); }
+    ~Record() {
+      if (cfg.enabled) rt.circuit_record(cfg, steady_ns(std::chrono::steady_clock::now()), failed, probe, shard);
+    }
   } record{rt, cfg.circuit_breaker, probe, failed, shard};
 
   discovery::Balancer& balancer = worker_.balancer(service.id);
@@ -310,8 +312,9 @@ net::awaitable<void> Session::proxy(Context& ctx) {
   bool replayed = false;
   while (true) {
     if (pick) {
-      discovery::PickResult r = balancer.pick(service.policy, cfg.zone_aware, cfg.zone_min_healthy_percent, hash,
-                                              steady_ns(std::chrono::steady_clock::now()), exclude);
+      const std::int64_t now = exclude == UINT32_MAX ? start_ns : steady_ns(std::chrono::steady_clock::now());
+      discovery::PickResult r =
+          balancer.pick(service.policy, cfg.zone_aware, cfg.zone_min_healthy_percent, hash, now, exclude);
       if (!r.instance) {
         ctx.error = {ErrorKind::no_instances, ErrorSource::upstream, 503, "no instances available for " + service.name};
         co_return;
