@@ -28,11 +28,17 @@ class Balancer {
     const std::uint64_t g = runtime.generation();
     if (g != generation_ || !set_) {
       set_ = runtime.instances();
+      holder_ = std::make_shared<const Holder>(Holder{set_});
       generation_ = set_->generation;
       schedule_built_ = false;
     }
     return *set_;
   }
+
+  // Keeps the current set (and so every Instance a pick returned) alive for as long as the
+  // returned pointer lives, even if a newer set replaces it meanwhile. The holder is this worker's
+  // own object, so copying it touches no cache line another worker writes.
+  std::shared_ptr<const void> hold() const { return holder_; }
 
   // `exclude` = an instance already tried by this request (UINT32_MAX = none); it is picked again
   // only when it is the sole candidate. `hash` is used by consistent_hash.
@@ -51,7 +57,11 @@ class Balancer {
     return rng_;
   }
 
+  struct Holder {
+    std::shared_ptr<const InstanceSet> set;
+  };
   std::shared_ptr<const InstanceSet> set_;
+  std::shared_ptr<const Holder> holder_;
   std::uint64_t generation_ = 0;
   std::uint32_t cursor_ = 0;
   std::uint64_t rng_ = 0x9e3779b97f4a7c15ULL;

@@ -291,7 +291,6 @@ net::awaitable<void> Session::proxy(Context& ctx) {
   } record{rt, cfg.circuit_breaker, probe, failed, shard};
 
   discovery::Balancer& balancer = worker_.balancer(service.id);
-  balancer.refresh(rt);
   const std::uint64_t hash = service.policy == discovery::Policy::consistent_hash ? request_hash(ctx, service) : 0;
   const RetryConfig& retry = cfg.retries;
   unsigned same_left = retry.max_auto_retries;
@@ -312,6 +311,9 @@ net::awaitable<void> Session::proxy(Context& ctx) {
   bool replayed = false;
   while (true) {
     if (pick) {
+      // A retry picks from the newest set; the request keeps every set it picked from alive.
+      balancer.refresh(rt);
+      ctx.instance_owner = balancer.hold();
       const std::int64_t now = exclude == UINT32_MAX ? start_ns : steady_ns(std::chrono::steady_clock::now());
       discovery::PickResult r =
           balancer.pick(service.policy, cfg.zone_aware, cfg.zone_min_healthy_percent, hash, now, exclude);

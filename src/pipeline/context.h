@@ -69,6 +69,7 @@ class Context {
   const Snapshot* snapshot = nullptr;
   const Route* route = nullptr;
   const Instance* instance = nullptr;
+  std::shared_ptr<const void> instance_owner;  // keeps `instance` valid while discovery publishes
   std::string_view upstream_path;  // set by set_path / rewrite_path; empty = target after prefix strip
   std::uint32_t worker = 0;
 

@@ -262,3 +262,17 @@ TEST_CASE("outlier ejection grows, ends by itself and respects max_ejection_perc
   CHECK(b.ejected(t + 12 * kSec));
   CHECK_FALSE(c.ejected(t + 12 * kSec));
 }
+
+TEST_CASE("a held set outlives its replacement until the request lets go", "[balancer]") {
+  Fixture f;
+  f.set();
+  std::weak_ptr<const InstanceSet> first = f.runtime->instances();
+  std::shared_ptr<const void> held = f.balancer.hold();
+  const Instance* picked = f.balancer.pick(Policy::round_robin, false, 50, 0, 0).instance;
+  f.runtime->publish(instances(5), "test");
+  f.set();  // the worker moves to the new set while the request still uses `picked`
+  REQUIRE_FALSE(first.expired());
+  CHECK(picked->address.rfind("10.0.0.", 0) == 0);
+  held.reset();
+  CHECK(first.expired());
+}
