@@ -106,7 +106,7 @@ std::string serialize(const AdminResponse& r, bool keep_alive) {
   return out;
 }
 
-AdminResponse json_response(int status, const json& body) { return {status, "application/json", body.dump(2) + "\n"}; }
+AdminResponse json_response(int status, const json& body) { return {status, "application/json", body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"}; }
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <memory>
 #include <thread>
@@ -82,7 +83,7 @@ class Worker {
   observability::Shard* shard_;
   WorkerMetrics metrics_;
   http::UpstreamPools pools_;
-  std::vector<discovery::Balancer> balancers_;
+  std::deque<discovery::Balancer> balancers_;  // a deque: growing keeps references held by requests valid
   std::shared_ptr<const Snapshot> snapshot_;
   std::uint64_t snapshot_generation_ = 0;
   std::list<Session*> sessions_;

@@ -115,6 +115,12 @@ PickResult Balancer::pick(Policy policy, bool zone_aware, double zone_min_percen
       break;
     }
   }
+  // The excluded instance comes back only when nothing else is available anywhere: a retry that
+  // found only the instance it left in the local zone tries the other zones first.
+  if (chosen && chosen->id == exclude && &list != &set.up) {
+    const Instance* other = scan(set.up, cursor_++ % set.up.size(), now_ns, exclude, false);
+    if (other) chosen = other;
+  }
   if (chosen) return {chosen, false};
   // Nothing in the preferred list: the whole service, then (panic) any UP instance.
   if (&list != &set.up) {

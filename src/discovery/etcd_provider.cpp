@@ -120,7 +120,7 @@ std::optional<DiscoveredInstance> decode_etcd_instance(std::string_view id, std:
   }
   if (auto s = doc.find("status"); s != doc.end() && s->is_string()) d.status = parse_instance_status(s->get<std::string>());
   if (auto m = doc.find("metadata"); m != doc.end() && m->is_object())
-    for (const auto& [k, v] : m->items()) d.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    for (const auto& [k, v] : m->items()) d.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return d;
 }
 
@@ -140,6 +140,14 @@ void JsonStreamSplitter::feed(std::string_view bytes, const std::function<void(s
       on_object(current_);
       current_.clear();
     }
+  }
+  // A message larger than any etcd sends for one revision is not a message: report it unreadable
+  // (the watch restarts) rather than buffer without bound.
+  if (current_.size() > max_message_bytes) {
+    current_.clear();
+    depth_ = 0;
+    in_string_ = escape_ = false;
+    on_object("{");
   }
 }
 
@@ -178,22 +186,37 @@ class EtcdWatcher : public std::enable_shared_from_this<EtcdWatcher> {
   net::awaitable<void> run() {
     auto backoff = min_backoff;
     while (!stopped_) {
-      std::string error;
-      std::int64_t revision = 0;
-      if (!co_await range(revision, error)) {
-        if (stopped_) break;
-        ctx_.runtime->refresh_failed(source_, error);
-        co_await pause(backoff);
-        backoff = std::min(backoff * 2, max_backoff);
-        continue;
+      // Nothing etcd sends may end discovery for the service: an unexpected error is a failed
+      // refresh, and the provider starts over.
+      std::string unexpected;
+      try {
+        co_await cycle(backoff);
+      } catch (const std::exception& e) {
+        unexpected = e.what();
       }
-      backoff = min_backoff;
-      publish();
-      std::string why = co_await watch(revision + 1);
-      if (stopped_) break;
-      log::info("etcd watch ended; reading the keys again", {{"service", ctx_.service.name}, {"reason", why}});
-      co_await pause(min_backoff);
+      if (unexpected.empty() || stopped_) continue;
+      ctx_.runtime->refresh_failed(source_, "etcd provider error: " + unexpected);
+      co_await pause(max_backoff);
     }
+  }
+
+  // One range, then one watch until it ends (or one failed range and its backoff).
+  net::awaitable<void> cycle(std::chrono::milliseconds& backoff) {
+    std::string error;
+    std::int64_t revision = 0;
+    if (!co_await range(revision, error)) {
+      if (stopped_) co_return;
+      ctx_.runtime->refresh_failed(source_, error);
+      co_await pause(backoff);
+      backoff = std::min(backoff * 2, max_backoff);
+      co_return;
+    }
+    backoff = min_backoff;
+    publish();
+    std::string why = co_await watch(revision + 1);
+    if (stopped_) co_return;
+    log::info("etcd watch ended; reading the keys again", {{"service", ctx_.service.name}, {"reason", why}});
+    co_await pause(min_backoff);
   }
 
   net::awaitable<void> pause(std::chrono::milliseconds d) {
@@ -208,7 +231,7 @@ class EtcdWatcher : public std::enable_shared_from_this<EtcdWatcher> {
     while (!base.empty() && base.back() == '/') base.pop_back();
     req.url = base + path;
     req.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
-    req.body = body.dump();
+    req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     req.timeout = request_timeout;
     req.cancel = cancel_;
     return req;
@@ -226,7 +249,8 @@ class EtcdWatcher : public std::enable_shared_from_this<EtcdWatcher> {
       if (why.empty() && r.status != 200) why = "range answered " + std::to_string(r.status) + ": " + r.body.substr(0, 200);
       if (why.empty()) {
         doc = json::parse(r.body, nullptr, false);
-        if (!doc.is_object() || !doc.contains("header") || !int_of(doc["header"].value("revision", json()), revision))
+        const bool has_header = doc.is_object() && doc.contains("header") && doc["header"].is_object();
+        if (!has_header || !int_of(doc["header"].value("revision", json()), revision))
           why = "range answer has no header.revision";
       }
       if (!why.empty()) {
@@ -246,7 +270,7 @@ class EtcdWatcher : public std::enable_shared_from_this<EtcdWatcher> {
   // Streams events from `start`; returns why the watch ended.
   net::awaitable<std::string> watch(std::int64_t start) {
     json body = {{"create_request", {{"key", base64_encode(key_)}, {"range_end", base64_encode(range_end_)},
-                                     {"start_revision", start}}}};
+                                     {"start_revision", start}, {"progress_notify", true}}}};
     std::string reason;
     JsonStreamSplitter splitter;
     auto on_piece = [&](std::string_view piece) {
@@ -263,11 +287,20 @@ class EtcdWatcher : public std::enable_shared_from_this<EtcdWatcher> {
     co_return "etcd closed the watch stream";
   }
 
-  // One watch response. Returns "" to keep watching, else why to stop.
+  // One watch response. Returns "" to keep watching, else why to stop. A message of an unexpected
+  // shape ends the watch (and the provider reads the keys again) instead of ending the provider.
   std::string handle_message(std::string_view text) {
+    try {
+      return apply_message(text);
+    } catch (const json::exception& e) {
+      return std::string("unreadable watch message: ") + e.what();
+    }
+  }
+
+  std::string apply_message(std::string_view text) {
     json doc = json::parse(text, nullptr, false);
     if (!doc.is_object()) return "unreadable watch message";
-    if (doc.contains("error")) return "watch error: " + doc["error"].dump();
+    if (doc.contains("error")) return "watch error: " + doc["error"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     const json& result = doc.contains("result") ? doc["result"] : doc;
     std::int64_t compact = 0;
     if (auto c = result.find("compact_revision"); c != result.end() && int_of(*c, compact) && compact > 0)
@@ -289,6 +322,7 @@ class EtcdWatcher : public std::enable_shared_from_this<EtcdWatcher> {
   }
 
   void apply_put(const json& kv) {
+    if (!kv.is_object() || !kv.value("key", json()).is_string() || !kv.value("value", json()).is_string()) return;
     auto key = base64_decode(kv.value("key", std::string()));
     auto value = base64_decode(kv.value("value", std::string()));
     if (!key || !value || !key->starts_with(key_)) return;

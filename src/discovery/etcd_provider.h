@@ -23,6 +23,9 @@ class JsonStreamSplitter {
  public:
   void feed(std::string_view bytes, const std::function<void(std::string_view)>& on_object);
 
+ public:
+  static constexpr std::size_t max_message_bytes = 64 * 1024 * 1024;
+
  private:
   std::string current_;
   int depth_ = 0;

@@ -18,7 +18,7 @@ using json = nlohmann::json;
 
 namespace {
 
-AdminResponse json_answer(int status, const json& body) { return {status, "application/json", body.dump()}; }
+AdminResponse json_answer(int status, const json& body) { return {status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)}; }
 AdminResponse error_answer(int status, std::string message) {
   return json_answer(status, {{"status", status}, {"error", std::move(message)}});
 }

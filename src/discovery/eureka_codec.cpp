@@ -82,7 +82,7 @@ std::map<std::string, std::string> decode_map(const json& obj, const char* key) 
   if (it == obj.end() || !it->is_object()) return out;
   for (const auto& [k, v] : it->items()) {
     if (k == "@class") continue;
-    out[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    out[k] = v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   return out;
 }

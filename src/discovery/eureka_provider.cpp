@@ -58,8 +58,15 @@ class EurekaPoller : public std::enable_shared_from_this<EurekaPoller> {
   net::awaitable<void> run() {
     while (!stopped_) {
       std::string error;
-      bool ok = have_full_ ? co_await fetch_delta(error) : false;
-      if (!have_full_ || (!ok && error.empty())) ok = co_await fetch_full(error);
+      bool ok = false;
+      try {  // nothing the server sends may end discovery for the service
+        ok = have_full_ ? co_await fetch_delta(error) : false;
+        if (!have_full_ || (!ok && error.empty())) ok = co_await fetch_full(error);
+      } catch (const std::exception& e) {
+        ok = false;
+        have_full_ = false;
+        error = std::string("eureka provider error: ") + e.what();
+      }
       if (stopped_) break;
       if (ok) publish();
       else ctx_.runtime->refresh_failed(source_, error);

@@ -3,6 +3,10 @@
 // below ends promptly with an error instead of hanging.
 #include "discovery/http_client.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -268,6 +272,17 @@ net::awaitable<HttpResult> exchange(net::io_context& ioc, HttpRequest req, const
     if (cec) {
       error = "cannot connect to " + where + ": " + cec.message();
       break;
+    }
+    // A long-lived stream (an etcd watch) may go quiet for minutes; TCP keepalive finds a peer
+    // that vanished without a reset within about a minute, and the read then fails.
+    {
+      boost::system::error_code ignored;
+      ex->socket.set_option(net::socket_base::keep_alive(true), ignored);
+      const int fd = ex->socket.native_handle();
+      int idle = 30, interval = 10, count = 3;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
     }
     std::string out = build_request(req, *url);
     auto [wec, written] = co_await net::async_write(ex->socket, net::buffer(out), use_tuple);

@@ -45,6 +45,7 @@ struct InstanceState {
   // Active health checking (control thread only).
   unsigned passes = 0;
   unsigned failures = 0;
+  bool checking = false;  // a check is still out: the next round skips this instance
   std::string last_check;  // "ok", "timeout", "status 503", ...
 };
 

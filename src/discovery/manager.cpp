@@ -74,7 +74,13 @@ void Discovery::stop() {
 
 void Discovery::reconcile(const Snapshot& snap) {
   const DiscoverySettings& settings = snap.config.discovery;
-  if (settings.registry_enabled && !registry_) registry_ = std::make_unique<EmbeddedRegistry>(settings);
+  // The admin listener learns of the registry once, at start: turning it on or off takes a restart.
+  if (!registry_decided_) {
+    registry_decided_ = true;
+    if (settings.registry_enabled) registry_ = std::make_unique<EmbeddedRegistry>(settings);
+  } else if (settings.registry_enabled != (registry_ != nullptr)) {
+    log::warn("discovery.registry_enabled changes take effect at the next restart");
+  }
   if (registry_) {
     registry_->configure(settings);
     if (!registry_started_) {
@@ -204,6 +210,8 @@ void HealthChecker::round() {
   if (stopped_) return;
   auto set = runtime_->instances();
   for (const Instance& inst : set->instances) {
+    if (inst.state->checking) continue;  // a timeout longer than the interval must not pile checks up
+    inst.state->checking = true;
     std::string host = config_.host.empty() ? inst.address : config_.host;
     std::string request = "GET " + config_.path + " HTTP/1.1\r\nHost: " + host +
                           "\r\nUser-Agent: portcullis-health-check\r\nConnection: close\r\n\r\n";
@@ -212,6 +220,7 @@ void HealthChecker::round() {
     std::string address = inst.address;
     net::co_spawn(ioc_, check_once(inst.endpoint, std::move(request), config_.timeout),
                   [self, state, address](std::exception_ptr e, std::string result) {
+                    state->checking = false;
                     if (self->stopped_ || e) return;
                     state->last_check = result;
                     auto& shard = self->metrics_.shard(self->metrics_.shard_count() - 1);

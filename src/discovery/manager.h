@@ -50,6 +50,7 @@ class Discovery {
   observability::Shard& shard_;
   std::unique_ptr<EmbeddedRegistry> registry_;
   bool registry_started_ = false;
+  bool registry_decided_ = false;
   std::map<std::string, Entry> entries_;
   std::map<std::string, std::shared_ptr<ServiceRuntime>> runtimes_;
   boost::asio::steady_timer timer_;

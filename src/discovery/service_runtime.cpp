@@ -257,31 +257,30 @@ void ServiceRuntime::update_state_gauges(observability::Shard& shard, std::int64
 
 // ---- circuit breaker ----
 
-void ServiceRuntime::transition(CircuitState from, CircuitState to, std::int64_t now_ns, observability::Shard& shard) {
+void ServiceRuntime::transition(CircuitState from, CircuitState to, std::int64_t, observability::Shard& shard) {
   shard.inc(metrics_.circuit_transitions[static_cast<int>(to)]);
-  if (to == CircuitState::open) opened_at_.store(now_ns, std::memory_order_relaxed);
   if (to == CircuitState::closed) outcomes_.reset();
   log::warn("circuit breaker state changed",
             {{"service", name_}, {"from", std::string(to_string(from))}, {"to", std::string(to_string(to))}});
 }
 
+// opened_at_ is when the circuit opened, and while half-open when the current probe left: it is
+// written before the state it belongs to is published, so no worker reads a stale one.
 bool ServiceRuntime::circuit_allows(const CircuitBreakerConfig& config, std::int64_t now_ns, bool& probe,
                                     observability::Shard& shard) {
   probe = false;
   if (!config.enabled) return true;
   CircuitState state = circuit_.load(std::memory_order_acquire);
   if (state == CircuitState::closed) return true;
-  if (state == CircuitState::open) {
-    if (now_ns - opened_at_.load(std::memory_order_relaxed) < config.sleep.count()) return false;
-    if (circuit_.compare_exchange_strong(state, CircuitState::half_open)) {
-      probe_in_flight_.store(true, std::memory_order_relaxed);
-      transition(CircuitState::open, CircuitState::half_open, now_ns, shard);
-      probe = true;
-      return true;
-    }
-    return false;  // another worker moved it first
-  }
-  return false;  // half-open: only the probe goes out
+  std::int64_t since = opened_at_.load(std::memory_order_acquire);
+  if (now_ns - since < config.sleep.count()) return false;
+  // Open and slept, or half-open with a probe that has not reported for a whole `sleep` (a long
+  // stream, a client that vanished): this request becomes the probe.
+  if (!opened_at_.compare_exchange_strong(since, now_ns)) return false;  // another worker's probe
+  if (state == CircuitState::open && circuit_.compare_exchange_strong(state, CircuitState::half_open))
+    transition(CircuitState::open, CircuitState::half_open, now_ns, shard);
+  probe = true;
+  return true;
 }
 
 void ServiceRuntime::circuit_record(const CircuitBreakerConfig& config, std::int64_t now_ns, bool failure, bool probe,
@@ -290,9 +289,8 @@ void ServiceRuntime::circuit_record(const CircuitBreakerConfig& config, std::int
   if (probe) {
     CircuitState expected = CircuitState::half_open;
     const CircuitState to = failure ? CircuitState::open : CircuitState::closed;
-    if (failure) opened_at_.store(now_ns, std::memory_order_relaxed);
+    if (failure) opened_at_.store(now_ns, std::memory_order_release);
     if (circuit_.compare_exchange_strong(expected, to)) transition(CircuitState::half_open, to, now_ns, shard);
-    probe_in_flight_.store(false, std::memory_order_relaxed);
     return;
   }
   const std::int64_t sec = now_ns / 1'000'000'000;
@@ -302,6 +300,7 @@ void ServiceRuntime::circuit_record(const CircuitBreakerConfig& config, std::int
   const std::uint64_t failures = outcomes_.sum(sec, 1, window);
   const std::uint64_t total = failures + outcomes_.sum(sec, 0, window);
   if (total < config.min_requests || failures * 100.0 < config.error_percent * static_cast<double>(total)) return;
+  opened_at_.store(now_ns, std::memory_order_release);
   CircuitState expected = CircuitState::closed;
   if (circuit_.compare_exchange_strong(expected, CircuitState::open))
     transition(CircuitState::closed, CircuitState::open, now_ns, shard);

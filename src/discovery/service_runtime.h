@@ -144,7 +144,6 @@ class ServiceRuntime {
   // resilience, shared by workers
   std::atomic<CircuitState> circuit_{CircuitState::closed};
   std::atomic<std::int64_t> opened_at_{0};
-  std::atomic<bool> probe_in_flight_{false};
   RollingCounter outcomes_;  // 0 = success, 1 = failure
   RollingCounter requests_;  // 0 = requests, 1 = retries
   std::atomic<std::int64_t> in_flight_{0};

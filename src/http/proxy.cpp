@@ -278,17 +278,22 @@ net::awaitable<void> Session::proxy(Context& ctx) {
     }
     co_return;
   }
-  bool failed = true;  // what the breaker records; an exception or cancellation counts as a failure
+  // The breaker hears of the request once, as soon as its outcome is known (the final response
+  // head or the final failure), not when a long body or tunnel ends. A request that ends any other
+  // way (cancelled, an exception) counts as a failure, so a probe never leaves the circuit waiting.
   struct Record {
     discovery::ServiceRuntime& rt;
     const CircuitBreakerConfig& cfg;
     bool probe;
-    bool& failed;
     observability::Shard& shard;
-    ~Record() {
+    bool done = false;
+    void settle(bool failed) {
+      if (done) return;
+      done = true;
       if (cfg.enabled) rt.circuit_record(cfg, steady_ns(std::chrono::steady_clock::now()), failed, probe, shard);
     }
-  } record{rt, cfg.circuit_breaker, probe, failed, shard};
+    ~Record() { settle(true); }
+  } record{rt, cfg.circuit_breaker, probe, shard};
 
   discovery::Balancer& balancer = worker_.balancer(service.id);
   const std::uint64_t hash = service.policy == discovery::Policy::consistent_hash ? request_hash(ctx, service) : 0;
@@ -311,14 +316,16 @@ net::awaitable<void> Session::proxy(Context& ctx) {
   bool replayed = false;
   while (true) {
     if (pick) {
-      // A retry picks from the newest set; the request keeps every set it picked from alive.
+      // A retry picks from the newest set; the request keeps the set of its current instance alive.
       balancer.refresh(rt);
       ctx.instance_owner = balancer.hold();
       const std::int64_t now = exclude == UINT32_MAX ? start_ns : steady_ns(std::chrono::steady_clock::now());
       discovery::PickResult r =
           balancer.pick(service.policy, cfg.zone_aware, cfg.zone_min_healthy_percent, hash, now, exclude);
       if (!r.instance) {
+        ctx.instance = nullptr;
         ctx.error = {ErrorKind::no_instances, ErrorSource::upstream, 503, "no instances available for " + service.name};
+        record.settle(true);
         co_return;
       }
       if (r.panic) shard.inc(rt.metrics().panic_picks);
@@ -379,7 +386,8 @@ net::awaitable<void> Session::proxy(Context& ctx) {
                         service.retry_statuses.end();
         break;
     }
-    const bool may_retry = condition && method_retryable && body_replayable && (same_left + next_left) > 0 &&
+    const bool nothing_sent = failure == Failure::connect && !body_started;
+    const bool may_retry = condition && method_retryable && (body_replayable || nothing_sent) && (same_left + next_left) > 0 &&
                            socket_.is_open() && std::chrono::steady_clock::now() < upstream_deadline_;
     if (may_retry && rt.budget_allows_retry(retry, steady_ns(std::chrono::steady_clock::now()))) {
       shard.inc(rt.metrics().retries);
@@ -406,9 +414,10 @@ net::awaitable<void> Session::proxy(Context& ctx) {
       continue;
     }
     if (may_retry) shard.inc(rt.metrics().retry_budget_exhausted);
+    // Client-side failures (an aborted upload) say nothing about the service.
+    record.settle(failure != Failure::none);
     if (!ok) {
-      failed = true;
-      if (failure == Failure::timeout && timed_out_route())
+      if ((failure == Failure::timeout || failure == Failure::connect) && timed_out_route())
         ctx.error = {ErrorKind::upstream_timeout, ErrorSource::upstream, 504, "route timeout exceeded"};
       co_return;
     }
@@ -420,7 +429,6 @@ net::awaitable<void> Session::proxy(Context& ctx) {
     } else {
       reusable = co_await relay_response(ctx, *conn, rhead, framing);
     }
-    failed = failure != Failure::none || (ctx.error && ctx.error.source == ErrorSource::upstream);
     shard.add(instance->metrics.pool_active, -1);
     upstream_ = nullptr;
     ++conn->requests;

@@ -51,10 +51,11 @@ json instance_state(int admin_port, const std::string& address) {
   return json();
 }
 
-std::uint64_t metric(int admin_port, const std::string& series) {
+// The series' value; -1 when the series is not exported at all.
+std::int64_t metric(int admin_port, const std::string& series) {
   std::string text = request(admin_port, "GET", "/metrics")->body;
   std::size_t at = text.find(series + " ");
-  return at == std::string::npos ? 0 : std::stoull(text.substr(at + series.size() + 1));
+  return at == std::string::npos ? -1 : std::stoll(text.substr(at + series.size() + 1));
 }
 
 const std::string kNoRetries = "    retries: { max_auto_retries_next_server: 0 }\n";
@@ -91,25 +92,29 @@ TEST_CASE("least_request prefers the instance with fewer requests in flight", "[
   Backend a("a"), b("b");
   Gateway gw(config("  hello:\n    lb: least_request\n    instances: " + list({a.address(), b.address()}) + "\n",
                     kRoute, "", 1));
-  // Hold requests on whichever instances they land until four sit on one of them.
+  // Hold requests on whichever instances they land until eight sit on one of them.
   std::vector<std::unique_ptr<Client>> held;
   std::string busy;
-  for (int i = 0; i < 16 && busy.empty(); ++i) {
+  int idle_in_flight = 0;
+  for (int i = 0; i < 40 && busy.empty(); ++i) {
     held.push_back(std::make_unique<Client>(gw.port()));
-    held.back()->send("GET /hello/sleep?ms=20000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    held.back()->send("GET /hello/sleep?ms=30000 HTTP/1.1\r\nHost: t\r\n\r\n");
     REQUIRE(eventually([&] { return service_state(gw.admin_port()).at("in_flight") == static_cast<int>(held.size()); }));
     const json service = service_state(gw.admin_port());
-    for (const auto& inst : service.at("instances"))
-      if (inst.at("in_flight").get<int>() >= 4) busy = inst.at("address");
+    for (const auto& inst : service.at("instances")) {
+      if (inst.at("in_flight").get<int>() >= 8) busy = inst.at("address");
+      else idle_in_flight = inst.at("in_flight").get<int>();
+    }
   }
   REQUIRE_FALSE(busy.empty());
+  REQUIRE(idle_in_flight < 8);
   const std::string busy_name = busy == a.address() ? "a" : "b";
   const std::string idle_name = busy_name == "a" ? "b" : "a";
-  const int idle_in_flight = static_cast<int>(held.size()) - 4;
-  // Power of two choices: the busy one wins only when drawn twice (1 in 4), unless in-flight are equal.
-  auto seen = spread(gw.port(), 40);
+  // Power of two choices: the busy instance is picked only when both draws land on it (1 in 4),
+  // so about 75 of 100 go to the other one; random would give 50 (P(>= 62) under 1%).
+  auto seen = spread(gw.port(), 100);
   INFO("idle instance had " << idle_in_flight << " in flight");
-  CHECK(seen[idle_name] > seen[busy_name]);
+  CHECK(seen[idle_name] >= 62);
   held.clear();
 }
 
@@ -197,7 +202,7 @@ TEST_CASE("outlier detection ejects a failing instance, then lets it back", "[re
   Backend good("good");
   ScriptedOrigin bad({{"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"}});
   Gateway gw(config("  hello:\n    instances: " + list({good.address(), bad.address()}) + "\n" + kNoRetries +
-                    "    outlier: { consecutive_failures: 3, base_ejection: 1s, max_ejection_percent: 50 }\n",
+                    "    outlier: { consecutive_failures: 3, base_ejection: 3s, max_ejection_percent: 50 }\n",
                     kRoute));
   auto first = spread(gw.port(), 6);  // alternating: three 500s from `bad`
   CHECK(first["status 500"] == 3);
@@ -223,7 +228,7 @@ TEST_CASE("max_ejection_percent keeps the last instances in rotation", "[resilie
   CHECK(instance_state(gw.admin_port(), bad.address()).at("ejected") == false);
 }
 
-TEST_CASE("active health checks take a failing instance out and bring it back", "[resilience]") {
+TEST_CASE("active health checks take a failing instance out", "[resilience]") {
   Backend good("good");
   ScriptedOrigin sick({{"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"}});
   Gateway gw(config("  hello:\n    instances: " + list({good.address(), sick.address()}) + "\n" + kNoRetries +
@@ -234,7 +239,9 @@ TEST_CASE("active health checks take a failing instance out and bring it back", 
   CHECK(instance_state(gw.admin_port(), good.address()).at("healthy") == true);
   auto seen = spread(gw.port(), 10);
   CHECK(seen == std::map<std::string, int>{{"good", 10}});
-  CHECK(metric(gw.admin_port(), "portcullis_service_instances{service=\"hello\",state=\"unhealthy\"}") <= 1);
+  CHECK(eventually([&] {
+    return metric(gw.admin_port(), "portcullis_service_instances{service=\"hello\",state=\"unhealthy\"}") == 1;
+  }));
 }
 
 TEST_CASE("zone_aware keeps traffic in the gateway's zone and leaves it when the zone fails", "[balancing]") {
@@ -251,10 +258,25 @@ TEST_CASE("zone_aware keeps traffic in the gateway's zone and leaves it when the
   CHECK(spread(gw.port(), 10) == std::map<std::string, int>{{"remote", 10}});  // retried, then ejected
 }
 
+TEST_CASE("zone_aware: a retry leaves the zone when its only local instance is down", "[balancing]") {
+  Backend remote("remote");
+  ScriptedOrigin gone({{"", true}});  // closes every connection without an answer
+  const std::string services = "  hello:\n    zone_aware: true\n"
+                               "    instances:\n"
+                               "      - { address: \"" + gone.address() + "\", zone: z1 }\n"
+                               "      - { address: \"" + remote.address() + "\", zone: z2 }\n";
+  Gateway gw(config(services, kRoute, "discovery:\n  zone: z1\n"));
+  // No health checks, no outlier detection: every request tries the local instance, is reset,
+  // and the next-server retry must go to the other zone rather than back to the same instance.
+  CHECK(spread(gw.port(), 6) == std::map<std::string, int>{{"remote", 6}});
+  CHECK(gone.connections() >= 6);
+}
+
 TEST_CASE("retries go to the next server for idempotent methods only", "[resilience]") {
   Backend good("good");
   ScriptedOrigin bad({{"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy"}});
-  Gateway gw(config("  hello:\n    instances: " + list({bad.address(), good.address()}) + "\n", kRoute));
+  Gateway gw(config("  hello:\n    instances: " + list({bad.address(), good.address()}) + "\n"
+                    "    retries: { budget_min_retries: 100 }\n", kRoute));
   // GET: a 503 from one instance is retried on the other.
   auto seen = spread(gw.port(), 10);
   CHECK(seen == std::map<std::string, int>{{"good", 10}});

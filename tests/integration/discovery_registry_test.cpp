@@ -115,3 +115,31 @@ TEST_CASE("example backend registers itself, heartbeats, and leaves on SIGTERM",
   CHECK(request(gw.admin_port(), "GET", "/eureka/apps/HELLO")->status == 404);
   CHECK(eventually([&] { return request(gw.port(), "GET", "/hello/x")->status == 503; }, 5s));
 }
+
+TEST_CASE("hostile registry input never breaks the registry or the admin API", "[discovery][registry]") {
+  Backend a("a");
+  Gateway gw(registry_gateway_config());
+  const int admin = gw.admin_port();
+  REQUIRE(request(admin, "POST", "/eureka/apps/HELLO", json_headers, instance_json("HELLO", "h-1", a.port()))->status == 204);
+  // Bytes that are not UTF-8, in metadata and in an id.
+  CHECK(request(admin, "PUT", "/eureka/apps/HELLO/h-1/metadata?k=%FF%FE")->status == 200);
+  auto odd = request(admin, "PUT", "/eureka/apps/HELLO/%FF%C0?status=UP");
+  REQUIRE(odd);
+  CHECK(odd->status == 404);
+  // Documents of the wrong shape.
+  for (const std::string body : {"[]", "{\"instance\": 5}", "{\"instance\": {\"port\": {\"$\": 1e300}}}",
+                                 "{\"instance\": {\"instanceId\": [], \"ipAddr\": {}}}", "{", "\"x\""}) {
+    auto r = request(admin, "POST", "/eureka/apps/HELLO", json_headers, body);
+    REQUIRE(r);
+    CHECK(r->status == 400);
+  }
+  auto apps = request(admin, "GET", "/eureka/apps", {{"Accept", "application/json"}});
+  REQUIRE(apps);
+  CHECK(apps->status == 200);
+  CHECK(json::parse(apps->body)["applications"]["application"][0]["instance"][0]["instanceId"] == "h-1");
+  auto services = request(admin, "GET", "/admin/services");
+  REQUIRE(services);
+  CHECK(services->status == 200);
+  CHECK(json::parse(services->body)["hello"]["instances"].size() == 1);
+  CHECK(request(gw.port(), "GET", "/hello/x")->status == 200);
+}
