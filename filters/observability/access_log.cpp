@@ -49,8 +49,9 @@ class AccessLogFilter final : public Filter {
     field(out, "method", ctx.request->method_text);
     field(out, "path", ctx.request->target);
     field(out, "route", ctx.route ? std::string_view(ctx.route->id) : std::string_view{});
-    field(out, "service", ctx.route && ctx.route->service ? std::string_view(ctx.route->service->name)
-                                                          : std::string_view{});
+    const Service* service = ctx.service ? ctx.service : ctx.route ? ctx.route->service : nullptr;
+    field(out, "service", service ? std::string_view(service->name) : std::string_view{});
+    if (ctx.variant) field(out, "variant", ctx.variant->name);
     field(out, "instance", ctx.instance ? std::string_view(ctx.instance->address) : std::string_view{});
     out += ",\"status\":";
     append_number(out, static_cast<std::uint64_t>(ctx.response_status));

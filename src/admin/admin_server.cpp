@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "canary/manager.h"
 #include "config/snapshot.h"
 #include "discovery/service_runtime.h"
 #include "core/server.h"
@@ -125,7 +126,9 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
                                   std::string_view accept, std::string_view content_type) {
   if (registry_ && (path == "/eureka" || path.starts_with("/eureka/") || path.starts_with("/eureka?")))
     if (auto r = discovery::handle_eureka(*registry_, {method, path, body, accept, content_type})) return std::move(*r);
-  path = path.substr(0, path.find('?'));  // no other endpoint takes parameters
+  const std::size_t question = path.find('?');
+  const std::string_view query = question == std::string_view::npos ? std::string_view{} : path.substr(question + 1);
+  path = path.substr(0, question);
   auto snap = server_.snapshot();
   const bool get = method == "GET" || method == "HEAD";
   if (path == "/health" && get) {
@@ -142,8 +145,30 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
     if (r.ok) return json_response(200, {{"result", "ok"}, {"generation", r.generation}});
     return json_response(400, {{"result", "rejected"}, {"errors", r.errors}});
   }
+  if (canary_) {
+    if (path == "/admin/canary" && get) return json_response(200, canary_->describe());
+    if (path.starts_with("/admin/canary/")) {
+      if (method != "POST") return json_response(405, {{"error", "use POST"}});
+      auto [status, body] = canary_->command(path.substr(14), query);
+      return json_response(status, body);
+    }
+    if (path.starts_with("/admin/routes/") && path.ends_with("/pin")) {
+      std::string_view route = path.substr(14, path.size() - 14 - 4);
+      if (method == "DELETE") {
+        auto [status, body] = canary_->pin(route, {});
+        return json_response(status, body);
+      }
+      if (method != "POST") return json_response(405, {{"error", "use POST to pin, DELETE to unpin"}});
+      auto service = canary::query_param(query, "service");
+      if (!service || service->empty()) return json_response(400, {{"error", "give service=NAME"}});
+      auto [status, body] = canary_->pin(route, *service);
+      return json_response(status, body);
+    }
+  }
   return json_response(404, {{"error", "not found"},
-                             {"endpoints", {"/health", "/metrics", "/admin/reload", "/admin/routes", "/admin/services"}}});
+                             {"endpoints", {"/health", "/metrics", "/admin/reload", "/admin/routes", "/admin/services",
+                                            "/admin/canary", "/admin/canary/{route}", "/admin/routes/{route}/pin",
+                                            "/eureka/apps"}}});
 }
 
 void AdminServer::start() {

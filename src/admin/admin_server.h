@@ -13,6 +13,9 @@
 namespace portcullis {
 
 class Server;
+namespace canary {
+class Manager;
+}
 namespace discovery {
 class EmbeddedRegistry;
 }
@@ -35,6 +38,7 @@ class AdminServer {
                        std::string_view accept = {}, std::string_view content_type = {});
   // The embedded Eureka registry served under /eureka/; null (the default) answers those with 404.
   void set_registry(discovery::EmbeddedRegistry* registry) { registry_ = registry; }
+  void set_canary(canary::Manager* manager) { canary_ = manager; }
   static constexpr std::size_t max_body_bytes = 1 << 20;
 
  private:
@@ -42,6 +46,7 @@ class AdminServer {
   boost::asio::io_context& ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
   discovery::EmbeddedRegistry* registry_ = nullptr;
+  canary::Manager* canary_ = nullptr;
 };
 
 }  // namespace portcullis

@@ -135,6 +135,33 @@ struct ServiceConfig {
   std::uint64_t max_concurrent_requests = 0;  // bulkhead; 0 = unlimited
 };
 
+// Canary analysis: compare canary with baseline over each interval, roll back when worse.
+struct CanaryAnalysisConfig {
+  Duration interval = std::chrono::seconds(30);
+  unsigned min_requests = 200;          // per variant and interval, before judging
+  double max_error_rate_delta = 0.02;   // canary 5xx rate minus baseline's
+  double max_p99_ratio = 1.5;           // canary p99 over baseline p99
+  bool operator==(const CanaryAnalysisConfig&) const = default;
+};
+
+struct CanaryConfig {
+  std::string service;                   // the new version; the route's `service` is the baseline
+  double percent = 0;                    // 0..100 to the canary
+  std::string sticky;                    // "" (per request), header:NAME, cookie:NAME or ip
+  std::string force_header;              // "NAME: canary|baseline" overrides the draw; "" = none
+  std::string variant_header = "X-Canary-Variant";  // response header naming the variant; "" = none
+  std::vector<double> ramp_steps;        // percents, raised one per ramp_interval
+  Duration ramp_interval = std::chrono::minutes(10);
+  std::optional<CanaryAnalysisConfig> analysis;
+  bool operator==(const CanaryConfig&) const = default;
+};
+
+struct SplitEntry {
+  std::string service;
+  double weight = 0;
+  bool operator==(const SplitEntry&) const = default;
+};
+
 struct RouteConfig {
   std::string id;
   std::string path;
@@ -146,6 +173,10 @@ struct RouteConfig {
   std::optional<bool> strip_prefix;  // default: true for paths ending in /**
   bool allow_upgrade = false;        // forward Upgrade (e.g. WebSocket)
   Duration timeout{0};               // whole exchange including retries; 0 = none
+  std::optional<CanaryConfig> canary;  // baseline = service, canary = canary.service
+  std::vector<SplitEntry> split;       // instead of service: several versions by weight
+  std::string split_sticky;            // split's key (same forms as canary.sticky)
+  std::string split_variant_header = "X-Canary-Variant";
   std::vector<FilterConfig> filters;
 };
 

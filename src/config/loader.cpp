@@ -177,6 +177,8 @@ class Parser {
   void parse_retries(const YAML::Node& node, const std::string& path, RetryConfig& out);
   void parse_circuit_breaker(const YAML::Node& node, const std::string& path, CircuitBreakerConfig& out);
   void parse_discovery_settings(const YAML::Node& node, DiscoverySettings& out);
+  bool check_sticky(const YAML::Node& node, const std::string& path, const std::string& value);
+  void parse_canary(const YAML::Node& node, const std::string& path, const Config& config, CanaryConfig& out);
   void parse_routes(const YAML::Node& node, const Config& config, std::vector<RouteConfig>& out);
   void parse_route(const YAML::Node& node, const std::string& path, const Config& config,
                    RouteConfig& out);
@@ -806,6 +808,7 @@ void Parser::parse_route(const YAML::Node& node, const std::string& path, const 
                          RouteConfig& out) {
   if (!expect_keys(node, path,
                    {"id", "path", "service", "static", "methods", "host", "headers", "strip_prefix", "timeout",
+                    "canary", "split", "sticky", "variant_header",
                     "allow_upgrade", "filters"}))
     return;
   if (read_required_string(node, "id", path, out.id)) {
@@ -844,6 +847,20 @@ void Parser::parse_route(const YAML::Node& node, const std::string& path, const 
   with_key(node, "timeout", path, [&](const YAML::Node& value, const std::string& at) {
     read_duration(value, at, out.timeout, true);
   });
+  with_key(node, "canary", path, [&](const YAML::Node& value, const std::string& at) {
+    if (!node["service"].IsDefined()) {
+      error(value, at, "a canary needs the route's \"service\" as its baseline");
+      return;
+    }
+    parse_canary(value, at, config, out.canary.emplace());
+  });
+  with_key(node, "sticky", path, [&](const YAML::Node& value, const std::string& at) {
+    if (!node["split"].IsDefined()) error(value, at, "\"sticky\" applies to a split (a canary has its own)");
+    else if (read_string(value, at, out.split_sticky)) check_sticky(value, at, out.split_sticky);
+  });
+  with_key(node, "variant_header", path, [&](const YAML::Node& value, const std::string& at) {
+    read_string(value, at, out.split_variant_header);
+  });
   with_key(node, "filters", path, [&](const YAML::Node& value, const std::string& at) {
     parse_filters(value, at, out.filters);
   });
@@ -854,18 +871,87 @@ void Parser::parse_route_target(const YAML::Node& node, const std::string& path,
                                 const Config& config, RouteConfig& out) {
   const YAML::Node service = node["service"];
   const YAML::Node response = node["static"];
-  if (service.IsDefined() && response.IsDefined()) {
-    error(node, path, "\"service\" and \"static\" are mutually exclusive");
-  } else if (!service.IsDefined() && !response.IsDefined()) {
+  const YAML::Node split = node["split"];
+  const int targets = service.IsDefined() + response.IsDefined() + split.IsDefined();
+  if (targets > 1) {
+    error(node, path, "\"service\", \"split\" and \"static\" are mutually exclusive");
+  } else if (targets == 0) {
     error(node, path, "a route needs either \"service\" or \"static\"");
   }
-  if (service.IsDefined() && read_string(service, join(path, "service"), out.service)) {
-    if (config.services.count(out.service) == 0)
-      error(service, join(path, "service"),
-            "service " + in_quotes(out.service) + " is not defined");
-  }
+  auto check_service = [&](const YAML::Node& at, const std::string& where, const std::string& name) {
+    if (config.services.count(name) == 0) error(at, where, "service " + in_quotes(name) + " is not defined");
+  };
+  if (service.IsDefined() && read_string(service, join(path, "service"), out.service))
+    check_service(service, join(path, "service"), out.service);
   if (response.IsDefined())
     parse_static(response, join(path, "static"), out.static_response.emplace());
+  if (split.IsDefined() && expect_list(split, join(path, "split"))) {
+    double total = 0;
+    for (std::size_t i = 0; i < split.size(); ++i) {
+      const std::string at = indexed(join(path, "split"), i);
+      if (!expect_keys(split[i], at, {"service", "weight"})) continue;
+      SplitEntry entry;
+      if (!read_required_string(split[i], "service", at, entry.service)) continue;
+      check_service(split[i]["service"], join(at, "service"), entry.service);
+      if (!split[i]["weight"].IsDefined()) error(split[i], join(at, "weight"), "missing required key");
+      with_key(split[i], "weight", at, [&](const YAML::Node& v, const std::string& w) { read_number(v, w, entry.weight, 0, 1e9); });
+      total += entry.weight;
+      out.split.push_back(std::move(entry));
+    }
+    if (out.split.size() < 2) error(split, join(path, "split"), "a split needs at least two services");
+    else if (total <= 0) error(split, join(path, "split"), "the weights must not all be 0");
+    if (!out.split.empty()) out.service = out.split.front().service;
+  }
+}
+
+bool Parser::check_sticky(const YAML::Node& node, const std::string& path, const std::string& value) {
+  const bool ok = value.empty() || value == "ip" || (value.starts_with("header:") && value.size() > 7) ||
+                  (value.starts_with("cookie:") && value.size() > 7);
+  if (!ok) error(node, path, "expected ip, header:NAME or cookie:NAME");
+  return ok;
+}
+
+void Parser::parse_canary(const YAML::Node& node, const std::string& path, const Config& config, CanaryConfig& out) {
+  if (!expect_keys(node, path, {"service", "percent", "sticky", "force_header", "variant_header", "ramp", "analysis"}))
+    return;
+  if (read_required_string(node, "service", path, out.service) && config.services.count(out.service) == 0)
+    error(node["service"], join(path, "service"), "service " + in_quotes(out.service) + " is not defined");
+  with_key(node, "percent", path, [&](const YAML::Node& v, const std::string& at) { read_number(v, at, out.percent, 0, 100); });
+  with_key(node, "sticky", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_string(v, at, out.sticky)) check_sticky(v, at, out.sticky);
+  });
+  with_key(node, "force_header", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.force_header); });
+  with_key(node, "variant_header", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.variant_header); });
+  with_key(node, "ramp", path, [&](const YAML::Node& v, const std::string& at) {
+    if (!expect_keys(v, at, {"steps", "interval"})) return;
+    if (const YAML::Node steps = v["steps"]; steps.IsDefined() && expect_list(steps, join(at, "steps"))) {
+      for (std::size_t i = 0; i < steps.size(); ++i) {
+        double step = 0;
+        read_number(steps[i], indexed(join(at, "steps"), i), step, 0, 100);
+        if (!out.ramp_steps.empty() && step <= out.ramp_steps.back())
+          error(steps[i], indexed(join(at, "steps"), i), "ramp steps must rise");
+        out.ramp_steps.push_back(step);
+      }
+    } else if (!v["steps"].IsDefined()) {
+      error(v, join(at, "steps"), "missing required key");
+    }
+    with_key(v, "interval", at, [&](const YAML::Node& n, const std::string& w) { read_duration(n, w, out.ramp_interval, false); });
+  });
+  with_key(node, "analysis", path, [&](const YAML::Node& v, const std::string& at) {
+    CanaryAnalysisConfig& a = out.analysis.emplace();
+    if (v.IsNull()) return;
+    if (!expect_keys(v, at, {"interval", "min_requests", "max_error_rate_delta", "max_p99_ratio"})) return;
+    with_key(v, "interval", at, [&](const YAML::Node& n, const std::string& w) { read_duration(n, w, a.interval, false); });
+    with_key(v, "min_requests", at, [&](const YAML::Node& n, const std::string& w) {
+      read_integer(n, w, a.min_requests, 1u, 100000000u);
+    });
+    with_key(v, "max_error_rate_delta", at, [&](const YAML::Node& n, const std::string& w) {
+      read_number(n, w, a.max_error_rate_delta, 0, 1);
+    });
+    with_key(v, "max_p99_ratio", at, [&](const YAML::Node& n, const std::string& w) {
+      read_number(n, w, a.max_p99_ratio, 1, 1000);
+    });
+  });
 }
 
 void Parser::parse_methods(const YAML::Node& node, const std::string& path,

@@ -138,6 +138,63 @@ class Compiler {
                                                 {{"route", id}}, observability::Registry::default_latency_bounds());
   }
 
+  // Sticky key forms shared by canary.sticky and a split's sticky.
+  static void parse_sticky(const std::string& text, Route& route) {
+    route.sticky = !text.empty();
+    if (text.starts_with("header:")) {
+      route.sticky_on = HashOn::header;
+      route.sticky_name = text.substr(7);
+    } else if (text.starts_with("cookie:")) {
+      route.sticky_on = HashOn::cookie;
+      route.sticky_name = text.substr(7);
+    } else {
+      route.sticky_on = HashOn::ip;
+    }
+  }
+
+  void variants(Route& route, const RouteConfig& rc) {
+    auto add = [&](const std::string& service, const std::string& name) {
+      Variant v;
+      v.service = snap_.service(service);
+      v.name = name;
+      static const char* classes[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+      for (int c = 1; c <= 5; ++c)
+        v.metrics.by_class[c] = metrics_.counter("portcullis_canary_requests_total",
+                                                 "Requests of canary and split routes, by variant.",
+                                                 {{"route", rc.id}, {"variant", name}, {"code_class", classes[c]}});
+      v.metrics.by_class[0] = v.metrics.by_class[5];
+      v.metrics.duration = metrics_.histogram("portcullis_canary_request_duration_seconds",
+                                              "Time from request head to response end, by route and variant.",
+                                              {{"route", rc.id}, {"variant", name}},
+                                              observability::Registry::default_latency_bounds());
+      route.variants.push_back(std::move(v));
+    };
+    if (rc.canary) {
+      add(rc.service, "baseline");
+      add(rc.canary->service, "canary");
+      route.canary_form = true;
+      parse_sticky(rc.canary->sticky, route);
+      route.force_header = rc.canary->force_header;
+      route.variant_header = rc.canary->variant_header;
+    } else if (!rc.split.empty()) {
+      double total = 0;
+      for (const auto& e : rc.split) total += e.weight;
+      double cumulative = 0;
+      for (const auto& e : rc.split) {
+        add(e.service, e.service);
+        cumulative += e.weight;
+        route.upto.push_back(canary::threshold_for(total > 0 ? cumulative / total * 100 : 0));
+      }
+      parse_sticky(rc.split_sticky, route);
+      route.variant_header = rc.split_variant_header;
+    } else {
+      return;
+    }
+    std::transform(route.force_header.begin(), route.force_header.end(), route.force_header.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    route.canary = canary::canary_for(rc.id, metrics_);
+  }
+
   static void sort_stages(Route& route) {
     auto by_order = [](const Filter* a, const Filter* b) { return a->order() < b->order(); };
     for (auto* list : {&route.pre, &route.route, &route.post, &route.error})
@@ -167,6 +224,7 @@ class Compiler {
       }
       sort_stages(route);
       metrics_for(route, rc.id, rc.service);
+      variants(route, rc);
       snap_.routes.push_back(std::move(route));
       rules.push_back({rc.path, rc.methods, rc.host, rc.headers});
     }

@@ -13,6 +13,7 @@
 #include "discovery/balancer.h"
 #include "discovery/instance.h"
 #include "discovery/service_runtime.h"
+#include "canary/canary.h"  // light: atomics only
 #include "observability/metrics.h"
 #include "pipeline/filter.h"
 #include "routing/route_table.h"
@@ -44,6 +45,18 @@ struct RouteMetrics {
   observability::HistogramId duration;
 };
 
+struct VariantMetrics {
+  std::array<observability::CounterId, 6> by_class;  // index = status / 100
+  observability::HistogramId duration;
+};
+
+// One version a split or canary route sends to.
+struct Variant {
+  const Service* service = nullptr;
+  std::string name;  // "baseline" / "canary", or the service name in a split
+  VariantMetrics metrics;
+};
+
 struct Route {
   std::uint32_t index = 0;
   std::string id;
@@ -52,6 +65,16 @@ struct Route {
   std::string strip;                 // literal prefix removed before proxying ("" = none)
   std::vector<const Filter*> pre, route, post, error, completion;
   RouteMetrics metrics;
+  // Canary / split (empty when the route has one service).
+  std::vector<Variant> variants;
+  std::vector<std::uint64_t> upto;  // split: cumulative bounds in the 2^32 split space
+  bool canary_form = false;         // two variants, the canary's share set at runtime
+  bool sticky = false;
+  HashOn sticky_on = HashOn::ip;
+  std::string sticky_name;
+  std::string force_header;    // lower case
+  std::string variant_header;  // "" = none
+  std::shared_ptr<canary::RouteCanary> canary;
 };
 
 struct Snapshot {

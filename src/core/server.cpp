@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "admin/admin_server.h"
+#include "canary/manager.h"
 #include "discovery/manager.h"
 #include "config/errors.h"
 #include "core/worker.h"
@@ -24,6 +25,7 @@ struct Server::Control {
   net::steady_timer drain_timer{ioc};
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<discovery::Discovery> discovery;
+  std::unique_ptr<canary::Manager> canary;
   std::chrono::steady_clock::time_point drain_deadline;
 };
 
@@ -63,6 +65,7 @@ ReloadResult Server::reload() {
     log::warn("server.workers and server.listen changes take effect at the next restart");
   // Providers first: a service new in this config has its instances before a request can reach it.
   if (control_->discovery) control_->discovery->reconcile(*snap);
+  if (control_->canary) control_->canary->reconcile(snap);
   publish(std::move(snap));
   control_shard().inc(reloads_ok_);
   result.ok = true;
@@ -84,6 +87,7 @@ void Server::begin_shutdown() {
     for (auto& w : workers_) all_done = all_done && w->stopped();
     if (all_done) {
       if (control_->discovery) control_->discovery->stop();
+      if (control_->canary) control_->canary->stop();
       control_->ioc.stop();
       return;
     }
@@ -103,6 +107,8 @@ int Server::run(std::shared_ptr<const Snapshot> initial) {
   control_->discovery = std::make_unique<discovery::Discovery>(control_->ioc, *metrics_,
                                                                metrics_->shard(metrics_->shard_count() - 1));
   control_->discovery->reconcile(*initial);
+  control_->canary = std::make_unique<canary::Manager>(control_->ioc, *metrics_);
+  control_->canary->reconcile(initial);
   publish(initial);
   const Config& config = initial->config;
   const unsigned n = effective_workers(config);
@@ -116,6 +122,7 @@ int Server::run(std::shared_ptr<const Snapshot> initial) {
     if (config.admin.enabled) {
       control_->admin = std::make_unique<AdminServer>(*this, control_->ioc);
       control_->admin->set_registry(control_->discovery->registry());
+      control_->admin->set_canary(control_->canary.get());
       ListenAddress admin = config.admin.listen;
       admin.port = control_->admin->listen(admin);
       log::info("admin listening", {{"address", admin.text()}});

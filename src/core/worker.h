@@ -64,6 +64,9 @@ class Worker {
     return balancers_[service_id];
   }
 
+  // This worker's position in the canary split sequence (requests without a sticky key).
+  std::uint32_t& split_sequence() { return split_sequence_; }
+
   bool draining() const { return draining_; }
   // Live sessions, so drain can wake idle ones and know when the worker is done.
   std::list<Session*>::iterator add_session(Session* s);
@@ -83,7 +86,8 @@ class Worker {
   observability::Shard* shard_;
   WorkerMetrics metrics_;
   http::UpstreamPools pools_;
-  std::deque<discovery::Balancer> balancers_;  // a deque: growing keeps references held by requests valid
+  std::deque<discovery::Balancer> balancers_;
+  std::uint32_t split_sequence_ = 0;  // a deque: growing keeps references held by requests valid
   std::shared_ptr<const Snapshot> snapshot_;
   std::uint64_t snapshot_generation_ = 0;
   std::list<Session*> sessions_;

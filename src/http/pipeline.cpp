@@ -44,6 +44,32 @@ bool answered_locally(const http::RequestHead& head) {
 
 }  // namespace
 
+void Session::choose_variant(Context& ctx) {
+  const Route& route = *ctx.route;
+  std::size_t index = 0;
+  const int pinned = route.canary->pinned();
+  bool decided = pinned >= 0;
+  if (decided) index = static_cast<std::size_t>(pinned);
+  if (!decided && !route.force_header.empty()) {
+    std::string_view forced = head_.fields.get(route.force_header);
+    for (std::size_t i = 0; i < route.variants.size() && !forced.empty(); ++i) {
+      if (forced == route.variants[i].name || forced == route.variants[i].service->name) {
+        index = i;
+        decided = true;
+      }
+    }
+  }
+  if (!decided) {
+    std::string_view key;
+    if (route.sticky) key = sticky_key(ctx, route.sticky_on, route.sticky_name);
+    const std::uint32_t point = canary::split_point(!key.empty(), canary::hash_key(key), worker_.split_sequence());
+    index = route.canary_form ? (point < route.canary->threshold() ? 1 : 0)
+                              : canary::variant_for(point, route.upto.data(), route.upto.size());
+  }
+  ctx.variant = &route.variants[index];
+  ctx.service = ctx.variant->service;
+}
+
 net::awaitable<void> Session::run_request(Context& ctx) {
   const Snapshot& snap = *ctx.snapshot;
   if (head_.path != "*") {
@@ -85,6 +111,8 @@ net::awaitable<void> Session::run_request(Context& ctx) {
     proceed = false;
   }
   if (proceed && ctx.route->service) {
+    ctx.service = ctx.route->service;
+    if (!ctx.route->variants.empty()) choose_variant(ctx);
     co_await proxy(ctx);  // writes the response itself, or leaves ctx.error / ctx.local_response
     if (ctx.response_status != 0 && !ctx.error) co_return;
   }

@@ -68,7 +68,7 @@ net::awaitable<bool> write_framed(tcp::socket& socket, std::string_view prefix, 
 
 net::awaitable<bool> Session::connect_upstream(Context& ctx, const Instance& instance,
                                                std::shared_ptr<http::UpstreamConnection>& conn) {
-  const Service& service = *ctx.route->service;
+  const Service& service = *ctx.service;
   conn = std::make_shared<http::UpstreamConnection>(worker_.context());
   conn->instance_id = instance.id;
   upstream_ = conn.get();
@@ -94,7 +94,7 @@ net::awaitable<bool> Session::connect_upstream(Context& ctx, const Instance& ins
 }
 
 net::awaitable<bool> Session::send_request(Context& ctx, http::UpstreamConnection& conn, bool& body_started) {
-  const Service& service = *ctx.route->service;
+  const Service& service = *ctx.service;
   append_request_head(ctx, *ctx.instance);
   arm_upstream(service.config.read_timeout, Phase::upstream_wait);
   std::string_view in_buffer = buffer_.readable().substr(std::min(body_cursor_, buffer_.size()));
@@ -136,7 +136,7 @@ net::awaitable<bool> Session::send_request(Context& ctx, http::UpstreamConnectio
 net::awaitable<bool> Session::read_response_head(Context& ctx, http::UpstreamConnection& conn,
                                                  http::ResponseHead& head, http::ResponseFraming& framing,
                                                  bool& got_bytes) {
-  const Service& service = *ctx.route->service;
+  const Service& service = *ctx.service;
   const std::size_t max_head = ctx.snapshot->config.server.max_response_header_bytes;
   arm_upstream(service.config.read_timeout, Phase::upstream_wait);
   while (true) {
@@ -193,14 +193,6 @@ std::int64_t steady_ns(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
-std::uint64_t hash_bytes(std::string_view text) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  return h ^ (h >> 33);
-}
-
 // The cookie's value in a Cookie header ("a=1; b=2"), or empty.
 std::string_view cookie_value(std::string_view header, std::string_view name) {
   while (!header.empty()) {
@@ -231,13 +223,17 @@ Failure classify(const Error& e) {
 
 }  // namespace
 
-std::uint64_t Session::request_hash(const Context& ctx, const Service& service) const {
-  switch (service.hash_on) {
-    case HashOn::header: return hash_bytes(head_.fields.get(service.hash_name));
-    case HashOn::cookie: return hash_bytes(cookie_value(head_.fields.get("cookie"), service.hash_name));
+std::string_view Session::sticky_key(const Context& ctx, HashOn on, const std::string& name) const {
+  switch (on) {
+    case HashOn::header: return head_.fields.get(name);
+    case HashOn::cookie: return cookie_value(head_.fields.get("cookie"), name);
     case HashOn::ip: break;
   }
-  return hash_bytes(ctx.client_address);
+  return ctx.client_address;
+}
+
+std::uint64_t Session::request_hash(const Context& ctx, const Service& service) const {
+  return canary::hash_key(sticky_key(ctx, service.hash_on, service.hash_name));
 }
 
 void Session::arm_upstream(std::chrono::steady_clock::duration d, Phase phase) {
@@ -247,7 +243,7 @@ void Session::arm_upstream(std::chrono::steady_clock::duration d, Phase phase) {
 }
 
 net::awaitable<void> Session::proxy(Context& ctx) {
-  const Service& service = *ctx.route->service;
+  const Service& service = *ctx.service;
   const ServiceConfig& cfg = service.config;
   discovery::ServiceRuntime& rt = *service.runtime;
   auto& shard = worker_.shard();
@@ -439,9 +435,11 @@ net::awaitable<void> Session::proxy(Context& ctx) {
 
 net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnection& conn,
                                              const http::ResponseHead& head, const http::ResponseFraming& framing) {
-  const Service& service = *ctx.route->service;
+  const Service& service = *ctx.service;
   ctx.response_status = head.status;
   ctx.response_fields = head.fields;
+  if (ctx.variant && !ctx.route->variant_header.empty())
+    ctx.response_fields.add(ctx.route->variant_header, ctx.variant->name);
   co_await run_filters(ctx, ctx.route->post);  // edits ctx.response_fields; the status stays the origin's
   const bool no_body = head_.method == http::Method::head || head.status == 204 || head.status == 304;
   std::int64_t length = -1;

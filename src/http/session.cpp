@@ -290,7 +290,12 @@ void Session::finish_request(Context& ctx) {
   auto& shard = worker_.shard();
   int cls = ctx.response_status / 100;
   shard.inc(route->metrics.by_class[cls >= 1 && cls <= 5 ? cls : 5]);
-  shard.observe(route->metrics.duration, std::chrono::duration<double>(ctx.end - ctx.start).count());
+  const double seconds = std::chrono::duration<double>(ctx.end - ctx.start).count();
+  shard.observe(route->metrics.duration, seconds);
+  if (ctx.variant) {
+    shard.inc(ctx.variant->metrics.by_class[cls >= 1 && cls <= 5 ? cls : 5]);
+    shard.observe(ctx.variant->metrics.duration, seconds);
+  }
   for (const Filter* f : route->completion) f->on_complete(ctx);
 }
 

@@ -25,6 +25,7 @@ namespace portcullis {
 class Worker;
 struct Route;
 struct Service;
+enum class HashOn : std::uint8_t;
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
@@ -54,6 +55,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Route stage: proxying (proxy.cpp)
   net::awaitable<void> proxy(Context& ctx);
   std::uint64_t request_hash(const Context& ctx, const Service& service) const;
+  std::string_view sticky_key(const Context& ctx, HashOn on, const std::string& name) const;
+  void choose_variant(Context& ctx);
   // Arms the watchdog for `d`, or less when the route's overall timeout comes first.
   void arm_upstream(std::chrono::steady_clock::duration d, Phase phase);
   bool timed_out_route() const { return std::chrono::steady_clock::now() >= upstream_deadline_; }

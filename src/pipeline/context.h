@@ -18,6 +18,8 @@ namespace portcullis {
 struct Snapshot;
 struct Route;
 struct Instance;
+struct Service;
+struct Variant;
 
 using Clock = std::chrono::steady_clock;
 
@@ -68,6 +70,8 @@ class Context {
   std::string_view request_id;
   const Snapshot* snapshot = nullptr;
   const Route* route = nullptr;
+  const Service* service = nullptr;  // the service proxied to: the route's, or a canary/split variant's
+  const Variant* variant = nullptr;  // the canary/split variant chosen, when the route has several
   const Instance* instance = nullptr;
   std::shared_ptr<const void> instance_owner;  // keeps `instance` valid while discovery publishes
   std::string_view upstream_path;  // set by set_path / rewrite_path; empty = target after prefix strip

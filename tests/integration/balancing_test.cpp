@@ -331,7 +331,7 @@ TEST_CASE("circuit breaker: open, fail fast, half-open probe, closed", "[resilie
   CHECK(metric(gw.admin_port(), "portcullis_upstream_rejected_total{service=\"hello\",reason=\"circuit_open\"}") >= 1);
 }
 
-TEST_CASE("a failed half-open probe opens the circuit again; the fallback answers meanwhile", "[resilience]") {
+TEST_CASE("a failed half-open probe opens the circuit again, and the fallback answers meanwhile", "[resilience]") {
   ScriptedOrigin bad({{"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"}});
   Gateway gw(config("  hello:\n    instances: " + list({bad.address()}) + "\n" + kNoRetries +
                     "    circuit_breaker:\n      min_requests: 2\n      sleep: 300ms\n"

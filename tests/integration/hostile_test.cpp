@@ -98,7 +98,7 @@ TEST_CASE("a slowloris head is cut off at the request-header deadline", "[hostil
   CHECK(origin.connections() == 0);
 }
 
-TEST_CASE("hop-by-hop and Connection-named fields are not forwarded; TRACE Max-Forwards 0 stays local",
+TEST_CASE("hop-by-hop and Connection-named fields are not forwarded, TRACE Max-Forwards 0 stays local",
           "[hostile]") {
   Backend b("b");
   Gateway gw(origin_config(b.address()));
@@ -128,7 +128,7 @@ TEST_CASE("trusted proxies keep the client's X-Forwarded-For chain", "[hostile]"
   CHECK(r->body.find("\"X-Forwarded-For\",\"203.0.113.9, 127.0.0.1\"") != std::string::npos);
 }
 
-TEST_CASE("routing sees the canonical path; the origin gets the target byte for byte", "[hostile]") {
+TEST_CASE("routing sees the canonical path, the origin gets the target byte for byte", "[hostile]") {
   Backend b("b");
   Gateway gw(config("  hello:\n    instances: [\"" + b.address() + "\"]\n",
                     "  - id: hello\n    path: /hello/**\n    service: hello\n"
@@ -188,7 +188,7 @@ TEST_CASE("upstream responses are checked before they reach the client", "[hosti
   }
 }
 
-TEST_CASE("no body for HEAD, 204 and 304; a response cut short closes the client connection", "[hostile]") {
+TEST_CASE("no body for HEAD, 204 and 304, a response cut short closes the client connection", "[hostile]") {
   {
     FakeOrigin origin("HTTP/1.1 204 No Content\r\n\r\n");
     Gateway gw(origin_config(origin.address()));

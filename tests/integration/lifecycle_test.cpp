@@ -41,7 +41,7 @@ TEST_CASE("validate prints every error with file:line:column and exits 1", "[lif
   CHECK(ok.wait_exit() == 0);
 }
 
-TEST_CASE("reload swaps routes; an invalid file is rejected and the running config stays", "[lifecycle]") {
+TEST_CASE("reload swaps routes, an invalid file is rejected and the running config stays", "[lifecycle]") {
   Backend b("b");
   Gateway gw(hello_config(b));
   CHECK(request(gw.port(), "GET", "/new")->status == 404);

@@ -182,7 +182,7 @@ TEST_CASE("a trusted chain sent as two X-Forwarded-For fields is kept whole", "[
   CHECK(seen_by_backend(*r).one("X-Forwarded-For") == "198.51.100.1, 203.0.113.9, 127.0.0.1");
 }
 
-TEST_CASE("routing uses the canonical path; the origin gets the target as sent", "[protocol]") {
+TEST_CASE("routing uses the canonical path, the origin gets the target as sent", "[protocol]") {
   Backend b("b");
   Gateway gw(hello(b));
   auto dotted = request(gw.port(), "GET", "/hello/../hello/x");

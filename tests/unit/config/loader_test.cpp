@@ -667,7 +667,7 @@ routes:
   - id: neither
     path: /neither
 )",
-                 {R"(test.yaml:4:5: routes[0]: "service" and "static" are mutually exclusive)",
+                 {R"(test.yaml:4:5: routes[0]: "service", "split" and "static" are mutually exclusive)",
                   R"(test.yaml:8:5: routes[1]: a route needs either "service" or "static")"});
 }
 

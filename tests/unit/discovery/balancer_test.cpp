@@ -60,7 +60,7 @@ TEST_CASE("round_robin cycles and skips instances out of rotation", "[balancer]"
   for (int i = 0; i < 5; ++i) CHECK(f.pick(Policy::round_robin) == f.set().instances[0].address);
 }
 
-TEST_CASE("only UP instances are picked; none available means a counted panic pick", "[balancer]") {
+TEST_CASE("only UP instances are picked, none available means a counted panic pick", "[balancer]") {
   auto list = instances(3);
   list[0].status = InstanceStatus::out_of_service;
   list[1].status = InstanceStatus::starting;
