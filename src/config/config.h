@@ -162,6 +162,15 @@ struct SplitEntry {
   bool operator==(const SplitEntry&) const = default;
 };
 
+// Shadow traffic: a share of requests copied to another service, answers discarded.
+struct MirrorConfig {
+  std::string service;
+  double percent = 100;
+  std::uint64_t max_body_bytes = 64 * 1024;  // larger (or streamed) bodies are not mirrored
+  unsigned max_in_flight = 64;               // per route, all workers; over it copies are dropped
+  Duration timeout = std::chrono::seconds(5);
+};
+
 struct RouteConfig {
   std::string id;
   std::string path;
@@ -177,6 +186,7 @@ struct RouteConfig {
   std::vector<SplitEntry> split;       // instead of service: several versions by weight
   std::string split_sticky;            // split's key (same forms as canary.sticky)
   std::string split_variant_header = "X-Canary-Variant";
+  std::optional<MirrorConfig> mirror;
   std::vector<FilterConfig> filters;
 };
 

@@ -808,7 +808,7 @@ void Parser::parse_route(const YAML::Node& node, const std::string& path, const 
                          RouteConfig& out) {
   if (!expect_keys(node, path,
                    {"id", "path", "service", "static", "methods", "host", "headers", "strip_prefix", "timeout",
-                    "canary", "split", "sticky", "variant_header",
+                    "canary", "split", "sticky", "variant_header", "mirror",
                     "allow_upgrade", "filters"}))
     return;
   if (read_required_string(node, "id", path, out.id)) {
@@ -860,6 +860,21 @@ void Parser::parse_route(const YAML::Node& node, const std::string& path, const 
   });
   with_key(node, "variant_header", path, [&](const YAML::Node& value, const std::string& at) {
     read_string(value, at, out.split_variant_header);
+  });
+  with_key(node, "mirror", path, [&](const YAML::Node& value, const std::string& at) {
+    MirrorConfig& m = out.mirror.emplace();
+    if (!expect_keys(value, at, {"service", "percent", "max_body_bytes", "max_in_flight", "timeout"})) return;
+    if (read_required_string(value, "service", at, m.service) && config.services.count(m.service) == 0)
+      error(value["service"], join(at, "service"), "service " + in_quotes(m.service) + " is not defined");
+    with_key(value, "percent", at, [&](const YAML::Node& v, const std::string& w) { read_number(v, w, m.percent, 0, 100); });
+    with_key(value, "max_body_bytes", at, [&](const YAML::Node& v, const std::string& w) {
+      read_size(v, w, m.max_body_bytes, 0);
+    });
+    with_key(value, "max_in_flight", at, [&](const YAML::Node& v, const std::string& w) {
+      read_integer(v, w, m.max_in_flight, 1u, 1000000u);
+    });
+    with_key(value, "timeout", at, [&](const YAML::Node& v, const std::string& w) { read_duration(v, w, m.timeout, false); });
+    if (!node["service"].IsDefined() && !node["split"].IsDefined()) error(value, at, "only a route with a service can mirror");
   });
   with_key(node, "filters", path, [&](const YAML::Node& value, const std::string& at) {
     parse_filters(value, at, out.filters);

@@ -225,6 +225,21 @@ class Compiler {
       sort_stages(route);
       metrics_for(route, rc.id, rc.service);
       variants(route, rc);
+      if (rc.mirror) {
+        Route::Mirror m;
+        m.service = snap_.service(rc.mirror->service);
+        m.threshold = canary::threshold_for(rc.mirror->percent);
+        m.in_flight = std::make_shared<std::atomic<std::int64_t>>(0);
+        auto counter = [&](const char* result) {
+          return metrics_.counter("portcullis_mirror_requests_total", "Shadow copies of requests, by result.",
+                                  {{"route", rc.id}, {"result", result}});
+        };
+        m.sent = counter("answered");
+        m.failed = counter("failed");
+        m.dropped_full = counter("dropped_max_in_flight");
+        m.skipped_body = counter("skipped_body");
+        route.mirror = std::move(m);
+      }
       snap_.routes.push_back(std::move(route));
       rules.push_back({rc.path, rc.methods, rc.host, rc.headers});
     }

@@ -75,6 +75,14 @@ struct Route {
   std::string force_header;    // lower case
   std::string variant_header;  // "" = none
   std::shared_ptr<canary::RouteCanary> canary;
+  // Shadow traffic.
+  struct Mirror {
+    const Service* service = nullptr;
+    std::uint64_t threshold = 0;  // share of the 2^32 split space
+    std::shared_ptr<std::atomic<std::int64_t>> in_flight;  // all workers
+    observability::CounterId sent, failed, dropped_full, skipped_body;
+  };
+  std::optional<Mirror> mirror;
 };
 
 struct Snapshot {

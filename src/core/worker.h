@@ -66,6 +66,7 @@ class Worker {
 
   // This worker's position in the canary split sequence (requests without a sticky key).
   std::uint32_t& split_sequence() { return split_sequence_; }
+  std::uint32_t& mirror_sequence() { return mirror_sequence_; }
 
   bool draining() const { return draining_; }
   // Live sessions, so drain can wake idle ones and know when the worker is done.
@@ -87,7 +88,8 @@ class Worker {
   WorkerMetrics metrics_;
   http::UpstreamPools pools_;
   std::deque<discovery::Balancer> balancers_;
-  std::uint32_t split_sequence_ = 0;  // a deque: growing keeps references held by requests valid
+  std::uint32_t split_sequence_ = 0;
+  std::uint32_t mirror_sequence_ = 0;  // a deque: growing keeps references held by requests valid
   std::shared_ptr<const Snapshot> snapshot_;
   std::uint64_t snapshot_generation_ = 0;
   std::list<Session*> sessions_;

@@ -3,6 +3,9 @@
 #include <span>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -221,7 +224,73 @@ Failure classify(const Error& e) {
   }
 }
 
+// One shadow exchange: send the copy, wait for the response head (or the timeout), close. Nothing
+// of it reaches the client; it runs detached on the worker, bounded by the route's in-flight cap.
+net::awaitable<void> mirror_exchange(tcp::endpoint endpoint, std::string bytes, Duration timeout,
+                                     std::shared_ptr<std::atomic<std::int64_t>> in_flight, observability::Shard* shard,
+                                     observability::CounterId answered, observability::CounterId failed) {
+  using namespace net::experimental::awaitable_operators;
+  auto executor = co_await net::this_coro::executor;
+  tcp::socket socket(executor);
+  net::steady_timer deadline(executor);
+  deadline.expires_after(timeout);
+  auto exchange = [&]() -> net::awaitable<bool> {
+    auto [cec] = co_await socket.async_connect(endpoint, use_tuple);
+    if (cec) co_return false;
+    auto [wec, wn] = co_await net::async_write(socket, net::buffer(bytes), use_tuple);
+    if (wec) co_return false;
+    http::Buffer buffer;
+    while (true) {
+      http::ResponseHead head;
+      http::ResponseFraming framing;
+      auto r = http::parse_response_head(buffer.readable(), 65536, head, framing);
+      if (r.status == http::ParseStatus::complete && head.status >= 200) co_return true;
+      if (r.status == http::ParseStatus::error) co_return false;
+      if (r.status == http::ParseStatus::complete) buffer.consume(head.head_bytes);  // 1xx
+      if (!buffer.prepare(4096, 70000)) co_return false;
+      auto [rec, n] = co_await socket.async_read_some(net::buffer(buffer.write_ptr(), buffer.writable()), use_tuple);
+      if (rec) co_return false;
+      buffer.commit(n);
+    }
+  };
+  auto wait = [&]() -> net::awaitable<void> { co_await deadline.async_wait(use_tuple); };
+  auto result = co_await (exchange() || wait());
+  const bool ok = result.index() == 0 && std::get<0>(result);
+  in_flight->fetch_sub(1, std::memory_order_relaxed);
+  shard->inc(ok ? answered : failed);
+}
+
 }  // namespace
+
+void Session::start_mirror(Context& ctx, std::size_t body_start, bool body_whole) {
+  const Route::Mirror& m = *ctx.route->mirror;
+  const MirrorConfig& cfg = *ctx.route->config->mirror;
+  if (canary::split_point(false, 0, worker_.mirror_sequence()) >= m.threshold) return;
+  auto& shard = worker_.shard();
+  if (head_.has_body() && (!body_whole || head_.content_length > cfg.max_body_bytes)) {
+    shard.inc(m.skipped_body);
+    return;
+  }
+  if (m.in_flight->fetch_add(1, std::memory_order_relaxed) >= static_cast<std::int64_t>(cfg.max_in_flight)) {
+    m.in_flight->fetch_sub(1, std::memory_order_relaxed);
+    shard.inc(m.dropped_full);
+    return;
+  }
+  discovery::Balancer& balancer = worker_.balancer(m.service->id);
+  balancer.refresh(*m.service->runtime);
+  auto pick = balancer.pick(m.service->policy, false, 50, 0, steady_ns(std::chrono::steady_clock::now()));
+  if (!pick.instance) {
+    m.in_flight->fetch_sub(1, std::memory_order_relaxed);
+    shard.inc(m.failed);
+    return;
+  }
+  std::string bytes = out_;  // the head as sent to the primary (Host, X-Forwarded-*, X-Request-Id)
+  if (head_.has_body()) bytes.append(buffer_.readable().substr(body_start, head_.content_length));
+  net::co_spawn(worker_.context(),
+                mirror_exchange(to_asio(pick.instance->endpoint), std::move(bytes), cfg.timeout, m.in_flight, &shard,
+                                m.sent, m.failed),
+                net::detached);
+}
 
 std::string_view Session::sticky_key(const Context& ctx, HashOn on, const std::string& name) const {
   switch (on) {
@@ -310,6 +379,7 @@ net::awaitable<void> Session::proxy(Context& ctx) {
   const Instance* instance = nullptr;
   bool pick = true;
   bool replayed = false;
+  bool mirrored = false;
   while (true) {
     if (pick) {
       // A retry picks from the newest set; the request keeps the set of its current instance alive.
@@ -347,6 +417,10 @@ net::awaitable<void> Session::proxy(Context& ctx) {
       shard.add(instance->metrics.pool_active, 1);
       upstream_ = conn.get();
       ok = co_await send_request(ctx, *conn, body_started);
+      if (ok && !mirrored && ctx.route->mirror) {
+        mirrored = true;
+        start_mirror(ctx, body_start, body_replayable);
+      }
       if (ok) ok = co_await read_response_head(ctx, *conn, rhead, framing, got_bytes);
       if (!ok) {
         shard.add(instance->metrics.pool_active, -1);

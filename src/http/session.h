@@ -57,6 +57,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t request_hash(const Context& ctx, const Service& service) const;
   std::string_view sticky_key(const Context& ctx, HashOn on, const std::string& name) const;
   void choose_variant(Context& ctx);
+  void start_mirror(Context& ctx, std::size_t body_start, bool body_whole);
   // Arms the watchdog for `d`, or less when the route's overall timeout comes first.
   void arm_upstream(std::chrono::steady_clock::duration d, Phase phase);
   bool timed_out_route() const { return std::chrono::steady_clock::now() >= upstream_deadline_; }

@@ -1,6 +1,11 @@
 // Canary and split routes through the real daemon and two versions of the example backend:
 // split accuracy, stickiness across a ramp, the override header, runtime changes under load,
 // automatic rollback, pinning, ramps, and reloads that keep runtime changes.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <map>
 #include <thread>
@@ -220,4 +225,73 @@ TEST_CASE("split routes by weight over three versions, with the variant in the a
   CHECK(seen["v3"] >= 70);
   CHECK(seen["v3"] <= 130);
   CHECK(eventually([&] { return gw.process().output().find("\"variant\":\"v3\"") != std::string::npos; }));
+}
+
+namespace {
+
+// A port that accepts connections (the kernel's backlog) and never answers: a mirror target as
+// slow as it gets.
+struct Blackhole {
+  int fd = -1;
+  int port = 0;
+  Blackhole() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 128) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+  ~Blackhole() { ::close(fd); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+};
+
+std::int64_t series(int admin, const std::string& name) {
+  std::string text = request(admin, "GET", "/metrics")->body;
+  std::size_t at = text.find(name + " ");
+  return at == std::string::npos ? -1 : std::stoll(text.substr(at + name.size() + 1));
+}
+
+}  // namespace
+
+TEST_CASE("mirror copies requests with their bodies, and its answers are discarded", "[canary][mirror]") {
+  Backend primary("primary");
+  ScriptedOrigin shadow({{"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 6\r\n\r\nshadow"}});
+  Gateway gw(config("  main:\n    instances: [\"" + primary.address() + "\"]\n  shadow:\n    instances: [\"" +
+                        shadow.address() + "\"]\n",
+                    "  - id: hello\n    path: /hello/**\n    service: main\n    mirror: { service: shadow, percent: 100 }\n"));
+  auto r = request(gw.port(), "POST", "/hello/echo", {{"Content-Type", "text/plain"}}, "payload-123");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->header("X-Backend") == "primary");
+  REQUIRE(shadow.wait_requests(1));
+  CHECK(shadow.received_all().find("POST /echo HTTP/1.1") != std::string::npos);
+  CHECK(shadow.received_all().find("payload-123") != std::string::npos);
+  CHECK(eventually([&] {
+    return series(gw.admin_port(), "portcullis_mirror_requests_total{route=\"hello\",result=\"answered\"}") == 1;
+  }));
+}
+
+TEST_CASE("a mirror that never answers changes nothing for clients and is bounded", "[canary][mirror]") {
+  Backend primary("primary");
+  Blackhole shadow;
+  Gateway gw(config("  main:\n    instances: [\"" + primary.address() + "\"]\n  shadow:\n    instances: [\"" +
+                        shadow.address() + "\"]\n",
+                    "  - id: hello\n    path: /hello/**\n    service: main\n"
+                    "    mirror: { service: shadow, percent: 100, max_in_flight: 4, timeout: 1s }\n"));
+  Client c(gw.port());
+  for (int i = 0; i < 30; ++i) {
+    c.send("GET /hello/x HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  const auto dropped = series(gw.admin_port(), "portcullis_mirror_requests_total{route=\"hello\",result=\"dropped_max_in_flight\"}");
+  CHECK(dropped >= 20);  // four copies wait on the silent mirror; most of the rest find no room
+  CHECK(eventually([&] {
+    return series(gw.admin_port(), "portcullis_mirror_requests_total{route=\"hello\",result=\"failed\"}") == 30 - dropped;
+  }));
 }
