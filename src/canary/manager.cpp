@@ -95,6 +95,7 @@ void Manager::reconcile(std::shared_ptr<const Snapshot> snap) {
     c.next_analysis = now + (cfg.analysis ? cfg.analysis->interval : std::chrono::seconds(30));
     c.seen.clear();
     c.last_verdict.clear();
+    c.last_analysis_healthy = !cfg.analysis;  // with analysis, the first step waits for a verdict
   }
   snap_ = std::move(snap);
 }
@@ -116,6 +117,7 @@ void Manager::tick() {
           (!cfg.analysis || c.last_analysis_healthy)) {
         const double step = cfg.ramp_steps[c.ramp_step++];
         c.set_percent(step, "ramp");
+        c.last_analysis_healthy = false;  // the next step waits for a verdict on this one
         if (step >= 100) c.set_state(State::promoted);
         c.next_ramp = now + cfg.ramp_interval;
       }
@@ -139,12 +141,18 @@ void Manager::analyse(const Route& r, RouteCanary& c, Clock::time_point) {
     base[i] -= std::min(base[i], c.seen[i]);
     can[i] -= std::min(can[i], c.seen[half + i]);
   }
-  c.seen = std::move(now_seen);
-  if (c.state() != State::running && c.state() != State::paused) return;
-  if (base[0] < a.min_requests || can[0] < a.min_requests) {
-    c.last_verdict = "not enough requests (baseline " + std::to_string(base[0]) + ", canary " + std::to_string(can[0]) + ")";
+  if (c.state() != State::running && c.state() != State::paused) {
+    c.seen = std::move(now_seen);
     return;
   }
+  // A window grows over intervals until both sides have min_requests: a 1% canary on a quiet
+  // route is judged later, never on a handful of requests.
+  if (base[0] < a.min_requests || can[0] < a.min_requests) {
+    c.last_verdict = "collecting: baseline " + std::to_string(base[0]) + ", canary " + std::to_string(can[0]) +
+                     " of " + std::to_string(a.min_requests) + " requests";
+    return;
+  }
+  c.seen = std::move(now_seen);
   const double base_err = static_cast<double>(base[1]) / static_cast<double>(base[0]);
   const double can_err = static_cast<double>(can[1]) / static_cast<double>(can[0]);
   const auto& bounds = *r.variants[0].metrics.duration.bounds;
