@@ -29,18 +29,25 @@ std::vector<std::uint64_t> totals(const observability::Registry& metrics, const 
   return out;
 }
 
-// p99 of the interval from bucket deltas: the upper bound of the bucket holding the 99th percentile.
+// p99 of the interval from bucket deltas, interpolated linearly inside the bucket that holds it
+// (as Prometheus' histogram_quantile does), so a ratio is not decided by bucket edges alone.
 double p99(const std::vector<std::uint64_t>& delta, const std::vector<double>& bounds) {
   std::uint64_t count = 0;
   for (std::size_t i = 2; i < delta.size(); ++i) count += delta[i];
   if (count == 0) return 0;
   const double target = 0.99 * static_cast<double>(count);
-  std::uint64_t seen = 0;
+  double seen = 0;
   for (std::size_t i = 2; i < delta.size(); ++i) {
-    seen += delta[i];
-    if (static_cast<double>(seen) >= target) return i - 2 < bounds.size() ? bounds[i - 2] : bounds.back() * 2;
+    const double in_bucket = static_cast<double>(delta[i]);
+    if (seen + in_bucket >= target && in_bucket > 0) {
+      const std::size_t b = i - 2;
+      if (b >= bounds.size()) return bounds.back();  // +Inf bucket: the highest finite bound
+      const double lower = b == 0 ? 0 : bounds[b - 1];
+      return lower + (bounds[b] - lower) * (target - seen) / in_bucket;
+    }
+    seen += in_bucket;
   }
-  return bounds.back() * 2;
+  return bounds.back();
 }
 
 std::optional<double> parse_number(std::string_view text) {
@@ -89,11 +96,15 @@ void Manager::reconcile(std::shared_ptr<const Snapshot> snap) {
     c.file_config = cfg;
     c.set_state(State::running);
     c.set_percent(cfg.percent, "config");
+    if (cfg.percent >= 100) c.set_state(State::promoted);
     c.ramp_step = 0;
     while (c.ramp_step < cfg.ramp_steps.size() && cfg.ramp_steps[c.ramp_step] <= cfg.percent) ++c.ramp_step;
     c.next_ramp = now + cfg.ramp_interval;
     c.next_analysis = now + (cfg.analysis ? cfg.analysis->interval : std::chrono::seconds(30));
-    c.seen.clear();
+    // The first window starts now: an earlier rollout's requests say nothing about this one.
+    c.seen = totals(metrics_, r.variants[0].metrics);
+    auto canary_totals = totals(metrics_, r.variants[1].metrics);
+    c.seen.insert(c.seen.end(), canary_totals.begin(), canary_totals.end());
     c.last_verdict.clear();
     c.last_analysis_healthy = !cfg.analysis;  // with analysis, the first step waits for a verdict
   }
@@ -113,8 +124,12 @@ void Manager::tick() {
         c.next_analysis = now + cfg.analysis->interval;
       }
       // The ramp moves only while running and, with analysis, only after a healthy verdict.
+      // Steps at or below the current percent (set by an operator) are passed over: a ramp
+      // never lowers the share, so sticky users never move back.
+      while (c.ramp_step < cfg.ramp_steps.size() && cfg.ramp_steps[c.ramp_step] <= c.percent()) ++c.ramp_step;
+      // A canary at 0% gets no traffic to judge: its first step needs no verdict.
       if (c.state() == State::running && c.ramp_step < cfg.ramp_steps.size() && now >= c.next_ramp &&
-          (!cfg.analysis || c.last_analysis_healthy)) {
+          (!cfg.analysis || c.last_analysis_healthy || c.percent() == 0)) {
         const double step = cfg.ramp_steps[c.ramp_step++];
         c.set_percent(step, "ramp");
         c.last_analysis_healthy = false;  // the next step waits for a verdict on this one
@@ -215,7 +230,7 @@ std::pair<int, nlohmann::json> Manager::command(std::string_view route, std::str
   RouteCanary& c = *r->canary;
   if (auto p = query_param(query, "percent")) {
     auto v = parse_number(*p);
-    if (!v || *v < 0 || *v > 100) return {400, {{"error", "percent must be a number from 0 to 100"}}};
+    if (!v || !(*v >= 0 && *v <= 100)) return {400, {{"error", "percent must be a number from 0 to 100"}}};
     c.set_percent(*v, "admin");
     if (c.state() == State::rolled_back || c.state() == State::promoted) c.set_state(State::paused);
   } else if (auto action = query_param(query, "action")) {

@@ -148,7 +148,7 @@ struct CanaryConfig {
   std::string service;                   // the new version; the route's `service` is the baseline
   double percent = 0;                    // 0..100 to the canary
   std::string sticky;                    // "" (per request), header:NAME, cookie:NAME or ip
-  std::string force_header;              // "NAME: canary|baseline" overrides the draw; "" = none
+  std::string force_header;              // a header whose value canary|baseline overrides the draw; "" = none
   std::string variant_header = "X-Canary-Variant";  // response header naming the variant; "" = none
   std::vector<double> ramp_steps;        // percents, raised one per ramp_interval
   Duration ramp_interval = std::chrono::minutes(10);

@@ -178,7 +178,8 @@ class Parser {
   void parse_circuit_breaker(const YAML::Node& node, const std::string& path, CircuitBreakerConfig& out);
   void parse_discovery_settings(const YAML::Node& node, DiscoverySettings& out);
   bool check_sticky(const YAML::Node& node, const std::string& path, const std::string& value);
-  void parse_canary(const YAML::Node& node, const std::string& path, const Config& config, CanaryConfig& out);
+  void parse_canary(const YAML::Node& node, const std::string& path, const Config& config,
+                    const std::string& baseline, CanaryConfig& out);
   void parse_routes(const YAML::Node& node, const Config& config, std::vector<RouteConfig>& out);
   void parse_route(const YAML::Node& node, const std::string& path, const Config& config,
                    RouteConfig& out);
@@ -852,14 +853,15 @@ void Parser::parse_route(const YAML::Node& node, const std::string& path, const 
       error(value, at, "a canary needs the route's \"service\" as its baseline");
       return;
     }
-    parse_canary(value, at, config, out.canary.emplace());
+    parse_canary(value, at, config, out.service, out.canary.emplace());
   });
   with_key(node, "sticky", path, [&](const YAML::Node& value, const std::string& at) {
     if (!node["split"].IsDefined()) error(value, at, "\"sticky\" applies to a split (a canary has its own)");
     else if (read_string(value, at, out.split_sticky)) check_sticky(value, at, out.split_sticky);
   });
   with_key(node, "variant_header", path, [&](const YAML::Node& value, const std::string& at) {
-    read_string(value, at, out.split_variant_header);
+    if (!node["split"].IsDefined()) error(value, at, "\"variant_header\" applies to a split (a canary has its own)");
+    else read_string(value, at, out.split_variant_header);
   });
   with_key(node, "mirror", path, [&](const YAML::Node& value, const std::string& at) {
     MirrorConfig& m = out.mirror.emplace();
@@ -875,6 +877,11 @@ void Parser::parse_route(const YAML::Node& node, const std::string& path, const 
     });
     with_key(value, "timeout", at, [&](const YAML::Node& v, const std::string& w) { read_duration(v, w, m.timeout, false); });
     if (!node["service"].IsDefined() && !node["split"].IsDefined()) error(value, at, "only a route with a service can mirror");
+    // Mirroring to a service the route already serves would send every request to it twice.
+    const bool own = m.service == out.service || (out.canary && m.service == out.canary->service) ||
+                     std::any_of(out.split.begin(), out.split.end(), [&](const SplitEntry& e) { return e.service == m.service; });
+    if (own && !m.service.empty())
+      error(value["service"], join(at, "service"), "the mirror must be another service than the route's own versions");
   });
   with_key(node, "filters", path, [&](const YAML::Node& value, const std::string& at) {
     parse_filters(value, at, out.filters);
@@ -891,7 +898,7 @@ void Parser::parse_route_target(const YAML::Node& node, const std::string& path,
   if (targets > 1) {
     error(node, path, "\"service\", \"split\" and \"static\" are mutually exclusive");
   } else if (targets == 0) {
-    error(node, path, "a route needs either \"service\" or \"static\"");
+    error(node, path, "a route needs either \"service\", \"split\" or \"static\"");
   }
   auto check_service = [&](const YAML::Node& at, const std::string& where, const std::string& name) {
     if (config.services.count(name) == 0) error(at, where, "service " + in_quotes(name) + " is not defined");
@@ -926,11 +933,16 @@ bool Parser::check_sticky(const YAML::Node& node, const std::string& path, const
   return ok;
 }
 
-void Parser::parse_canary(const YAML::Node& node, const std::string& path, const Config& config, CanaryConfig& out) {
+void Parser::parse_canary(const YAML::Node& node, const std::string& path, const Config& config,
+                          const std::string& baseline, CanaryConfig& out) {
   if (!expect_keys(node, path, {"service", "percent", "sticky", "force_header", "variant_header", "ramp", "analysis"}))
     return;
-  if (read_required_string(node, "service", path, out.service) && config.services.count(out.service) == 0)
-    error(node["service"], join(path, "service"), "service " + in_quotes(out.service) + " is not defined");
+  if (read_required_string(node, "service", path, out.service)) {
+    if (config.services.count(out.service) == 0)
+      error(node["service"], join(path, "service"), "service " + in_quotes(out.service) + " is not defined");
+    else if (node["service"].IsDefined() && out.service == baseline)
+      error(node["service"], join(path, "service"), "the canary must be another service than the baseline");
+  }
   with_key(node, "percent", path, [&](const YAML::Node& v, const std::string& at) { read_number(v, at, out.percent, 0, 100); });
   with_key(node, "sticky", path, [&](const YAML::Node& v, const std::string& at) {
     if (read_string(v, at, out.sticky)) check_sticky(v, at, out.sticky);

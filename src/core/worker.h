@@ -87,9 +87,9 @@ class Worker {
   observability::Shard* shard_;
   WorkerMetrics metrics_;
   http::UpstreamPools pools_;
-  std::deque<discovery::Balancer> balancers_;
+  std::deque<discovery::Balancer> balancers_;  // a deque: growing keeps references held by requests valid
   std::uint32_t split_sequence_ = 0;
-  std::uint32_t mirror_sequence_ = 0;  // a deque: growing keeps references held by requests valid
+  std::uint32_t mirror_sequence_ = 0;
   std::shared_ptr<const Snapshot> snapshot_;
   std::uint64_t snapshot_generation_ = 0;
   std::list<Session*> sessions_;

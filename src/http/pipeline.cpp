@@ -47,8 +47,10 @@ bool answered_locally(const http::RequestHead& head) {
 void Session::choose_variant(Context& ctx) {
   const Route& route = *ctx.route;
   std::size_t index = 0;
+  // The pin is an index into the newest snapshot's variants; a request on an older snapshot
+  // whose list is shorter ignores it rather than read past the end.
   const int pinned = route.canary->pinned();
-  bool decided = pinned >= 0;
+  bool decided = pinned >= 0 && static_cast<std::size_t>(pinned) < route.variants.size();
   if (decided) index = static_cast<std::size_t>(pinned);
   if (!decided && !route.force_header.empty()) {
     std::string_view forced = head_.fields.get(route.force_header);

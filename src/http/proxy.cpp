@@ -265,6 +265,7 @@ net::awaitable<void> mirror_exchange(tcp::endpoint endpoint, std::string bytes, 
 void Session::start_mirror(Context& ctx, std::size_t body_start, bool body_whole) {
   const Route::Mirror& m = *ctx.route->mirror;
   const MirrorConfig& cfg = *ctx.route->config->mirror;
+  if (head_.upgrade) return;  // a copy of an upgrade would hold a shadow connection open for nothing
   if (canary::split_point(false, 0, worker_.mirror_sequence()) >= m.threshold) return;
   auto& shard = worker_.shard();
   if (head_.has_body() && (!body_whole || head_.content_length > cfg.max_body_bytes)) {
@@ -513,7 +514,7 @@ net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnect
   ctx.response_status = head.status;
   ctx.response_fields = head.fields;
   if (ctx.variant && !ctx.route->variant_header.empty())
-    ctx.response_fields.add(ctx.route->variant_header, ctx.variant->name);
+    ctx.response_fields.set(ctx.route->variant_header, ctx.variant->name);
   co_await run_filters(ctx, ctx.route->post);  // edits ctx.response_fields; the status stays the origin's
   const bool no_body = head_.method == http::Method::head || head.status == 204 || head.status == 304;
   std::int64_t length = -1;

@@ -668,7 +668,7 @@ routes:
     path: /neither
 )",
                  {R"(test.yaml:4:5: routes[0]: "service", "split" and "static" are mutually exclusive)",
-                  R"(test.yaml:8:5: routes[1]: a route needs either "service" or "static")"});
+                  R"(test.yaml:8:5: routes[1]: a route needs either "service", "split" or "static")"});
 }
 
 TEST_CASE("route paths are required and validated", "[config]") {
@@ -842,7 +842,7 @@ filters:
       R"(test.yaml:6:40: services.s.lb: unknown lb "fastest" (expected round_robin, weighted_round_robin, random, least_request or consistent_hash))",
       R"(test.yaml:8:33: routes[0].service: service "missing" is not defined)",
       R"(test.yaml:9:11: routes[1].id: duplicate route id "a" (first used at line 8))",
-      R"(test.yaml:9:5: routes[1]: a route needs either "service" or "static")",
+      R"(test.yaml:9:5: routes[1]: a route needs either "service", "split" or "static")",
       "test.yaml:10:46: routes[2].static.bodyy: unknown key",
       "test.yaml:10:42: routes[2].static.status: must be between 200 and 599",
       "test.yaml:12:5: filters[0].name: missing required key"});
@@ -878,4 +878,51 @@ TEST_CASE("ConfigErrors places nodes 1-based and unplaced ones at line 0", "[con
         "x.yaml:4:2: p: placed");
   CHECK(errors.file() == "x.yaml");
   CHECK_FALSE(errors.empty());
+}
+
+TEST_CASE("canary, split and mirror keys are checked", "[config]") {
+  const Parsed parsed = parse(R"(services:
+  a: { instances: ["127.0.0.1:1"] }
+  b: { instances: ["127.0.0.1:2"] }
+  c: { instances: ["127.0.0.1:3"] }
+routes:
+  - id: c1
+    path: /c1
+    service: a
+    canary: { service: a, percent: 150, sticky: "header:", ramp: { steps: [10, 5] } }
+  - id: s1
+    path: /s1
+    split: [ { service: a, weight: 0 } ]
+    sticky: bogus
+  - id: m1
+    path: /m1
+    service: a
+    mirror: { service: a }
+    variant_header: X-V
+  - id: ok
+    path: /ok
+    service: a
+    canary: { service: b, percent: 2.5, sticky: "cookie:uid", analysis: {} }
+    mirror: { service: c, percent: 10, max_body_bytes: 1KiB }
+)");
+  const auto lines = error_lines(parsed.errors);
+  auto has = [&](const std::string& text) {
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  };
+  INFO(parsed.errors.joined());
+  CHECK(has("routes[0].canary.service: the canary must be another service than the baseline"));
+  CHECK(has("routes[0].canary.percent: expected a number from 0 to 100"));
+  CHECK(has("routes[0].canary.sticky: expected ip, header:NAME or cookie:NAME"));
+  CHECK(has("routes[0].canary.ramp.steps[1]: ramp steps must rise"));
+  CHECK(has("routes[1].split: a split needs at least two services"));
+  CHECK(has("routes[1].sticky: expected ip, header:NAME or cookie:NAME"));
+  CHECK(has("routes[2].mirror.service: the mirror must be another service than the route's own versions"));
+  CHECK(has("routes[2].variant_header: \"variant_header\" applies to a split"));
+  CHECK(lines.size() == 8);
+  const portcullis::RouteConfig& ok = parsed.config.routes.at(3);
+  REQUIRE(ok.canary);
+  CHECK(ok.canary->percent == 2.5);
+  CHECK(ok.canary->analysis->min_requests == 200);
+  REQUIRE(ok.mirror);
+  CHECK(ok.mirror->max_body_bytes == 1024);
 }
