@@ -82,19 +82,8 @@ class DnsResolver : public std::enable_shared_from_this<DnsResolver> {
   bool stopped_ = false;
 };
 
-class DnsProvider final : public Provider {
- public:
-  explicit DnsProvider(ProviderContext ctx) : resolver_(std::make_shared<DnsResolver>(std::move(ctx))) {}
-  ~DnsProvider() override { resolver_->stop(); }
-  void start() override { resolver_->start(); }
-  void stop() override { resolver_->stop(); }
-
- private:
-  std::shared_ptr<DnsResolver> resolver_;
-};
-
 }  // namespace
 
-std::unique_ptr<Provider> make_dns_provider(ProviderContext ctx) { return std::make_unique<DnsProvider>(std::move(ctx)); }
+std::unique_ptr<Provider> make_dns_provider(ProviderContext ctx) { return std::make_unique<SharedWorkProvider<DnsResolver>>(std::move(ctx)); }
 
 }  // namespace portcullis::discovery

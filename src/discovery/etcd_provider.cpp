@@ -350,19 +350,8 @@ class EtcdWatcher : public std::enable_shared_from_this<EtcdWatcher> {
   bool stopped_ = false;
 };
 
-class EtcdProvider final : public Provider {
- public:
-  explicit EtcdProvider(ProviderContext ctx) : watcher_(std::make_shared<EtcdWatcher>(std::move(ctx))) {}
-  ~EtcdProvider() override { watcher_->stop(); }
-  void start() override { watcher_->start(); }
-  void stop() override { watcher_->stop(); }
-
- private:
-  std::shared_ptr<EtcdWatcher> watcher_;
-};
-
 }  // namespace
 
-std::unique_ptr<Provider> make_etcd_provider(ProviderContext ctx) { return std::make_unique<EtcdProvider>(std::move(ctx)); }
+std::unique_ptr<Provider> make_etcd_provider(ProviderContext ctx) { return std::make_unique<SharedWorkProvider<EtcdWatcher>>(std::move(ctx)); }
 
 }  // namespace portcullis::discovery

@@ -172,21 +172,10 @@ class EurekaPoller : public std::enable_shared_from_this<EurekaPoller> {
   bool stopped_ = false;
 };
 
-class EurekaProvider final : public Provider {
- public:
-  explicit EurekaProvider(ProviderContext ctx) : poller_(std::make_shared<EurekaPoller>(std::move(ctx))) {}
-  ~EurekaProvider() override { poller_->stop(); }
-  void start() override { poller_->start(); }
-  void stop() override { poller_->stop(); }
-
- private:
-  std::shared_ptr<EurekaPoller> poller_;
-};
-
 }  // namespace
 
 std::unique_ptr<Provider> make_eureka_provider(ProviderContext ctx) {
-  return std::make_unique<EurekaProvider>(std::move(ctx));
+  return std::make_unique<SharedWorkProvider<EurekaPoller>>(std::move(ctx));
 }
 
 }  // namespace portcullis::discovery

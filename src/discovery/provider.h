@@ -24,12 +24,31 @@ class Provider {
   virtual void stop() = 0;
 };
 
+struct ProviderContext;
+
+// A provider whose work lives in a shared object (Work: start(), stop(), built from a
+// ProviderContext), so handlers still pending after stop() keep it alive and find it stopped.
+template <class Work>
+class SharedWorkProvider final : public Provider {
+ public:
+  explicit SharedWorkProvider(ProviderContext ctx);
+  ~SharedWorkProvider() override { work_->stop(); }
+  void start() override { work_->start(); }
+  void stop() override { work_->stop(); }
+
+ private:
+  std::shared_ptr<Work> work_;
+};
+
 struct ProviderContext {
   boost::asio::io_context& ioc;                // the control thread's
   std::shared_ptr<ServiceRuntime> runtime;     // publish() / refresh_failed() go here
   ServiceConfig service;                       // a copy: the provider may outlive the snapshot
   EmbeddedRegistry* registry = nullptr;        // null when the embedded registry is disabled
 };
+
+template <class Work>
+SharedWorkProvider<Work>::SharedWorkProvider(ProviderContext ctx) : work_(std::make_shared<Work>(std::move(ctx))) {}
 
 // Factories, one per provider type (static, registry, eureka, etcd, dns).
 std::unique_ptr<Provider> make_static_provider(ProviderContext ctx);

@@ -59,6 +59,26 @@ std::map<int, std::string> assign(int port, int users) {
   return out;
 }
 
+// One client sending GET /hello/x back to back until destroyed.
+class Load {
+ public:
+  explicit Load(int port) : thread_([this, port] {
+    Client c(port);
+    while (!stop_) {
+      c.send("GET /hello/x HTTP/1.1\r\nHost: t\r\n\r\n");
+      if (!c.read_response()) break;
+    }
+  }) {}
+  ~Load() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 json canary_state(int admin) { return json::parse(request(admin, "GET", "/admin/canary")->body).at("hello"); }
 
 }  // namespace
@@ -143,18 +163,10 @@ TEST_CASE("analysis rolls a failing canary back and counts it", "[canary]") {
                            "{ service: v2, percent: 50, ramp: { steps: [75, 100], interval: 1h },"
                            " analysis: { interval: 1s, min_requests: 20, max_error_rate_delta: 0.02 } }",
                            ""));
-  std::atomic<bool> stop{false};
-  std::thread load([&] {
-    Client c(gw.port());
-    while (!stop) {
-      c.send("GET /hello/x HTTP/1.1\r\nHost: t\r\n\r\n");
-      if (!c.read_response()) break;
-    }
-  });
+  auto load = std::make_unique<Load>(gw.port());
   // Rolled back within one analysis interval (1s) of enough traffic, plus the tick.
   const bool rolled_back = eventually([&] { return canary_state(gw.admin_port()).at("state") == "rolled_back"; });
-  stop = true;
-  load.join();
+  load.reset();
   REQUIRE(rolled_back);
   json state = canary_state(gw.admin_port());
   CHECK(state.at("percent") == 0.0);
@@ -171,19 +183,11 @@ TEST_CASE("analysis rolls a failing canary back and counts it", "[canary]") {
                                   "{ service: v3, percent: 50, analysis: { interval: 1s, min_requests: 20 } }",
                                   "  v3:\n    instances: [\"" + fixed.address() + "\"]\n"));
   REQUIRE(request(gw.admin_port(), "POST", "/admin/reload")->status == 200);
-  stop = false;
-  std::thread again([&] {
-    Client c(gw.port());
-    while (!stop) {
-      c.send("GET /hello/x HTTP/1.1\r\nHost: t\r\n\r\n");
-      if (!c.read_response()) break;
-    }
-  });
+  load = std::make_unique<Load>(gw.port());
   const bool healthy = eventually([&] {
     return canary_state(gw.admin_port()).at("analysis").get<std::string>().rfind("healthy", 0) == 0;
   });
-  stop = true;
-  again.join();
+  load.reset();
   CHECK(healthy);
   CHECK(canary_state(gw.admin_port()).at("state") == "running");
   CHECK(canary_state(gw.admin_port()).at("percent") == 50.0);
@@ -194,17 +198,9 @@ TEST_CASE("a ramp from 0% with analysis takes its first step, then waits for hea
   Gateway gw(canary_config(v1.address(), v2.address(),
                            "{ service: v2, percent: 0, ramp: { steps: [50, 100], interval: 300ms },"
                            " analysis: { interval: 300ms, min_requests: 10 } }"));
-  std::atomic<bool> stop{false};
-  std::thread load([&] {
-    Client c(gw.port());
-    while (!stop) {
-      c.send("GET /hello/x HTTP/1.1\r\nHost: t\r\n\r\n");
-      if (!c.read_response()) break;
-    }
-  });
+  auto load = std::make_unique<Load>(gw.port());
   const bool promoted = eventually([&] { return canary_state(gw.admin_port()).at("state") == "promoted"; });
-  stop = true;
-  load.join();
+  load.reset();
   CHECK(promoted);
   CHECK(canary_state(gw.admin_port()).at("percent") == 100.0);
   CHECK(gw.process().output().find("\"percent\":\"50.000000\",\"why\":\"ramp\"") != std::string::npos);
