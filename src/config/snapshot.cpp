@@ -17,6 +17,15 @@
 namespace portcullis {
 namespace {
 
+std::shared_ptr<std::atomic<std::int64_t>> mirror_in_flight(const std::string& route_id) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::shared_ptr<std::atomic<std::int64_t>>> table;
+  std::lock_guard lock(mutex);
+  auto& slot = table[route_id];
+  if (!slot) slot = std::make_shared<std::atomic<std::int64_t>>(0);
+  return slot;
+}
+
 // Static instances may name hosts: resolved once, when the config is compiled.
 bool resolve(const ListenAddress& address, Endpoint& out) {
   if (parse_ip(address.host, address.port, out)) return true;
@@ -229,7 +238,7 @@ class Compiler {
         Route::Mirror m;
         m.service = snap_.service(rc.mirror->service);
         m.threshold = canary::threshold_for(rc.mirror->percent);
-        m.in_flight = std::make_shared<std::atomic<std::int64_t>>(0);
+        m.in_flight = mirror_in_flight(rc.id);  // by route id: a reload keeps counting the copies still out
         auto counter = [&](const char* result) {
           return metrics_.counter("portcullis_mirror_requests_total", "Shadow copies of requests, by result.",
                                   {{"route", rc.id}, {"result", result}});

@@ -137,6 +137,7 @@ net::awaitable<void> Session::run_request(Context& ctx) {
   ctx.response_status = ctx.local_response->status;
   ctx.response_fields.clear();
   for (const auto& [name, value] : ctx.local_response->headers) ctx.response_fields.add(name, value);
+  if (ctx.variant && !route.variant_header.empty()) ctx.response_fields.set(route.variant_header, ctx.variant->name);
   co_await run_filters(ctx, route.post);
   if (!co_await write_local(ctx, *ctx.local_response)) close_after_ = true;
 }

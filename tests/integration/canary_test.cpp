@@ -336,3 +336,15 @@ TEST_CASE("a mirror that never answers changes nothing for clients and is bounde
   }));
   CHECK(series(gw.admin_port(), "portcullis_mirror_requests_total{route=\"hello\",result=\"answered\"}") == 0);
 }
+
+TEST_CASE("the gateway's own error answers name the variant too", "[canary]") {
+  Backend v1("v1");
+  Gateway gw(canary_config(v1.address(), "127.0.0.1:1", "{ service: v2, percent: 0, force_header: X-Canary }"));
+  auto r = request(gw.port(), "GET", "/hello/x", {{"X-Canary", "canary"}});
+  REQUIRE(r);
+  CHECK(r->status == 502);  // nothing listens on port 1
+  CHECK(r->header("X-Canary-Variant") == "canary");
+  auto ok = request(gw.port(), "GET", "/hello/x");
+  REQUIRE(ok);
+  CHECK(ok->header("X-Canary-Variant") == "baseline");
+}
