@@ -8,26 +8,14 @@
 #
 #   benchmarks/compare_peers.sh [BUILD_DIR]     (DURATION=10 CONNECTIONS=64 IDLE_CONNS=10000)
 set -euo pipefail
-build_dir="${1:-build-release}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
-duration="${DURATION:-10}"
-connections="${CONNECTIONS:-64}"
+# shellcheck source=benchmarks/lib.sh
+source "$root/benchmarks/lib.sh"
+bench_start "${1:-}" bench
 idle_conns="${IDLE_CONNS:-10000}"
-work="$(mktemp -d /tmp/portcullis-bench-XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [ -n "${KEEP_BENCH:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
 # 10,000 idle connections need descriptors: raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 fd_limit=$(ulimit -n)
-
-# shellcheck source=benchmarks/lib.sh
-source "$root/benchmarks/lib.sh"
 
 backend_port=$(free_port)
 taskset -c 0 "$build_dir/portcullis-example-backend" --port "$backend_port" --name bench > /dev/null &

@@ -7,21 +7,10 @@
 #
 #   benchmarks/lb_compare.sh [BUILD_DIR]     (DURATION=10 CONNECTIONS=64)
 set -euo pipefail
-build_dir="${1:-build-release}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
-duration="${DURATION:-10}"
-connections="${CONNECTIONS:-64}"
-work="$(mktemp -d /tmp/portcullis-lb-XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [ -n "${KEEP_BENCH:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source=benchmarks/lib.sh
 source "$root/benchmarks/lib.sh"
+bench_start "${1:-}" lb
 
 instances=()
 for i in $(seq 0 9); do

@@ -1,5 +1,22 @@
-# Shared by the benchmark scripts: ports, readiness, CPU accounting and one wrk measurement.
-# The caller sets $work, $connections and $duration.
+# Shared by the benchmark scripts: the run's settings and clean-up, ports, readiness, CPU
+# accounting and one wrk measurement. Source it with $root set, then call bench_start.
+
+# bench_start BUILD_DIR NAME: settings from the environment, a work directory, and a trap that
+# stops every process in $pids and removes the directory (KEEP_BENCH=1 keeps it).
+bench_start() {
+  build_dir="${1:-build-release}"
+  cd "$root"
+  duration="${DURATION:-10}"
+  connections="${CONNECTIONS:-64}"
+  work="$(mktemp -d "/tmp/portcullis-$2-XXXXXX")"
+  pids=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${KEEP_BENCH:-}" ] || rm -rf "$work"
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() {  # url: poll until it answers 200

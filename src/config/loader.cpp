@@ -653,9 +653,8 @@ void Parser::parse_service(const YAML::Node& node, const std::string& path, Serv
   });
   with_key(node, "hash_on", path, [&](const YAML::Node& value, const std::string& at) {
     if (!read_string(value, at, out.hash_on)) return;
-    const bool ok = out.hash_on == "ip" || (out.hash_on.starts_with("header:") && out.hash_on.size() > 7) ||
-                    (out.hash_on.starts_with("cookie:") && out.hash_on.size() > 7);
-    if (!ok) error(value, at, "expected ip, header:NAME or cookie:NAME");
+    if (out.hash_on.empty()) error(value, at, "expected ip, header:NAME or cookie:NAME");
+    else check_sticky(value, at, out.hash_on);
   });
   with_key(node, "zone_aware", path, [&](const YAML::Node& v, const std::string& at) { read_bool(v, at, out.zone_aware); });
   with_key(node, "zone_min_healthy_percent", path, [&](const YAML::Node& v, const std::string& at) {

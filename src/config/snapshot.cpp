@@ -26,6 +26,15 @@ std::shared_ptr<std::atomic<std::int64_t>> mirror_in_flight(const std::string& r
   return slot;
 }
 
+// A request key as hash_on and sticky write it: "ip", "header:NAME" or "cookie:NAME" (the loader
+// has checked the form).
+void parse_key(const std::string& text, HashOn& on, std::string& name) {
+  on = HashOn::ip;
+  if (text.starts_with("header:")) on = HashOn::header;
+  else if (text.starts_with("cookie:")) on = HashOn::cookie;
+  if (on != HashOn::ip) name = text.substr(7);
+}
+
 // Static instances may name hosts: resolved once, when the config is compiled.
 bool resolve(const ListenAddress& address, Endpoint& out) {
   if (parse_ip(address.host, address.port, out)) return true;
@@ -63,17 +72,7 @@ class Compiler {
       const std::string path = "services." + name;
       if (!discovery::parse_policy(config.lb, service->policy))
         errors_.add_unplaced(path + ".lb", "unknown lb policy " + config.lb);
-      if (config.hash_on == "ip") {
-        service->hash_on = HashOn::ip;
-      } else if (config.hash_on.starts_with("header:") && config.hash_on.size() > 7) {
-        service->hash_on = HashOn::header;
-        service->hash_name = config.hash_on.substr(7);
-      } else if (config.hash_on.starts_with("cookie:") && config.hash_on.size() > 7) {
-        service->hash_on = HashOn::cookie;
-        service->hash_name = config.hash_on.substr(7);
-      } else {
-        errors_.add_unplaced(path + ".hash_on", "expected ip, header:NAME or cookie:NAME, got " + config.hash_on);
-      }
+      parse_key(config.hash_on, service->hash_on, service->hash_name);
       for (const std::string& on : config.retries.on) {
         if (on == "connect_failure") service->retry_on_connect_failure = true;
         else if (on == "reset") service->retry_on_reset = true;
@@ -147,18 +146,9 @@ class Compiler {
                                                 {{"route", id}}, observability::Registry::default_latency_bounds());
   }
 
-  // Sticky key forms shared by canary.sticky and a split's sticky.
   static void parse_sticky(const std::string& text, Route& route) {
     route.sticky = !text.empty();
-    if (text.starts_with("header:")) {
-      route.sticky_on = HashOn::header;
-      route.sticky_name = text.substr(7);
-    } else if (text.starts_with("cookie:")) {
-      route.sticky_on = HashOn::cookie;
-      route.sticky_name = text.substr(7);
-    } else {
-      route.sticky_on = HashOn::ip;
-    }
+    parse_key(text, route.sticky_on, route.sticky_name);
   }
 
   void variants(Route& route, const RouteConfig& rc) {

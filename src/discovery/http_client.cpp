@@ -131,7 +131,8 @@ struct HttpExchange : std::enable_shared_from_this<HttpExchange> {
 namespace {
 
 std::string build_request(const HttpRequest& req, const Url& url) {
-  std::string out = req.method + " " + url.target + " HTTP/1.1\r\nHost: " + url.authority() + "\r\n";
+  std::string out = req.method + " " + url.target + " HTTP/1.1\r\nHost: " +
+                    (req.host.empty() ? url.authority() : req.host) + "\r\n";
   for (const auto& [k, v] : req.headers) out += k + ": " + v + "\r\n";
   if (!req.body.empty() || req.method == "POST" || req.method == "PUT")
     out += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";

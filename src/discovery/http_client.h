@@ -47,6 +47,7 @@ struct HttpRequest {
   std::string method = "GET";
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;  // Host, Content-Length, Connection are added
+  std::string host;  // the Host header; "" = the URL's authority
   std::string body;
   // Whole exchange (resolve, connect, send, response). In streaming mode it covers up to the end
   // of the response head; the stream then runs until it ends or `cancel` fires.

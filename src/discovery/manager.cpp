@@ -1,29 +1,20 @@
 #include "discovery/manager.h"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include "config/snapshot.h"
 #include "discovery/embedded_registry.h"
+#include "discovery/http_client.h"
 #include "discovery/provider.h"
 #include "discovery/service_runtime.h"
-#include "http/buffer.h"
-#include "http/parser.h"
 #include "util/log.h"
 
 namespace portcullis::discovery {
 
 namespace net = boost::asio;
-using tcp = net::ip::tcp;
 
 namespace {
-
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -157,54 +148,6 @@ void HealthChecker::stop() {
   timer_.cancel();
 }
 
-namespace {
-
-// One check: connect, GET, read the status line. A 2xx passes; anything else, or no answer within
-// the timeout, fails.
-net::awaitable<std::string> check_once(Endpoint endpoint, std::string request, Duration timeout) {
-  using namespace net::experimental::awaitable_operators;
-  auto executor = co_await net::this_coro::executor;
-  tcp::socket socket(executor);
-  net::steady_timer deadline(executor);
-  deadline.expires_after(timeout);
-  auto exchange = [&]() -> net::awaitable<std::string> {
-    net::ip::address address;
-    if (endpoint.v6) {
-      net::ip::address_v6::bytes_type b;
-      std::copy(endpoint.bytes.begin(), endpoint.bytes.end(), b.begin());
-      address = net::ip::address_v6(b);
-    } else {
-      net::ip::address_v4::bytes_type b;
-      std::copy(endpoint.bytes.begin(), endpoint.bytes.begin() + 4, b.begin());
-      address = net::ip::address_v4(b);
-    }
-    auto [cec] = co_await socket.async_connect({address, endpoint.port}, use_tuple);
-    if (cec) co_return "connect failed: " + cec.message();
-    auto [wec, wn] = co_await net::async_write(socket, net::buffer(request), use_tuple);
-    if (wec) co_return "write failed: " + wec.message();
-    http::Buffer buffer;
-    while (true) {
-      http::ResponseHead head;
-      http::ResponseFraming framing;
-      auto r = http::parse_response_head(buffer.readable(), 65536, head, framing);
-      if (r.status == http::ParseStatus::complete) {
-        if (head.status >= 200 && head.status < 300) co_return "ok";
-        co_return "status " + std::to_string(head.status);
-      }
-      if (r.status == http::ParseStatus::error) co_return std::string("bad response: ") + r.error_message;
-      if (!buffer.prepare(4096, 70000)) co_return "response head too large";
-      auto [rec, n] = co_await socket.async_read_some(net::buffer(buffer.write_ptr(), buffer.writable()), use_tuple);
-      if (rec) co_return "closed before answering";
-      buffer.commit(n);
-    }
-  };
-  auto wait = [&]() -> net::awaitable<void> { co_await deadline.async_wait(use_tuple); };
-  auto result = co_await (exchange() || wait());
-  if (result.index() == 1) co_return "timeout";
-  co_return std::get<0>(result);
-}
-
-}  // namespace
 
 void HealthChecker::round() {
   if (stopped_) return;
@@ -212,16 +155,25 @@ void HealthChecker::round() {
   for (const Instance& inst : set->instances) {
     if (inst.state->checking) continue;  // a timeout longer than the interval must not pile checks up
     inst.state->checking = true;
-    std::string host = config_.host.empty() ? inst.address : config_.host;
-    std::string request = "GET " + config_.path + " HTTP/1.1\r\nHost: " + host +
-                          "\r\nUser-Agent: portcullis-health-check\r\nConnection: close\r\n\r\n";
+    // One check through the control plane's HTTP client: a 2xx passes; any other status, a
+    // refused connection or no answer within the timeout fails.
+    HttpRequest request;
+    request.url = "http://" + inst.address + config_.path;
+    request.host = config_.host;
+    request.headers = {{"User-Agent", "portcullis-health-check"}};
+    request.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeout);
+    request.max_body = 64 * 1024;
     auto self = shared_from_this();
     std::shared_ptr<InstanceState> state = inst.state;
     std::string address = inst.address;
-    net::co_spawn(ioc_, check_once(inst.endpoint, std::move(request), config_.timeout),
-                  [self, state, address](std::exception_ptr e, std::string result) {
+    net::co_spawn(ioc_, http_request(ioc_, std::move(request)),
+                  [self, state, address](std::exception_ptr e, HttpResult r) {
                     state->checking = false;
                     if (self->stopped_ || e) return;
+                    const std::string result = r.timed_out ? "timeout"
+                                               : !r.ok()   ? r.error
+                                               : r.status >= 200 && r.status < 300 ? "ok"
+                                                                                   : "status " + std::to_string(r.status);
                     state->last_check = result;
                     auto& shard = self->metrics_.shard(self->metrics_.shard_count() - 1);
                     const bool healthy = state->healthy.load();

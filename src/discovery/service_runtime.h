@@ -96,14 +96,12 @@ class ServiceRuntime {
   void bulkhead_leave(std::uint64_t max) {
     if (max != 0) in_flight_.fetch_sub(1, std::memory_order_relaxed);
   }
-  std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
 
   // Passive outlier detection: one attempt's outcome on one instance.
   void outlier_record(const OutlierConfig& config, const Instance& instance, bool failure, std::int64_t now_ns,
                       observability::Shard& shard);
 
   const ServiceMetrics& metrics() const { return metrics_; }
-  observability::Registry& registry() { return registry_; }
 
   // ---- control thread ----
   // Replaces the instance list. Instances keep their shared state when id and address match.
@@ -113,8 +111,6 @@ class ServiceRuntime {
   void refresh_failed(std::string_view source, std::string_view message);
   // Settings that shape the published set (lb, zone); republishes the current list when changed.
   void configure(const ServiceConfig& config, const std::string& gateway_zone);
-  // The instances as last published (for providers that merge deltas).
-  const std::vector<DiscoveredInstance>& last_published() const { return last_; }
   bool stale() const { return stale_.load(std::memory_order_relaxed); }
   std::uint64_t refresh_failure_count() const { return refresh_failures_.load(std::memory_order_relaxed); }
   // Recomputes the instances_by_state gauges (called by the control thread's upkeep).
