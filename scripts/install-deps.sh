@@ -8,6 +8,7 @@ packages=(
   prometheus curl python3
   wrk nginx-light haproxy
   etcd-server etcd-client
+  redis-server libhiredis-dev
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -22,11 +23,13 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The packaged nginx/haproxy/etcd services are not used: benchmarks and the discovery tests start
+# The packaged nginx/haproxy/etcd/redis services are not used: benchmarks and the discovery tests start
 # their own instances on loopback with temporary data directories.
 if command -v systemctl >/dev/null 2>&1; then
-  $SUDO systemctl disable --now nginx haproxy etcd >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now nginx haproxy etcd redis-server >/dev/null 2>&1 || true
 fi
-if [ -x /etc/init.d/etcd ] && ! command -v systemctl >/dev/null 2>&1; then
-  $SUDO /etc/init.d/etcd stop >/dev/null 2>&1 || true
+if ! command -v systemctl >/dev/null 2>&1; then
+  for service in etcd redis-server; do
+    if [ -x "/etc/init.d/$service" ]; then $SUDO "/etc/init.d/$service" stop >/dev/null 2>&1 || true; fi
+  done
 fi

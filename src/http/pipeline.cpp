@@ -138,6 +138,7 @@ net::awaitable<void> Session::run_request(Context& ctx) {
   ctx.response_fields.clear();
   for (const auto& [name, value] : ctx.local_response->headers) ctx.response_fields.add(name, value);
   if (ctx.variant && !route.variant_header.empty()) ctx.response_fields.set(route.variant_header, ctx.variant->name);
+  for (const auto& [name, value] : ctx.added_response_headers) ctx.response_fields.add(name, value);
   co_await run_filters(ctx, route.post);
   if (!co_await write_local(ctx, *ctx.local_response)) close_after_ = true;
 }

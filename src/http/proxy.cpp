@@ -515,6 +515,7 @@ net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnect
   ctx.response_fields = head.fields;
   if (ctx.variant && !ctx.route->variant_header.empty())
     ctx.response_fields.set(ctx.route->variant_header, ctx.variant->name);
+  for (const auto& [name, value] : ctx.added_response_headers) ctx.response_fields.add(name, value);
   co_await run_filters(ctx, ctx.route->post);  // edits ctx.response_fields; the status stays the origin's
   const bool no_body = head_.method == http::Method::head || head.status == 204 || head.status == 304;
   std::int64_t length = -1;

@@ -76,6 +76,12 @@ class Context {
   std::shared_ptr<const void> instance_owner;  // keeps `instance` valid while discovery publishes
   std::string_view upstream_path;  // set by set_path / rewrite_path; empty = target after prefix strip
   std::uint32_t worker = 0;
+  // Who the request is from, once an authentication filter has said so (rate_limit's `api_key`
+  // key); empty when no such filter ran.
+  std::string_view consumer;
+  // 0 (least important) .. 99 (most important): from the route's default, the priority header or a
+  // filter. Load shedding turns lower priorities away first.
+  int priority = 50;
 
   // --- response -----------------------------------------------------------------------------
   // Upstream response head fields (views into the upstream buffer or into the arena) that post
@@ -83,6 +89,9 @@ class Context {
   http::Fields response_fields;
   int response_status = 0;
   std::unique_ptr<LocalResponse> local_response;  // set when the gateway answers itself
+  // Headers a pre or route filter adds to whatever response is sent, proxied or local (before the
+  // post filters run). Views must live for the request: use keep().
+  std::vector<std::pair<std::string_view, std::string_view>> added_response_headers;
   Error error;
 
   // --- accounting -----------------------------------------------------------------------------
