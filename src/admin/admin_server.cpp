@@ -12,6 +12,7 @@
 #include "config/snapshot.h"
 #include "discovery/service_runtime.h"
 #include "core/server.h"
+#include "core/worker.h"
 #include "discovery/eureka_admin.h"
 #include "http/buffer.h"
 #include "http/parser.h"
@@ -94,8 +95,42 @@ json services_json(const Snapshot& snap) {
                  {"registry_refresh_failures", rt.refresh_failure_count()},
                  {"generation", set->generation},
                  {"instances", instances}};
+    json concurrency = {{"in_flight", rt.in_flight()}, {"max_concurrent_requests", s->config.max_concurrent_requests}};
+    if (const auto& a = s->adaptive) {
+      const auto v = a->view();
+      concurrency["adaptive"] = {{"algorithm", a->config().algorithm},
+                                 {"limit", v.limit},
+                                 {"min_limit", a->config().min_limit},
+                                 {"max_limit", a->config().max_limit},
+                                 {"last_rtt_ms", v.last_rtt_ms},
+                                 {a->config().algorithm == "vegas" ? "no_load_rtt_ms" : "long_rtt_ms", v.reference_rtt_ms},
+                                 {"windows", v.windows}};
+    }
+    out[name]["concurrency"] = std::move(concurrency);
   }
   return out;
+}
+
+json shedding_json(const Snapshot& snap, const Server& server) {
+  auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  const SheddingConfig& c = snap.config.shedding;
+  json bands = json::array();
+  for (const auto& b : c.bands) bands.push_back({{"from", b.from}, {"shed_at", b.shed_at}});
+  json routes = json::object();
+  for (const Route& r : snap.routes)
+    if (r.gate) routes[r.id] = {{"max_concurrent_requests", r.config->max_concurrent_requests}, {"in_flight", r.gate->in_flight()}};
+  json workers = json::array();
+  for (const auto& w : server.workers())
+    workers.push_back({{"worker", w->index()}, {"event_loop_lag_ms", ms(w->last_lag())}, {"lagging", w->lagging()}});
+  return {{"max_concurrent_requests", c.max_concurrent_requests},
+          {"in_flight", protection::global_gate().in_flight()},
+          {"priority_header", c.priority_header},
+          {"default_priority", c.default_priority},
+          {"max_header_priority", c.max_header_priority},
+          {"priority_bands", bands},
+          {"max_event_loop_lag_ms", ms(c.max_event_loop_lag)},
+          {"routes", routes},
+          {"workers", workers}};
 }
 
 std::string serialize(const AdminResponse& r, bool keep_alive) {
@@ -139,6 +174,7 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
     return {200, "text/plain; version=0.0.4; charset=utf-8", server_.metrics().render()};
   if (path == "/admin/routes" && get) return json_response(200, routes_json(*snap));
   if (path == "/admin/services" && get) return json_response(200, services_json(*snap));
+  if (path == "/admin/shedding" && get) return json_response(200, shedding_json(*snap, server_));
   if (path == "/admin/reload") {
     if (method != "POST") return json_response(405, {{"error", "use POST"}});
     ReloadResult r = server_.reload();
@@ -166,7 +202,7 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
     }
   }
   return json_response(404, {{"error", "not found"},
-                             {"endpoints", {"/health", "/metrics", "/admin/reload", "/admin/routes", "/admin/services",
+                             {"endpoints", {"/health", "/metrics", "/admin/reload", "/admin/routes", "/admin/services", "/admin/shedding",
                                             "/admin/canary", "/admin/canary/{route}", "/admin/routes/{route}/pin",
                                             "/eureka/apps"}}});
 }

@@ -115,6 +115,22 @@ struct CircuitBreakerConfig {
   std::optional<StaticResponseConfig> fallback;
 };
 
+// Adaptive concurrency (Netflix's concurrency-limits): the limit follows the service's latency.
+struct AdaptiveConcurrencyConfig {
+  std::string algorithm = "gradient2";  // gradient2 | vegas
+  unsigned min_limit = 10;
+  unsigned max_limit = 1000;
+  unsigned initial_limit = 50;
+  Duration window = std::chrono::milliseconds(250);  // latency samples are averaged over a window
+  unsigned min_samples = 10;                          // a window closes with at least this many
+  std::optional<double> smoothing;                    // default 0.2 (gradient2), 1.0 (vegas)
+  double rtt_tolerance = 1.5;                         // gradient2: latency rise tolerated before shrinking
+  unsigned queue_size = 4;                            // gradient2: queue allowance added each window
+  unsigned long_window = 600;                         // gradient2: windows in the long-term latency average
+  unsigned probe_multiplier = 30;                     // vegas: re-probe no-load latency every limit*this requests
+  bool operator==(const AdaptiveConcurrencyConfig&) const = default;
+};
+
 struct ServiceConfig {
   std::string name;
   DiscoveryConfig discovery;
@@ -133,6 +149,7 @@ struct ServiceConfig {
   RetryConfig retries;
   CircuitBreakerConfig circuit_breaker;
   std::uint64_t max_concurrent_requests = 0;  // bulkhead; 0 = unlimited
+  std::optional<AdaptiveConcurrencyConfig> adaptive_concurrency;
 };
 
 // Canary analysis: compare canary with baseline over each interval, roll back when worse.
@@ -187,6 +204,8 @@ struct RouteConfig {
   std::string split_sticky;            // split's key (same forms as canary.sticky)
   std::string split_variant_header = "X-Canary-Variant";
   std::optional<MirrorConfig> mirror;
+  std::optional<int> priority;                 // 0..99; default shedding.default_priority
+  std::uint64_t max_concurrent_requests = 0;   // 0 = unlimited
   std::vector<FilterConfig> filters;
 };
 
@@ -198,9 +217,28 @@ struct DiscoverySettings {
   bool registry_enabled = true;  // serve /eureka/* on the admin listener
 };
 
+// One band of priorities: from `from` up to the next band, requests may fill `shed_at` of a limit.
+struct PriorityBandConfig {
+  int from = 0;
+  double shed_at = 1.0;  // 0..1
+};
+
+// Load shedding: gateway-wide limits, priorities and event-loop protection.
+struct SheddingConfig {
+  std::uint64_t max_concurrent_requests = 0;  // the whole gateway; 0 = unlimited
+  std::string priority_header = "X-Priority";  // "" = priorities come from routes and filters only
+  int default_priority = 50;
+  int max_header_priority = 99;  // a client cannot claim more than this through the header
+  std::vector<PriorityBandConfig> bands{{0, 0.5}, {25, 0.75}, {50, 1.0}};
+  Duration max_event_loop_lag{0};  // shed new requests on a worker lagging more; 0 = off
+  Duration lag_probe_interval = std::chrono::milliseconds(50);
+  Duration retry_after = std::chrono::seconds(1);
+};
+
 struct Config {
   std::string file;
   DiscoverySettings discovery;
+  SheddingConfig shedding;
   ServerConfig server;
   AdminConfig admin;
   std::map<std::string, ServiceConfig> services;

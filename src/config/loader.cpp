@@ -177,6 +177,9 @@ class Parser {
   void parse_retries(const YAML::Node& node, const std::string& path, RetryConfig& out);
   void parse_circuit_breaker(const YAML::Node& node, const std::string& path, CircuitBreakerConfig& out);
   void parse_discovery_settings(const YAML::Node& node, DiscoverySettings& out);
+  void parse_shedding(const YAML::Node& node, SheddingConfig& out);
+  void parse_adaptive(const YAML::Node& node, const std::string& path, AdaptiveConcurrencyConfig& out);
+  bool read_share(const YAML::Node& node, const std::string& path, double& out);
   bool check_sticky(const YAML::Node& node, const std::string& path, const std::string& value);
   void parse_canary(const YAML::Node& node, const std::string& path, const Config& config,
                     const std::string& baseline, CanaryConfig& out);
@@ -627,7 +630,8 @@ void Parser::parse_service(const YAML::Node& node, const std::string& path, Serv
           node, path,
           {"discovery", "instances", "lb", "hash_on", "zone_aware", "zone_min_healthy_percent", "connect_timeout",
            "read_timeout", "max_idle_connections", "idle_connection_timeout", "max_requests_per_connection",
-           "health_check", "outlier", "retries", "circuit_breaker", "max_concurrent_requests"}))
+           "health_check", "outlier", "retries", "circuit_breaker", "max_concurrent_requests",
+           "adaptive_concurrency"}))
     return;
   with_key(node, "discovery", path, [&](const YAML::Node& value, const std::string& at) {
     parse_discovery(value, at, out.discovery);
@@ -691,6 +695,123 @@ void Parser::parse_service(const YAML::Node& node, const std::string& path, Serv
   with_key(node, "retries", path, [&](const YAML::Node& v, const std::string& at) { parse_retries(v, at, out.retries); });
   with_key(node, "circuit_breaker", path, [&](const YAML::Node& v, const std::string& at) {
     parse_circuit_breaker(v, at, out.circuit_breaker);
+  });
+  with_key(node, "adaptive_concurrency", path, [&](const YAML::Node& v, const std::string& at) {
+    parse_adaptive(v, at, out.adaptive_concurrency.emplace());
+  });
+}
+
+void Parser::parse_adaptive(const YAML::Node& node, const std::string& path, AdaptiveConcurrencyConfig& out) {
+  if (node.IsNull()) return;
+  if (!expect_keys(node, path,
+                   {"algorithm", "min_limit", "max_limit", "initial_limit", "window", "min_samples", "smoothing",
+                    "rtt_tolerance", "queue_size", "long_window", "probe_multiplier"}))
+    return;
+  with_key(node, "algorithm", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_string(v, at, out.algorithm) && out.algorithm != "gradient2" && out.algorithm != "vegas")
+      error(v, at, "unknown algorithm " + in_quotes(out.algorithm) + " (expected gradient2 or vegas)");
+  });
+  const auto limit = [&](std::string_view key, unsigned& field) {
+    with_key(node, key, path, [&](const YAML::Node& v, const std::string& at) { read_integer(v, at, field, 1u, 1000000u); });
+  };
+  limit("min_limit", out.min_limit);
+  limit("max_limit", out.max_limit);
+  limit("initial_limit", out.initial_limit);
+  if (out.min_limit > out.max_limit) error(node, path, "min_limit is greater than max_limit");
+  else if (out.initial_limit < out.min_limit || out.initial_limit > out.max_limit)
+    error(node, path, "initial_limit must lie between min_limit and max_limit");
+  with_key(node, "window", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_duration(v, at, out.window, false) && out.window < std::chrono::milliseconds(10))
+      error(v, at, "window must be at least 10ms");
+  });
+  with_key(node, "min_samples", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.min_samples, 1u, 1000000u);
+  });
+  with_key(node, "smoothing", path, [&](const YAML::Node& v, const std::string& at) {
+    double value = 0;
+    read_number(v, at, value, 0.01, 1);
+    if (value > 0) out.smoothing = value;
+  });
+  with_key(node, "rtt_tolerance", path, [&](const YAML::Node& v, const std::string& at) {
+    read_number(v, at, out.rtt_tolerance, 1, 10);
+  });
+  with_key(node, "queue_size", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.queue_size, 0u, 1000u);
+  });
+  with_key(node, "long_window", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.long_window, 10u, 100000u);
+  });
+  with_key(node, "probe_multiplier", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.probe_multiplier, 1u, 100000u);
+  });
+}
+
+// A share of a limit: a number from 0 to 1, or a percentage ("80%").
+bool Parser::read_share(const YAML::Node& node, const std::string& path, double& out) {
+  double value = -1;
+  if (node.IsScalar()) {
+    std::string text = node.Scalar();
+    const bool percent = !text.empty() && text.back() == '%';
+    if (percent) text.pop_back();
+    char* end = nullptr;
+    const double v = text.empty() ? -1 : std::strtod(text.c_str(), &end);
+    if (end && *end == '\0') value = percent ? v / 100 : v;
+  }
+  if (!(value >= 0 && value <= 1)) {
+    error(node, path, "expected a share from 0 to 1 or a percentage (e.g. 0.8 or 80%)");
+    return false;
+  }
+  out = value;
+  return true;
+}
+
+void Parser::parse_shedding(const YAML::Node& node, SheddingConfig& out) {
+  const std::string path = "shedding";
+  if (node.IsNull()) return;
+  if (!expect_keys(node, path,
+                   {"max_concurrent_requests", "priority_header", "default_priority", "max_header_priority",
+                    "priority_bands", "max_event_loop_lag", "lag_probe_interval", "retry_after"}))
+    return;
+  with_key(node, "max_concurrent_requests", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.max_concurrent_requests, std::uint64_t{0}, std::numeric_limits<std::uint64_t>::max());
+  });
+  with_key(node, "priority_header", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_string(v, at, out.priority_header) && !out.priority_header.empty() && !is_token(out.priority_header))
+      error(v, at, "invalid header name " + in_quotes(out.priority_header));
+  });
+  with_key(node, "default_priority", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.default_priority, 0, 99);
+  });
+  with_key(node, "max_header_priority", path, [&](const YAML::Node& v, const std::string& at) {
+    read_integer(v, at, out.max_header_priority, 0, 99);
+  });
+  with_key(node, "priority_bands", path, [&](const YAML::Node& v, const std::string& at) {
+    if (!expect_list(v, at)) return;
+    out.bands.clear();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::string item = indexed(at, i);
+      if (!expect_keys(v[i], item, {"from", "shed_at"})) continue;
+      PriorityBandConfig& band = out.bands.emplace_back();
+      with_key(v[i], "from", item, [&](const YAML::Node& f, const std::string& w) { read_integer(f, w, band.from, 0, 99); });
+      with_key(v[i], "shed_at", item, [&](const YAML::Node& f, const std::string& w) { read_share(f, w, band.shed_at); });
+      if (!v[i]["from"].IsDefined()) error(v[i], join(item, "from"), "missing required key");
+      if (!v[i]["shed_at"].IsDefined()) error(v[i], join(item, "shed_at"), "missing required key");
+      if (i > 0 && out.bands.size() >= 2 && band.from <= out.bands[out.bands.size() - 2].from)
+        error(v[i], join(item, "from"), "bands must be listed in rising order of \"from\"");
+    }
+    if (!out.bands.empty() && out.bands.front().from != 0)
+      error(v, at, "the first band must start at priority 0 (from: 0)");
+  });
+  with_key(node, "max_event_loop_lag", path, [&](const YAML::Node& v, const std::string& at) {
+    read_duration(v, at, out.max_event_loop_lag, true);
+  });
+  with_key(node, "lag_probe_interval", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_duration(v, at, out.lag_probe_interval, false) && out.lag_probe_interval < std::chrono::milliseconds(1))
+      error(v, at, "must be at least 1ms");
+  });
+  with_key(node, "retry_after", path, [&](const YAML::Node& v, const std::string& at) {
+    if (read_duration(v, at, out.retry_after, false) && out.retry_after < std::chrono::seconds(1))
+      error(v, at, "must be at least 1s (Retry-After counts whole seconds)");
   });
 }
 
@@ -809,7 +930,7 @@ void Parser::parse_route(const YAML::Node& node, const std::string& path, const 
   if (!expect_keys(node, path,
                    {"id", "path", "service", "static", "methods", "host", "headers", "strip_prefix", "timeout",
                     "canary", "split", "sticky", "variant_header", "mirror",
-                    "allow_upgrade", "filters"}))
+                    "allow_upgrade", "priority", "max_concurrent_requests", "filters"}))
     return;
   if (read_required_string(node, "id", path, out.id)) {
     const YAML::Node id = node["id"];
@@ -843,6 +964,13 @@ void Parser::parse_route(const YAML::Node& node, const std::string& path, const 
   });
   with_key(node, "allow_upgrade", path, [&](const YAML::Node& value, const std::string& at) {
     read_bool(value, at, out.allow_upgrade);
+  });
+  with_key(node, "priority", path, [&](const YAML::Node& value, const std::string& at) {
+    int priority = 0;
+    if (read_integer(value, at, priority, 0, 99)) out.priority = priority;
+  });
+  with_key(node, "max_concurrent_requests", path, [&](const YAML::Node& value, const std::string& at) {
+    read_integer(value, at, out.max_concurrent_requests, std::uint64_t{0}, std::numeric_limits<std::uint64_t>::max());
   });
   with_key(node, "timeout", path, [&](const YAML::Node& value, const std::string& at) {
     read_duration(value, at, out.timeout, true);
@@ -1068,13 +1196,15 @@ Config Parser::parse(const YAML::Node& root) {
     error(root, "", "expected a map of sections (server, admin, services, routes, filters)");
     return config;
   }
-  if (!expect_keys(root, "", {"server", "admin", "discovery", "services", "routes", "filters"})) return config;
+  if (!expect_keys(root, "", {"server", "admin", "discovery", "shedding", "services", "routes", "filters"}))
+    return config;
   // Fixed order, whatever the file's: routes refer to services, admin checks server.listen.
   const auto section = [&](std::string_view key) { return root[std::string(key)]; };
   if (const YAML::Node n = section("server"); n.IsDefined()) parse_server(n, config.server);
   if (const YAML::Node n = section("admin"); n.IsDefined())
     parse_admin(n, config.server, config.admin);
   if (const YAML::Node n = section("discovery"); n.IsDefined()) parse_discovery_settings(n, config.discovery);
+  if (const YAML::Node n = section("shedding"); n.IsDefined()) parse_shedding(n, config.shedding);
   if (const YAML::Node n = section("services"); n.IsDefined()) parse_services(n, config.services);
   if (const YAML::Node n = section("routes"); n.IsDefined()) parse_routes(n, config, config.routes);
   if (const YAML::Node n = section("filters"); n.IsDefined())

@@ -54,6 +54,21 @@ bool resolve(const ListenAddress& address, Endpoint& out) {
   return true;
 }
 
+}  // namespace
+
+std::string_view to_string(ShedReason reason) {
+  switch (reason) {
+    case ShedReason::global_limit: return "global_limit";
+    case ShedReason::route_limit: return "route_limit";
+    case ShedReason::service_limit: return "service_limit";
+    case ShedReason::adaptive_limit: return "adaptive_limit";
+    case ShedReason::event_loop_lag: return "event_loop_lag";
+  }
+  return "unknown";
+}
+
+namespace {
+
 class Compiler {
  public:
   Compiler(Snapshot& snap, ConfigErrors& errors, observability::Registry& metrics)
@@ -102,6 +117,9 @@ class Compiler {
         d.metadata = ic.metadata;
         service->static_instances.push_back(std::move(d));
       }
+      if (config.adaptive_concurrency) service->adaptive = service->runtime->adaptive_limiter(*config.adaptive_concurrency);
+      if (config.adaptive_concurrency || config.max_concurrent_requests > 0)
+        concurrency_gauges("service", name, service->limit_gauge, service->in_flight_gauge);
       snap_.services.emplace(name, std::move(service));
     }
   }
@@ -200,6 +218,38 @@ class Compiler {
       std::stable_sort(list->begin(), list->end(), by_order);
   }
 
+  void concurrency_gauges(const std::string& scope, const std::string& name, observability::GaugeId& limit,
+                          observability::GaugeId& in_flight) {
+    limit = metrics_.gauge("portcullis_concurrency_limit",
+                           "Current concurrency limit (adaptive limits move with latency).",
+                           {{"scope", scope}, {"name", name}});
+    in_flight = metrics_.gauge("portcullis_concurrency_in_flight", "Requests in flight under a concurrency limit.",
+                               {{"scope", scope}, {"name", name}});
+  }
+
+  void shedding() {
+    const SheddingConfig& c = snap_.config.shedding;
+    Shedding& out = snap_.shedding;
+    if (c.max_concurrent_requests > 0) concurrency_gauges("gateway", "", out.limit_gauge, out.in_flight_gauge);
+    // Each priority takes the share of the band it falls in.
+    for (int p = 0; p < protection::PriorityBands::levels; ++p) {
+      double share = 1.0;
+      for (const PriorityBandConfig& band : c.bands)
+        if (band.from <= p) share = band.shed_at;
+      out.bands.set(p, static_cast<std::uint16_t>(share * 1000 + 0.5));
+    }
+    out.priority_header = c.priority_header;
+    std::transform(out.priority_header.begin(), out.priority_header.end(), out.priority_header.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
+    out.max_header_priority = c.max_header_priority;
+    out.retry_after = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(c.retry_after).count());
+    for (std::size_t r = 0; r < shed_reasons; ++r)
+      for (int band = 0; band < 10; ++band)
+        out.shed[r][static_cast<std::size_t>(band)] = metrics_.counter(
+            "portcullis_shed_requests_total", "Requests shed by a concurrency limit or an overloaded worker.",
+            {{"reason", std::string(to_string(static_cast<ShedReason>(r)))}, {"priority", std::to_string(band * 10)}});
+  }
+
   void routes() {
     Route global;
     filters(snap_.config.filters, "", global);
@@ -223,6 +273,11 @@ class Compiler {
       }
       sort_stages(route);
       metrics_for(route, rc.id, rc.service);
+      route.priority = rc.priority.value_or(snap_.config.shedding.default_priority);
+      if (rc.max_concurrent_requests > 0) {
+        route.gate = protection::route_gate(rc.id);
+        concurrency_gauges("route", rc.id, route.limit_gauge, route.in_flight_gauge);
+      }
       variants(route, rc);
       if (rc.mirror) {
         Route::Mirror m;
@@ -244,6 +299,7 @@ class Compiler {
     }
     snap_.no_route = global;
     snap_.no_route.id = "";
+    snap_.no_route.priority = snap_.config.shedding.default_priority;
     sort_stages(snap_.no_route);
     metrics_for(snap_.no_route, "", "");
     snap_.table = routing::RouteTable(rules);
@@ -267,10 +323,32 @@ std::shared_ptr<const Snapshot> compile_snapshot(Config config, ConfigErrors& er
     if (auto cidr = Cidr::parse(text)) snap->trusted_proxies.push_back(*cidr);
     else errors.add_unplaced("server.trusted_proxies", "invalid CIDR " + text);
   }
+  compiler.shedding();
   compiler.services();
   compiler.routes();
   if (!errors.empty()) return nullptr;
   return snap;
+}
+
+void update_concurrency_gauges(const Snapshot& snap, observability::Shard& shard) {
+  if (snap.shedding.limit_gauge.valid()) {
+    shard.set(snap.shedding.limit_gauge, static_cast<std::int64_t>(snap.config.shedding.max_concurrent_requests));
+    shard.set(snap.shedding.in_flight_gauge, protection::global_gate().in_flight());
+  }
+  for (const Route& route : snap.routes) {
+    if (!route.gate) continue;
+    shard.set(route.limit_gauge, static_cast<std::int64_t>(route.config->max_concurrent_requests));
+    shard.set(route.in_flight_gauge, route.gate->in_flight());
+  }
+  for (const auto& [name, service] : snap.services) {
+    if (!service->limit_gauge.valid()) continue;
+    std::int64_t limit = service->config.max_concurrent_requests > 0
+                             ? static_cast<std::int64_t>(service->config.max_concurrent_requests)
+                             : std::numeric_limits<std::int64_t>::max();
+    if (service->adaptive) limit = std::min(limit, service->adaptive->limit());
+    shard.set(service->limit_gauge, limit);
+    shard.set(service->in_flight_gauge, service->runtime->in_flight());
+  }
 }
 
 std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErrors& errors,

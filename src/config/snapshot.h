@@ -16,6 +16,8 @@
 #include "canary/canary.h"  // light: atomics only
 #include "observability/metrics.h"
 #include "pipeline/filter.h"
+#include "protection/adaptive.h"
+#include "protection/gate.h"
 #include "routing/route_table.h"
 #include "util/cidr.h"
 
@@ -38,6 +40,8 @@ struct Service {
   std::vector<int> retry_statuses;
   std::uint32_t retry_methods = 0;  // bit per http::Method
   observability::CounterId connect_failures;
+  std::shared_ptr<protection::AdaptiveLimiter> adaptive;  // null unless adaptive_concurrency is set
+  observability::GaugeId limit_gauge, in_flight_gauge;    // set by the control thread's upkeep
 };
 
 struct RouteMetrics {
@@ -83,6 +87,31 @@ struct Route {
     observability::CounterId sent, failed, dropped_full, skipped_body;
   };
   std::optional<Mirror> mirror;
+  // Load shedding.
+  int priority = 50;                      // the route's default priority
+  std::shared_ptr<protection::Gate> gate;  // null unless max_concurrent_requests is set
+  observability::GaugeId limit_gauge, in_flight_gauge;
+};
+
+// Why a request was shed (the `reason` label of portcullis_shed_requests_total).
+enum class ShedReason : std::uint8_t { global_limit, route_limit, service_limit, adaptive_limit, event_loop_lag };
+inline constexpr std::size_t shed_reasons = 5;
+std::string_view to_string(ShedReason reason);
+
+struct Shedding {
+  protection::PriorityBands bands;
+  std::string priority_header;  // lower case; "" = none
+  int max_header_priority = 99;
+  std::string retry_after;      // Retry-After value of shed answers, in seconds
+  // [reason][priority band / 10]
+  std::array<std::array<observability::CounterId, 10>, shed_reasons> shed;
+  observability::GaugeId limit_gauge, in_flight_gauge;  // the gateway-wide limit
+  observability::CounterId& counter(ShedReason r, int priority) {
+    return shed[static_cast<std::size_t>(r)][static_cast<std::size_t>(priority / 10)];
+  }
+  const observability::CounterId& counter(ShedReason r, int priority) const {
+    return shed[static_cast<std::size_t>(r)][static_cast<std::size_t>(priority / 10)];
+  }
 };
 
 struct Snapshot {
@@ -94,6 +123,7 @@ struct Snapshot {
   std::map<std::string, std::unique_ptr<Service>> services;
   std::vector<std::unique_ptr<Filter>> filters;  // owns every filter instance
   std::vector<Cidr> trusted_proxies;
+  Shedding shedding;
 
   const Service* service(const std::string& name) const {
     auto it = services.find(name);
@@ -106,6 +136,10 @@ struct Snapshot {
 std::shared_ptr<const Snapshot> compile_snapshot(Config config, ConfigErrors& errors,
                                                  observability::Registry& metrics,
                                                  std::uint64_t generation);
+
+// Publishes the current concurrency limits and in-flight counts of a snapshot's gateway, routes
+// and services as gauges (the control thread calls it periodically).
+void update_concurrency_gauges(const Snapshot& snap, observability::Shard& shard);
 
 // Parse + validate + compile a file: exactly what `portcullis validate` and a reload run.
 std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErrors& errors,

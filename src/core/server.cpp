@@ -23,6 +23,7 @@ struct Server::Control {
   net::io_context ioc{1};
   net::signal_set signals{ioc, SIGTERM, SIGINT, SIGHUP};
   net::steady_timer drain_timer{ioc};
+  net::steady_timer gauge_timer{ioc};
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<discovery::Discovery> discovery;
   std::unique_ptr<canary::Manager> canary;
@@ -74,6 +75,14 @@ ReloadResult Server::reload() {
   return result;
 }
 
+void Server::update_gauges() {
+  update_concurrency_gauges(*snapshot(), control_shard());
+  control_->gauge_timer.expires_after(1s);
+  control_->gauge_timer.async_wait([this](boost::system::error_code ec) {
+    if (!ec && !draining_) update_gauges();
+  });
+}
+
 void Server::begin_shutdown() {
   if (draining_.exchange(true)) return;
   const auto drain = snapshot()->config.server.drain_timeout;
@@ -88,6 +97,7 @@ void Server::begin_shutdown() {
     if (all_done) {
       if (control_->discovery) control_->discovery->stop();
       if (control_->canary) control_->canary->stop();
+      control_->gauge_timer.cancel();
       control_->ioc.stop();
       return;
     }
@@ -138,6 +148,7 @@ int Server::run(std::shared_ptr<const Snapshot> initial) {
   control_->signals.async_wait([this](boost::system::error_code ec, int signo) { on_signal(ec, signo); });
   for (auto& w : workers_) w->start();
   if (control_->admin) control_->admin->start();
+  update_gauges();
   control_->ioc.run();
   for (auto& w : workers_) w->join();
   observability::LogSink::flush_all(n);

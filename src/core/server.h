@@ -48,6 +48,7 @@ class Server {
   struct Control;
   void on_signal(boost::system::error_code ec, int signo);
   void publish(std::shared_ptr<const Snapshot> snap);
+  void update_gauges();  // control thread, every second
 
   std::string config_path_;
   std::shared_ptr<observability::Registry> metrics_;

@@ -31,6 +31,9 @@ struct WorkerMetrics {
   observability::CounterId connections_total;
   observability::CounterId bad_requests;
   observability::CounterId parked;
+  observability::GaugeId accept_paused;
+  observability::CounterId accept_pauses;
+  observability::HistogramId event_loop_lag;
 };
 
 class Worker {
@@ -69,6 +72,10 @@ class Worker {
   std::uint32_t& mirror_sequence() { return mirror_sequence_; }
 
   bool draining() const { return draining_; }
+  // The last event-loop lag probe found this worker slower than shedding.max_event_loop_lag.
+  // Both are written by the worker and may be read by the control thread (/admin/shedding).
+  bool lagging() const { return lagging_.load(std::memory_order_relaxed); }
+  std::chrono::nanoseconds last_lag() const { return std::chrono::nanoseconds(last_lag_ns_.load(std::memory_order_relaxed)); }
   // Live sessions, so drain can wake idle ones and know when the worker is done.
   std::list<Session*>::iterator add_session(Session* s);
   void remove_session(std::list<Session*>::iterator it);
@@ -78,6 +85,9 @@ class Worker {
  private:
   void accept_loop(std::size_t acceptor);
   void flush_logs_periodically();
+  void probe_lag();
+  net::awaitable<void> wait_for_room();
+  std::uint64_t connection_limit();
 
   Server& server_;
   unsigned index_;
@@ -98,6 +108,13 @@ class Worker {
   std::uint64_t requests_ = 0;
   net::steady_timer flush_timer_;
   std::uint64_t tick_ = 0;  // upkeep periods, for parking idle connections
+  // Event-loop lag: a timer that should fire every probe interval; how late it fires is the lag.
+  net::steady_timer lag_timer_;
+  std::atomic<std::int64_t> last_lag_ns_{0};
+  std::atomic<bool> lagging_{false};
+  // Accept is paused at max_connections: the accept loops wait on this timer until a session ends.
+  net::steady_timer accept_resume_;
+  bool accept_paused_ = false;
 };
 
 }  // namespace portcullis

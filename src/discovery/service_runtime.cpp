@@ -352,4 +352,10 @@ void ServiceRuntime::outlier_record(const OutlierConfig& config, const Instance&
              {"ejection_ms", std::to_string(duration / 1'000'000)}, {"ejections", std::to_string(n)}});
 }
 
+std::shared_ptr<protection::AdaptiveLimiter> ServiceRuntime::adaptive_limiter(const AdaptiveConcurrencyConfig& config) {
+  std::lock_guard lock(adaptive_mutex_);
+  if (!adaptive_ || !(adaptive_->config() == config)) adaptive_ = std::make_shared<protection::AdaptiveLimiter>(config);
+  return adaptive_;
+}
+
 }  // namespace portcullis::discovery

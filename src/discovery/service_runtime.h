@@ -15,6 +15,8 @@
 #include "config/config.h"
 #include "discovery/instance.h"
 #include "observability/metrics.h"
+#include "protection/adaptive.h"
+#include "protection/gate.h"
 
 namespace portcullis::discovery {
 
@@ -84,18 +86,12 @@ class ServiceRuntime {
   void budget_request(std::int64_t now_ns) { requests_.add(now_ns / 1'000'000'000, 0); }
   bool budget_allows_retry(const RetryConfig& config, std::int64_t now_ns);
 
-  // Bulkhead: false when max_concurrent_requests are already in flight.
-  bool bulkhead_enter(std::uint64_t max) {
-    if (max == 0) return true;
-    if (in_flight_.fetch_add(1, std::memory_order_relaxed) >= static_cast<std::int64_t>(max)) {
-      in_flight_.fetch_sub(1, std::memory_order_relaxed);
-      return false;
-    }
-    return true;
-  }
-  void bulkhead_leave(std::uint64_t max) {
-    if (max != 0) in_flight_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  // Requests in flight to the service under its limits (bulkhead, adaptive concurrency).
+  protection::Gate& gate() { return gate_; }
+  std::int64_t in_flight() const { return gate_.in_flight(); }
+  // The adaptive limiter for this config: the current one while the config is unchanged, so a
+  // reload keeps what it learned; a new one when it changed. Control thread (snapshot compile).
+  std::shared_ptr<protection::AdaptiveLimiter> adaptive_limiter(const AdaptiveConcurrencyConfig& config);
 
   // Passive outlier detection: one attempt's outcome on one instance.
   void outlier_record(const OutlierConfig& config, const Instance& instance, bool failure, std::int64_t now_ns,
@@ -142,7 +138,9 @@ class ServiceRuntime {
   std::atomic<std::int64_t> opened_at_{0};
   RollingCounter outcomes_;  // 0 = success, 1 = failure
   RollingCounter requests_;  // 0 = requests, 1 = retries
-  std::atomic<std::int64_t> in_flight_{0};
+  protection::Gate gate_;
+  std::mutex adaptive_mutex_;
+  std::shared_ptr<protection::AdaptiveLimiter> adaptive_;
   std::mutex ejection_mutex_;  // taken only when an instance crosses its failure threshold
 };
 

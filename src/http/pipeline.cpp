@@ -1,5 +1,7 @@
 // The request lifecycle (Zuul's model): pre filters -> route stage -> post filters; any failure
 // goes to the error filters. Synchronous filters run without a coroutine frame.
+#include <charconv>
+
 #include <boost/asio/use_awaitable.hpp>
 
 #include "config/snapshot.h"
@@ -90,14 +92,31 @@ net::awaitable<void> Session::run_request(Context& ctx) {
     if (index >= 0) ctx.route = &snap.routes[static_cast<std::size_t>(index)];
   }
   const Route& route = ctx.route ? *ctx.route : snap.no_route;
+  ctx.priority = route.priority;
+  if (!snap.shedding.priority_header.empty()) {
+    std::string_view text = head_.fields.get(snap.shedding.priority_header);
+    int value = 0;
+    const char* end = text.data() + text.size();
+    if (!text.empty() && std::from_chars(text.data(), end, value).ptr == end && value >= 0)
+      ctx.priority = std::min(value, snap.shedding.max_header_priority);
+  }
 
   bool proceed = !ctx.error;
+  // An overloaded worker turns new requests away before reading their bodies or running filters.
+  if (proceed && worker_.lagging()) {
+    shed(ctx, ShedReason::event_loop_lag, "the gateway is overloaded (event loop lag)");
+    proceed = false;
+  }
   if (proceed && head_.has_content_length && head_.content_length > snap.config.server.max_request_body_bytes) {
     ctx.error = {ErrorKind::rejected, ErrorSource::downstream, 413, "request body too large"};
     close_after_ = true;
     proceed = false;
   }
   if (proceed) proceed = co_await run_filters(ctx, route.pre);
+  // Concurrency limits after the pre filters: they may have set the priority, and a request they
+  // turned away never held a slot. The tickets are given back when the request ends.
+  protection::GateTicket global_ticket, route_ticket;
+  if (proceed) proceed = admit(ctx, global_ticket, route_ticket);
   if (proceed && answered_locally(head_)) {
     if (head_.method == http::Method::trace) {
       std::string echo(buffer_.readable().substr(0, head_.head_bytes));
@@ -141,6 +160,32 @@ net::awaitable<void> Session::run_request(Context& ctx) {
   for (const auto& [name, value] : ctx.added_response_headers) ctx.response_fields.add(name, value);
   co_await run_filters(ctx, route.post);
   if (!co_await write_local(ctx, *ctx.local_response)) close_after_ = true;
+}
+
+bool Session::admit(Context& ctx, protection::GateTicket& global_ticket, protection::GateTicket& route_ticket) {
+  const Snapshot& snap = *ctx.snapshot;
+  if (const std::uint64_t max = snap.config.shedding.max_concurrent_requests; max > 0) {
+    protection::Gate& gate = protection::global_gate();
+    if (!gate.enter(snap.shedding.bands.allowed(static_cast<std::int64_t>(max), ctx.priority))) {
+      shed(ctx, ShedReason::global_limit, "the gateway is at shedding.max_concurrent_requests");
+      return false;
+    }
+    global_ticket = protection::GateTicket(&gate);
+  }
+  if (ctx.route && ctx.route->gate) {
+    const auto max = static_cast<std::int64_t>(ctx.route->config->max_concurrent_requests);
+    if (!ctx.route->gate->enter(snap.shedding.bands.allowed(max, ctx.priority))) {
+      shed(ctx, ShedReason::route_limit, "route " + ctx.route->id + " is at max_concurrent_requests");
+      return false;
+    }
+    route_ticket = protection::GateTicket(ctx.route->gate.get());
+  }
+  return true;
+}
+
+void Session::shed(Context& ctx, ShedReason reason, std::string message) {
+  worker_.shard().inc(ctx.snapshot->shedding.counter(reason, ctx.priority));
+  ctx.error = {ErrorKind::unavailable, ErrorSource::internal, 503, std::move(message)};
 }
 
 }  // namespace portcullis

@@ -321,19 +321,28 @@ net::awaitable<void> Session::proxy(Context& ctx) {
   ctx.upstream_start = start;
   const std::int64_t start_ns = steady_ns(start);
 
-  // Bulkhead, then breaker: both fail fast, without queueing, so one slow service cannot hold
-  // every connection of the gateway.
-  if (!rt.bulkhead_enter(cfg.max_concurrent_requests)) {
-    shard.inc(rt.metrics().bulkhead_rejections);
-    ctx.error = {ErrorKind::unavailable, ErrorSource::upstream, 503,
-                 "service " + service.name + " is at max_concurrent_requests"};
-    co_return;
+  // Concurrency limits (the fixed bulkhead and the adaptive limit), then the breaker: all fail
+  // fast, without queueing, so one slow service cannot hold every connection of the gateway.
+  protection::AdaptiveLimiter* adaptive = service.adaptive.get();
+  protection::GateTicket ticket;
+  std::int64_t admitted_in_flight = 0;
+  if (cfg.max_concurrent_requests > 0 || adaptive) {
+    const auto fixed = cfg.max_concurrent_requests > 0 ? static_cast<std::int64_t>(cfg.max_concurrent_requests)
+                                                       : std::numeric_limits<std::int64_t>::max();
+    const std::int64_t learned = adaptive ? adaptive->limit() : fixed;
+    const std::int64_t limit = std::min(fixed, learned);
+    if (!rt.gate().enter(ctx.snapshot->shedding.bands.allowed(limit, ctx.priority))) {
+      if (learned < fixed) {
+        shed(ctx, ShedReason::adaptive_limit, "service " + service.name + " is at its adaptive concurrency limit");
+      } else {
+        shard.inc(rt.metrics().bulkhead_rejections);
+        shed(ctx, ShedReason::service_limit, "service " + service.name + " is at max_concurrent_requests");
+      }
+      co_return;
+    }
+    ticket = protection::GateTicket(&rt.gate());
+    admitted_in_flight = rt.in_flight();
   }
-  struct Leave {
-    discovery::ServiceRuntime& rt;
-    std::uint64_t max;
-    ~Leave() { rt.bulkhead_leave(max); }
-  } leave{rt, cfg.max_concurrent_requests};
   bool probe = false;
   if (!rt.circuit_allows(cfg.circuit_breaker, start_ns, probe, shard)) {
     shard.inc(rt.metrics().circuit_open_rejections);
@@ -347,19 +356,29 @@ net::awaitable<void> Session::proxy(Context& ctx) {
   // The breaker hears of the request once, as soon as its outcome is known (the final response
   // head or the final failure), not when a long body or tunnel ends. A request that ends any other
   // way (cancelled, an exception) counts as a failure, so a probe never leaves the circuit waiting.
+  // The adaptive limiter hears of it at the same moment: latency to the response head, and
+  // whether the service dropped it (refused, timed out, answered 503 or 429).
   struct Record {
     discovery::ServiceRuntime& rt;
     const CircuitBreakerConfig& cfg;
     bool probe;
     observability::Shard& shard;
+    protection::AdaptiveLimiter* adaptive;
+    std::int64_t start_ns;
+    std::int64_t in_flight;
     bool done = false;
-    void settle(bool failed) {
+    void settle(bool failed, bool dropped = false) {
       if (done) return;
       done = true;
-      if (cfg.enabled) rt.circuit_record(cfg, steady_ns(std::chrono::steady_clock::now()), failed, probe, shard);
+      const std::int64_t now = steady_ns(std::chrono::steady_clock::now());
+      if (cfg.enabled) rt.circuit_record(cfg, now, failed, probe, shard);
+      if (adaptive) adaptive->sample(now, now - start_ns, in_flight, dropped);
     }
-    ~Record() { settle(true); }
-  } record{rt, cfg.circuit_breaker, probe, shard};
+    ~Record() {
+      adaptive = nullptr;  // ended some other way (cancelled): no latency to learn from
+      settle(true);
+    }
+  } record{rt, cfg.circuit_breaker, probe, shard, adaptive, start_ns, admitted_in_flight};
 
   discovery::Balancer& balancer = worker_.balancer(service.id);
   const std::uint64_t hash = service.policy == discovery::Policy::consistent_hash ? request_hash(ctx, service) : 0;
@@ -392,6 +411,7 @@ net::awaitable<void> Session::proxy(Context& ctx) {
       if (!r.instance) {
         ctx.instance = nullptr;
         ctx.error = {ErrorKind::no_instances, ErrorSource::upstream, 503, "no instances available for " + service.name};
+        record.adaptive = nullptr;  // nothing was sent: no latency to learn from
         record.settle(true);
         co_return;
       }
@@ -486,7 +506,8 @@ net::awaitable<void> Session::proxy(Context& ctx) {
     }
     if (may_retry) shard.inc(rt.metrics().retry_budget_exhausted);
     // Client-side failures (an aborted upload) say nothing about the service.
-    record.settle(failure != Failure::none);
+    record.settle(failure != Failure::none, failure == Failure::timeout || failure == Failure::connect ||
+                                                (ok && (rhead.status == 503 || rhead.status == 429)));
     if (!ok) {
       if ((failure == Failure::timeout || failure == Failure::connect) && timed_out_route())
         ctx.error = {ErrorKind::upstream_timeout, ErrorSource::upstream, 504, "route timeout exceeded"};

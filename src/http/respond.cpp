@@ -137,7 +137,7 @@ void Session::build_error(Context& ctx) {
   body += "\"}\n";
   LocalResponse& r = ctx.respond(status, std::move(body));
   r.headers.emplace_back("Content-Type", "application/json");
-  if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  if (status == 503) r.headers.emplace_back("Retry-After", ctx.snapshot->shedding.retry_after);
 }
 
 net::awaitable<bool> Session::write_local(Context& ctx, const LocalResponse& response) {

@@ -19,6 +19,7 @@
 #include "http/upstream_pool.h"
 #include "pipeline/context.h"
 #include "pipeline/filter.h"
+#include "protection/gate.h"
 
 namespace portcullis {
 
@@ -26,6 +27,7 @@ class Worker;
 struct Route;
 struct Service;
 enum class HashOn : std::uint8_t;
+enum class ShedReason : std::uint8_t;
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
@@ -57,6 +59,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t request_hash(const Context& ctx, const Service& service) const;
   std::string_view sticky_key(const Context& ctx, HashOn on, const std::string& name) const;
   void choose_variant(Context& ctx);
+  // Load shedding: the gateway's and the route's concurrency limits; a refusal sets ctx.error.
+  bool admit(Context& ctx, protection::GateTicket& global_ticket, protection::GateTicket& route_ticket);
+  void shed(Context& ctx, ShedReason reason, std::string message);
   void start_mirror(Context& ctx, std::size_t body_start, bool body_whole);
   // Arms the watchdog for `d`, or less when the route's overall timeout comes first.
   void arm_upstream(std::chrono::steady_clock::duration d, Phase phase);
