@@ -5,48 +5,16 @@
 #include "filters/path/path_filters.h"
 #include "observability/metrics.h"
 #include "pipeline/registry.h"
+#include "support.h"
 
 using namespace portcullis;
+using filter_support::build;
+using filter_support::Request;
 
-namespace {
-
-struct Built {
-  std::unique_ptr<Filter> filter;
-  ConfigErrors errors{"test.yaml"};
-};
-
-std::unique_ptr<Built> build(const std::string& name, const std::string& args_yaml) {
-  static observability::Registry metrics(1);
-  auto out = std::make_unique<Built>();
-  YAML::Node args = YAML::Load(args_yaml);
-  FilterArgs fa(args, "filters[0]", out->errors);
-  FilterBuild b{fa, "filters[0]", "", metrics};
-  const FilterFactory* factory = FilterRegistry::instance().find(name);
-  REQUIRE(factory);
-  out->filter = (*factory)(b);
-  if (!fa.finish()) out->filter.reset();
-  return out;
-}
-
-struct Request {
-  http::RequestHead head;
-  Context ctx;
-  Request() {
-    head.method_text = "GET";
-    head.target = "/api/v1/items?x=1";
-    head.path = "/api/v1/items";
-    head.query = "x=1";
-    head.fields.add("Host", "example.com");
-    head.fields.add("Cookie", "a=b");
-    ctx.request = &head;
-  }
-};
-
-}  // namespace
 
 TEST_CASE("every built-in filter is registered", "[filters]") {
   for (const char* name : {"static_response", "add_request_header", "add_response_header", "remove_request_header",
-                           "remove_response_header", "set_path", "rewrite_path", "request_id", "access_log"})
+                           "remove_response_header", "set_path", "rewrite_path", "request_id", "access_log", "set_priority"})
     CHECK(FilterRegistry::instance().find(name) != nullptr);
 }
 
