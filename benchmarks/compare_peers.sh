@@ -15,7 +15,6 @@ bench_start "${1:-}" bench
 idle_conns="${IDLE_CONNS:-10000}"
 # 10,000 idle connections need descriptors: raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-fd_limit=$(ulimit -n)
 
 backend_port=$(free_port)
 taskset -c 0 "$build_dir/portcullis-example-backend" --port "$backend_port" --name bench > /dev/null &
@@ -24,40 +23,9 @@ wait_ready "http://127.0.0.1:$backend_port/"
 
 # --- proxy configs ---
 nginx_port=$(free_port)
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1;
-worker_rlimit_nofile $fd_limit;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections $((fd_limit / 2 - 64)); }
-http {
-  access_log $work/nginx-access.log;
-  client_body_temp_path $work/nginx-body;
-  proxy_temp_path $work/nginx-proxy;
-  upstream backend { server 127.0.0.1:$backend_port; keepalive 64; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-NGINX
+write_nginx_conf "$work" "$nginx_port" "$work/nginx-access.log" "127.0.0.1:$backend_port"
 haproxy_port=$(free_port)
-cat > "$work/haproxy.cfg" <<HAPROXY
-global
-  nbthread 1
-  maxconn $((fd_limit / 2 - 64))
-defaults
-  mode http
-  timeout connect 3s
-  timeout client 60s
-  timeout server 60s
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$haproxy_port
-  default_backend be
-backend be
-  server b1 127.0.0.1:$backend_port
-HAPROXY
+write_haproxy_cfg "$work/haproxy.cfg" "$haproxy_port" "127.0.0.1:$backend_port"
 gw_port=$(free_port)
 admin_port=$(free_port)
 cat > "$work/portcullis.yaml" <<GATEWAY
@@ -89,28 +57,25 @@ idle_rss() {  # port pid...
 
 declare -A rss
 # nginx
-taskset -c 1 nginx -c "$work/nginx.conf" -g 'daemon off;' &
-nginx_master=$!
-pids+=($nginx_master)
+start_nginx "$work"
+nginx_master=$nginx_pid
 wait_ready "http://127.0.0.1:$nginx_port/"
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 measure nginx "$nginx_port" "$nginx_master" "$nginx_worker"
 rss[nginx]=$(idle_rss "$nginx_port" "$nginx_master" "$nginx_worker")
-kill "$nginx_master"; wait "$nginx_master" 2>/dev/null || true
+stop_process "$nginx_master"
 
 # HAProxy
-taskset -c 1 haproxy -f "$work/haproxy.cfg" -db > "$work/haproxy.log" 2>&1 &
-haproxy_pid=$!
-pids+=($haproxy_pid)
+start_haproxy "$work/haproxy.cfg" "$work/haproxy.log"
 wait_ready "http://127.0.0.1:$haproxy_port/"
 measure haproxy "$haproxy_port" "$haproxy_pid"
 rss[haproxy]=$(idle_rss "$haproxy_port" "$haproxy_pid")
-kill "$haproxy_pid"; wait "$haproxy_pid" 2>/dev/null || true
+stop_process "$haproxy_pid"
 
 # portcullis
 taskset -c 1 "$build_dir/portcullis" run -c "$work/portcullis.yaml" 2> "$work/portcullis.log" &
 gw_pid=$!
-pids+=($gw_pid)
+pids+=("$gw_pid")
 wait_ready "http://127.0.0.1:$admin_port/health"
 wait_ready "http://127.0.0.1:$gw_port/"
 measure portcullis "$gw_port" "$gw_pid"

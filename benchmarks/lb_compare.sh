@@ -47,42 +47,26 @@ GATEWAY
 }
 # nginx with the same upstreams, as a reference for what 1 -> 10 upstreams costs on this machine
 # (fewer requests per backend wake-up, ten processes sharing CPU 0) independent of the balancer.
-run_nginx() {  # name server-lines
-  local name=$1 servers=$2 port dir
+run_nginx() {  # name upstream...
+  local name=$1 port dir
+  shift
   port=$(free_port)
   dir="$work/$(echo "$name" | tr -c 'a-z0-9\n' '-')"
-  mkdir -p "$dir"
-  cat > "$dir/nginx.conf" <<NGINX
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 4096; }
-http {
-  access_log $dir/access.log;
-  upstream backend { $servers keepalive 64; }
-  server {
-    listen 127.0.0.1:$port;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-NGINX
-  taskset -c 1 nginx -c "$dir/nginx.conf" -g 'daemon off;' &
-  local pid=$!
+  write_nginx_conf "$dir" "$port" "$dir/access.log" "$@"
+  start_nginx "$dir"
   wait_ready "http://127.0.0.1:$port/"
-  measure "$name" "$port" "$pid" "$(pgrep -P "$pid" | head -1)"
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
+  measure "$name" "$port" "$nginx_pid" "$(pgrep -P "$nginx_pid" | head -1)"
+  stop_process "$nginx_pid"
 }
-servers_one="server ${instances[0]//\"/};"
-servers_ten=""
-for i in "${instances[@]}"; do servers_ten+="server ${i//\"/}; "; done
+upstreams=()
+for i in "${instances[@]}"; do upstreams+=("${i//\"/}"); done
 
 for round in 1 2; do
   run_gateway "portcullis, 1 instance, round_robin (run $round)" round_robin "${instances[0]}"
   run_gateway "portcullis, 10 instances, round_robin (run $round)" round_robin "$ten"
   run_gateway "portcullis, 10 instances, least_request (run $round)" least_request "$ten"
-  run_nginx "nginx, 1 upstream (run $round)" "$servers_one"
-  run_nginx "nginx, 10 upstreams (run $round)" "$servers_ten"
+  run_nginx "nginx, 1 upstream (run $round)" "${upstreams[0]}"
+  run_nginx "nginx, 10 upstreams (run $round)" "${upstreams[@]}"
 done
 
 mkdir -p benchmarks/results

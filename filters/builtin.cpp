@@ -3,6 +3,7 @@
 #include "filters/path/path_filters.h"
 #include "filters/static/static_response.h"
 #include "filters/observability/request_id.h"
+#include "filters/protection/rate_limit.h"
 #include "filters/shedding/set_priority.h"
 
 namespace portcullis {
@@ -22,6 +23,7 @@ void register_builtin_filters(FilterRegistry& r) {
   r.add("request_id", [](FilterBuild& b) { return make_request_id(b); });
   r.add("access_log", [](FilterBuild& b) { return make_access_log(b); });
   r.add("set_priority", [](FilterBuild& b) { return make_set_priority(b); });
+  r.add("rate_limit", [](FilterBuild& b) { return make_rate_limit(b); });
 }
 
 }  // namespace portcullis

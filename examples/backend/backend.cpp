@@ -13,8 +13,13 @@
 //   /sleep?ms=N            answer after N ms
 //
 // Usage: portcullis-example-backend --port N [--host 127.0.0.1] [--name NAME] [--ready-file PATH]
+//          [--capacity N]
 //          [--register EUREKA_URL [--app APP] [--instance-id ID] [--zone Z] [--heartbeat S]
 //           [--lease-duration S]]
+// With --capacity N at most N requests are served at once, as by a server with N worker threads:
+// the others wait their turn in arrival order (they queue, they are never refused), and /sleep
+// holds its slot for the whole sleep, so /sleep?ms=10 with --capacity 20 serves at most 2000 req/s
+// (benchmarks/overload.sh).
 // With --register it joins a Eureka registry (the gateway's own: http://127.0.0.1:9901/eureka) once
 // it listens, heartbeats every S seconds, and leaves (DELETE) on SIGTERM/SIGINT; see registration.h.
 //   portcullis-example-backend --port 8081 --name a &
@@ -24,6 +29,8 @@
 //   curl -s 'localhost:8081/bytes?n=1073741824&chunked=1' -o /dev/null -w '%{size_download}\n'
 //   curl -i localhost:8081/status/503; curl -I 'localhost:8081/sleep?ms=200'
 //   printf 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /close HTTP/1.1\r\nHost: x\r\n\r\n' | nc localhost 8081
+//   portcullis-example-backend --port 8082 --capacity 2 &      # the third of three waits 200 ms:
+//   for i in 1 2 3; do curl -s -o /dev/null -w '%{time_total}\n' 'localhost:8082/sleep?ms=200' & done
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -47,6 +54,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +88,7 @@ constexpr std::size_t max_trailers = 16 * 1024;
 constexpr std::size_t linger_budget = 1024 * 1024;
 constexpr auto linger_time = 1s;
 constexpr std::uint64_t max_sleep_ms = 3'600'000;
+constexpr std::uint64_t max_capacity = 1'000'000;
 
 // ---------------------------------------------------------------------------------------------
 // Text helpers
@@ -656,9 +665,79 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
 // Connection: reads requests one after another (pipelined ones are answered in order because
 // each is finished before the next is parsed) and writes each response with one gathered write.
 
+// --capacity: N slots handed out in arrival order. A request that finds none free waits on a timer
+// that never expires by itself; release() passes its slot straight to the oldest waiter and wakes
+// it by cancelling that timer, so a newcomer can never overtake the queue.
+class Capacity {
+ public:
+  explicit Capacity(std::size_t slots) : free_(slots) {}
+
+  awaitable<void> acquire() {
+    if (free_ > 0 && waiting_.empty()) {
+      --free_;
+      co_return;
+    }
+    Waiter waiter(*this, co_await asio::this_coro::executor);
+    while (!waiter.granted) co_await waiter.timer.async_wait(use_nothrow);
+  }
+
+  void release() {
+    if (closed_) return;
+    if (waiting_.empty()) {
+      ++free_;
+      return;
+    }
+    Waiter* next = waiting_.front();
+    waiting_.pop_front();
+    next->granted = true;
+    next->timer.cancel();
+  }
+
+  // At exit the io_context destroys suspended coroutines in no particular order: from then on no
+  // slot is handed on, so no timer of an already destroyed waiter is touched.
+  void close() {
+    closed_ = true;
+    waiting_.clear();
+  }
+
+ private:
+  // Lives in the waiting coroutine's frame; a waiter destroyed before its turn leaves the queue.
+  struct Waiter {
+    Waiter(Capacity& owner, const asio::any_io_executor& executor)
+        : owner(owner), timer(executor, asio::steady_timer::time_point::max()) {
+      owner.waiting_.push_back(this);
+    }
+    ~Waiter() {
+      if (!granted) std::erase(owner.waiting_, this);
+    }
+    Capacity& owner;
+    asio::steady_timer timer;
+    bool granted = false;
+  };
+
+  std::size_t free_;
+  std::deque<Waiter*> waiting_;
+  bool closed_ = false;
+};
+
+// Holds one slot for the life of a request; a no-op without --capacity.
+class CapacitySlot {
+ public:
+  explicit CapacitySlot(Capacity* capacity) : capacity_(capacity) {}
+  CapacitySlot(const CapacitySlot&) = delete;
+  CapacitySlot& operator=(const CapacitySlot&) = delete;
+  ~CapacitySlot() {
+    if (capacity_) capacity_->release();
+  }
+
+ private:
+  Capacity* capacity_;
+};
+
 struct ServerConfig {
   std::string name;
-  std::string hello;  // the default body, built once
+  std::string hello;             // the default body, built once
+  Capacity* capacity = nullptr;  // --capacity, else no limit
 };
 
 enum class BodyStatus { data, done, malformed, too_large, io_error };
@@ -805,6 +884,9 @@ awaitable<BodyStatus> Connection::consume_body(bool keep, std::uint64_t& total) 
 
 // Answers the request in req_. Returns whether the connection stays open for another request.
 awaitable<bool> Connection::dispatch() {
+  // With --capacity the whole request, body and response included, is served inside a slot.
+  if (config_.capacity) co_await config_.capacity->acquire();
+  CapacitySlot slot(config_.capacity);
   TargetParts target = split_target(req_.target);
   keep_alive_ = req_.keep_alive;
   head_only_ = req_.method == "HEAD";
@@ -1076,10 +1158,12 @@ struct Options {
   std::string zone;
   unsigned heartbeat_s = 30;
   unsigned lease_s = 90;
+  std::uint64_t capacity = 0;  // 0: no limit
 };
 
 constexpr const char* usage =
     "usage: portcullis-example-backend --port N [--host 127.0.0.1] [--name NAME] [--ready-file PATH]\n"
+    "         [--capacity N]   serve at most N requests at once, the others wait in arrival order\n"
     "         [--register EUREKA_URL [--app APP] [--instance-id ID] [--zone Z] [--heartbeat SECONDS]\n"
     "          [--lease-duration SECONDS]]\n";
 
@@ -1097,6 +1181,11 @@ bool parse_seconds(std::string_view s, unsigned& out) {
   if (!parse_decimal(s, n) || n == 0 || n > 3600) return false;
   out = static_cast<unsigned>(n);
   return true;
+}
+
+// 1..1,000,000 slots.
+bool parse_capacity(std::string_view s, std::uint64_t& out) {
+  return parse_decimal(s, out) && out >= 1 && out <= max_capacity;
 }
 
 std::optional<Options> parse_options(int argc, char** argv) {
@@ -1121,6 +1210,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
     else if (key == "--host" && !value.empty()) o.host = value;
     else if (key == "--name" && is_token(value)) o.name = value;  // it goes into a header
     else if (key == "--ready-file" && !value.empty()) o.ready_file = value;
+    else if (key == "--capacity" && parse_capacity(value, o.capacity)) {
+    }
     else if (key == "--register" && value.starts_with("http://")) o.register_url = value;
     else if (key == "--app" && is_token(value)) o.app = value;
     else if (key == "--instance-id" && is_token_or_colon(value)) o.instance_id = value;  // ids hold ':'
@@ -1174,7 +1265,10 @@ bool open_acceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, error
 int main(int argc, char** argv) {
   std::optional<Options> options = parse_options(argc, argv);
   if (!options) return 2;
-  ServerConfig config{options->name, "hello from " + options->name + "\n"};
+  // Declared before the io_context: the coroutines it destroys at exit still release their slots.
+  std::optional<Capacity> capacity;
+  if (options->capacity > 0) capacity.emplace(static_cast<std::size_t>(options->capacity));
+  ServerConfig config{options->name, "hello from " + options->name + "\n", capacity ? &*capacity : nullptr};
 
   asio::io_context io(1);  // one thread: lets Asio skip most of its locking
   // Installed before anything announces readiness, so a SIGTERM sent right after "listening"
@@ -1216,6 +1310,7 @@ int main(int argc, char** argv) {
 
   asio::co_spawn(io, accept_loop(acceptor, config), asio::detached);
   io.run();
+  if (capacity) capacity->close();
   if (registrar) registrar->stop();  // leave the registry before exiting
   return 0;
 }

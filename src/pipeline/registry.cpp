@@ -22,6 +22,16 @@ FilterArgs::FilterArgs(const YAML::Node& args, const std::string& yaml_path, Con
   if (args_ && !args_.IsNull() && !args_.IsMap()) errors_.add(args_, path_, "args must be a map");
 }
 
+FilterArgs::FilterArgs(const YAML::Node& args, std::string path, ConfigErrors& errors, nested_tag)
+    : args_(args), path_(std::move(path)), errors_(errors), errors_before_(errors.list().size()) {}
+
+FilterArgs FilterArgs::map(const std::string& key) {
+  YAML::Node value = node(key);
+  if (value && !value.IsMap()) error(key, "must be a map");
+  return FilterArgs(value && value.IsMap() ? value : YAML::Node(YAML::NodeType::Undefined), path_ + "." + key, errors_,
+                    nested_tag{});
+}
+
 YAML::Node FilterArgs::node(const std::string& key) {
   known_.push_back(key);
   if (!args_ || !args_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);

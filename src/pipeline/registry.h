@@ -26,11 +26,16 @@ class FilterArgs {
   std::optional<bool> boolean(const std::string& key);
   std::optional<std::vector<std::string>> strings(const std::string& key);
   YAML::Node node(const std::string& key);  // raw access (undefined when absent), marks the key as known
+  // A nested map of settings (e.g. a backend's), read and checked like the args themselves: its
+  // errors carry the path `args.KEY.name`. An absent key gives an empty reader; check node(key).
+  FilterArgs map(const std::string& key);
   void error(const std::string& key, const std::string& message);
   // Reports keys nobody asked for; returns true when no error was found for this filter.
   bool finish();
 
  private:
+  struct nested_tag {};
+  FilterArgs(const YAML::Node& args, std::string path, ConfigErrors& errors, nested_tag);
   YAML::Node args_;
   std::string path_;
   ConfigErrors& errors_;
