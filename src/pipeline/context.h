@@ -76,6 +76,10 @@ class Context {
   std::shared_ptr<const void> instance_owner;  // keeps `instance` valid while discovery publishes
   std::string_view upstream_path;  // set by set_path / rewrite_path; empty = target after prefix strip
   std::uint32_t worker = 0;
+  // The connection the request arrived on: true over TLS (https_redirect, X-Forwarded-Proto), and
+  // the subject of the client certificate the listener verified (empty when none was presented).
+  bool secure = false;
+  std::string_view client_cert_subject;
   // Who the request is from, once an authentication filter has said so (rate_limit's `api_key`
   // key); empty when no such filter ran.
   std::string_view consumer;
