@@ -253,6 +253,7 @@ net::awaitable<bool> Session::exchange() {
   ctx.request = &head_;
   ctx.worker = worker_.index();
   ctx.client_address = peer_;
+  ctx.client_bytes = &peer_bytes_;
   std::shared_ptr<const Snapshot> snapshot = worker_.snapshot();  // kept until the request ends
   ctx.snapshot = snapshot.get();
   timed_out_ = false;

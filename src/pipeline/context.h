@@ -1,6 +1,7 @@
 // The per-request context every filter sees: the request, the matched route, the chosen instance,
 // typed attributes filters share, timing marks, the response being built and the error, if any.
 #pragma once
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -67,6 +68,7 @@ class Context {
   http::RequestHead* request = nullptr;  // fields are views: change them with set/remove + keep()
   std::string_view canonical_path;       // what routing and filters match on (lives for the request)
   std::string_view client_address;       // peer IP as text
+  const std::array<std::uint8_t, 16>* client_bytes = nullptr;  // the same, IPv4 mapped into IPv6
   std::string_view request_id;
   const Snapshot* snapshot = nullptr;
   const Route* route = nullptr;
