@@ -82,6 +82,12 @@ class Context {
   // the subject of the client certificate the listener verified (empty when none was presented).
   bool secure = false;
   std::string_view client_cert_subject;
+  // The whole request body, once a filter that needs it (Filter::body_limit) made the pipeline
+  // read it; null otherwise (the body is then streamed to the origin, never held).
+  const std::string* request_body = nullptr;
+  // The most request body bytes this request may send: server.max_request_body_bytes unless a
+  // filter (request_size_limit) lowers it. 0 = the server's limit.
+  std::uint64_t max_body_bytes = 0;
   // Who the request is from, once an authentication filter has said so (rate_limit's `api_key`
   // key); empty when no such filter ran.
   std::string_view consumer;
