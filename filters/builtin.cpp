@@ -1,4 +1,5 @@
 // The built-in filters, registered by name: one line per filter.
+#include "filters/auth/auth_filters.h"
 #include "filters/headers/header_filters.h"
 #include "filters/path/path_filters.h"
 #include "filters/static/static_response.h"
@@ -24,6 +25,10 @@ void register_builtin_filters(FilterRegistry& r) {
   r.add("access_log", [](FilterBuild& b) { return make_access_log(b); });
   r.add("set_priority", [](FilterBuild& b) { return make_set_priority(b); });
   r.add("rate_limit", [](FilterBuild& b) { return make_rate_limit(b); });
+  r.add("ip_filter", [](FilterBuild& b) { return make_ip_filter(b); });
+  r.add("api_key", [](FilterBuild& b) { return make_api_key(b); });
+  r.add("basic_auth", [](FilterBuild& b) { return make_basic_auth(b); });
+  r.add("hmac_auth", [](FilterBuild& b) { return make_hmac_auth(b); });
 }
 
 }  // namespace portcullis
