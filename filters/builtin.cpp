@@ -1,4 +1,8 @@
 // The built-in filters, registered by name: one line per filter.
+#include "filters/edge/cors.h"
+#include "filters/edge/redirect.h"
+#include "filters/edge/request_size_limit.h"
+#include "filters/edge/security_headers.h"
 #include "filters/headers/header_filters.h"
 #include "filters/path/path_filters.h"
 #include "filters/static/static_response.h"
@@ -24,6 +28,11 @@ void register_builtin_filters(FilterRegistry& r) {
   r.add("access_log", [](FilterBuild& b) { return make_access_log(b); });
   r.add("set_priority", [](FilterBuild& b) { return make_set_priority(b); });
   r.add("rate_limit", [](FilterBuild& b) { return make_rate_limit(b); });
+  r.add("cors", [](FilterBuild& b) { return make_cors(b); });
+  r.add("request_size_limit", [](FilterBuild& b) { return make_request_size_limit(b); });
+  r.add("redirect", [](FilterBuild& b) { return make_redirect(b); });
+  r.add("https_redirect", [](FilterBuild& b) { return make_https_redirect(b); });
+  r.add("security_headers", [](FilterBuild& b) { return make_security_headers(b); });
 }
 
 }  // namespace portcullis
