@@ -1,5 +1,9 @@
 // The built-in filters, registered by name: one line per filter.
 #include "filters/auth/auth_filters.h"
+#include "filters/edge/cors.h"
+#include "filters/edge/redirect.h"
+#include "filters/edge/request_size_limit.h"
+#include "filters/edge/security_headers.h"
 #include "filters/headers/header_filters.h"
 #include "filters/path/path_filters.h"
 #include "filters/static/static_response.h"
@@ -29,6 +33,11 @@ void register_builtin_filters(FilterRegistry& r) {
   r.add("api_key", [](FilterBuild& b) { return make_api_key(b); });
   r.add("basic_auth", [](FilterBuild& b) { return make_basic_auth(b); });
   r.add("hmac_auth", [](FilterBuild& b) { return make_hmac_auth(b); });
+  r.add("cors", [](FilterBuild& b) { return make_cors(b); });
+  r.add("request_size_limit", [](FilterBuild& b) { return make_request_size_limit(b); });
+  r.add("redirect", [](FilterBuild& b) { return make_redirect(b); });
+  r.add("https_redirect", [](FilterBuild& b) { return make_https_redirect(b); });
+  r.add("security_headers", [](FilterBuild& b) { return make_security_headers(b); });
 }
 
 }  // namespace portcullis

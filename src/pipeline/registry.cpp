@@ -40,6 +40,11 @@ YAML::Node FilterArgs::node(const std::string& key) {
   return value;
 }
 
+bool FilterArgs::present(const std::string& key) const {
+  const YAML::Node& args = args_;  // the const operator[] never inserts
+  return args && args.IsMap() && args[key];
+}
+
 void FilterArgs::error(const std::string& key, const std::string& message) {
   YAML::Node at = (args_ && args_.IsMap() && args_[key]) ? args_[key] : args_;
   errors_.add(at, path_ + "." + key, message);

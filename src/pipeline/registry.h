@@ -26,6 +26,9 @@ class FilterArgs {
   std::optional<bool> boolean(const std::string& key);
   std::optional<std::vector<std::string>> strings(const std::string& key);
   YAML::Node node(const std::string& key);  // raw access (undefined when absent), marks the key as known
+  // Whether the key is written at all, even as null: lets `key: null` mean "off" where absence
+  // means "the default".
+  bool present(const std::string& key) const;
   // A nested map of settings (e.g. a backend's), read and checked like the args themselves: its
   // errors carry the path `args.KEY.name`. An absent key gives an empty reader; check node(key).
   FilterArgs map(const std::string& key);
