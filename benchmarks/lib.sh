@@ -37,14 +37,17 @@ tree_ticks() {  # pid...: utime+stime of the processes, in clock ticks
 }
 
 results=()
+# measure NAME PORT PID...: wrk against http://127.0.0.1:PORT/bench, or against $measure_url when
+# set (e.g. https), with the extra wrk arguments in the array wrk_extra (e.g. -H "Connection: close").
+wrk_extra=()
 measure() {  # name port pid...
   local name=$1 port=$2
   shift 2
-  local url="http://127.0.0.1:$port/bench"
-  taskset -c 0 wrk -t1 -c"$connections" -d2s "$url" > /dev/null  # warm-up
+  local url="${measure_url:-http://127.0.0.1:$port/bench}"
+  taskset -c 0 wrk -t1 -c"$connections" -d2s "${wrk_extra[@]}" "$url" > /dev/null  # warm-up
   local t0 t1
   t0=$(tree_ticks "$@")
-  taskset -c 0 wrk -t1 -c"$connections" -d"${duration}s" --latency "$url" > "$work/wrk-$name.txt"
+  taskset -c 0 wrk -t1 -c"$connections" -d"${duration}s" --latency "${wrk_extra[@]}" "$url" > "$work/wrk-$name.txt"
   t1=$(tree_ticks "$@")
   local requests rps p50 p99 errors cpu_us
   requests=$(awk '/requests in/ {print $1}' "$work/wrk-$name.txt")

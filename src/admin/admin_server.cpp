@@ -111,6 +111,33 @@ json services_json(const Snapshot& snap) {
   return out;
 }
 
+// Certificates in use and upstream TLS settings: file paths and public facts only, never keys.
+json tls_json(const Snapshot& snap) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  json listeners = json::array();
+  for (const auto& l : snap.config.server.listen) {
+    if (!l.tls) continue;
+    const tls::ServerSettings& s = l.tls->settings;
+    json certificates = json::array();
+    for (const auto& c : l.tls->context->certificates())
+      certificates.push_back({{"file", c.file}, {"names", c.names}, {"subject", c.subject}, {"issuer", c.issuer},
+                              {"not_after", c.not_after},
+                              {"days_left", (c.not_after_unix - now.count()) / 86400}});
+    const char* verify = s.verify == tls::Verify::required ? "required" : s.verify == tls::Verify::optional ? "optional" : "none";
+    listeners.push_back({{"address", l.text()}, {"min_version", s.min_version}, {"client_ca", s.client_ca},
+                         {"verify", verify}, {"session_tickets", s.session_tickets},
+                         {"session_timeout_s", s.session_timeout.count()}, {"certificates", certificates}});
+  }
+  json services = json::object();
+  for (const auto& [name, service] : snap.services) {
+    const auto& t = service->config.tls;
+    if (!t) continue;
+    services[name] = {{"ca", t->ca}, {"sni", t->sni}, {"verify", t->verify}, {"client_cert", t->client.cert},
+                      {"min_version", t->min_version}};
+  }
+  return {{"listeners", listeners}, {"services", services}, {"client_cert_header", snap.config.server.client_cert_header}};
+}
+
 json shedding_json(const Snapshot& snap, const Server& server) {
   auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
   const SheddingConfig& c = snap.config.shedding;
@@ -175,6 +202,7 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
   if (path == "/admin/routes" && get) return json_response(200, routes_json(*snap));
   if (path == "/admin/services" && get) return json_response(200, services_json(*snap));
   if (path == "/admin/shedding" && get) return json_response(200, shedding_json(*snap, server_));
+  if (path == "/admin/tls" && get) return json_response(200, tls_json(*snap));
   if (path == "/admin/reload") {
     if (method != "POST") return json_response(405, {{"error", "use POST"}});
     ReloadResult r = server_.reload();
@@ -202,7 +230,7 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
     }
   }
   return json_response(404, {{"error", "not found"},
-                             {"endpoints", {"/health", "/metrics", "/admin/reload", "/admin/routes", "/admin/services", "/admin/shedding",
+                             {"endpoints", {"/health", "/metrics", "/admin/reload", "/admin/routes", "/admin/services", "/admin/shedding", "/admin/tls",
                                             "/admin/canary", "/admin/canary/{route}", "/admin/routes/{route}/pin",
                                             "/eureka/apps"}}});
 }

@@ -11,18 +11,30 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "tls/tls.h"
 #include "util/units.h"
 
 namespace portcullis {
 
+// A listener's TLS: the settings as written and the context built from them when the config was
+// loaded (so a bad certificate is a config error, and every connection keeps its context).
+struct ListenerTls {
+  tls::ServerSettings settings;
+  std::shared_ptr<const tls::ServerContext> context;
+};
+
 struct ListenAddress {
   std::string host;  // "127.0.0.1", "::1", "0.0.0.0"
   std::uint16_t port = 0;
+  std::shared_ptr<const ListenerTls> tls;  // null = plain HTTP
   std::string text() const;  // "127.0.0.1:8080" / "[::1]:8080"
 };
 
 struct ServerConfig {
-  std::vector<ListenAddress> listen{{"0.0.0.0", 8080}};
+  std::vector<ListenAddress> listen{{"0.0.0.0", 8080, nullptr}};
+  // Carries the verified client certificate's subject upstream; always removed from what clients
+  // send, so it cannot be forged.
+  std::string client_cert_header = "X-Client-Cert-Subject";
   unsigned workers = 0;  // 0 = one per CPU
   std::uint64_t max_connections = 100000;
   std::uint64_t max_request_header_bytes = 65536;
@@ -144,6 +156,9 @@ struct ServiceConfig {
   unsigned max_idle_connections = 64;  // per worker per instance
   Duration idle_connection_timeout = std::chrono::seconds(60);
   std::uint64_t max_requests_per_connection = 10000;
+  // TLS to the instances: the settings and the context built from them (null = plain HTTP).
+  std::optional<tls::ClientSettings> tls;
+  std::shared_ptr<const tls::ClientContext> tls_context;
   std::optional<HealthCheckConfig> health_check;
   std::optional<OutlierConfig> outlier;
   RetryConfig retries;

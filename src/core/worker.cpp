@@ -34,6 +34,13 @@ Worker::Worker(Server& server, unsigned index)
   metrics_.event_loop_lag = m.histogram(
       "portcullis_event_loop_lag_seconds", "How late each worker's periodic lag probe ran.",
       {{"worker", std::to_string(index)}}, {0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1});
+  metrics_.tls_full_handshakes = m.counter("portcullis_tls_handshakes_total", "Completed downstream TLS handshakes.",
+                                          {{"resumed", "false"}});
+  metrics_.tls_resumed = m.counter("portcullis_tls_handshakes_total", "Completed downstream TLS handshakes.",
+                                   {{"resumed", "true"}});
+  metrics_.tls_handshake_failures = m.counter(
+      "portcullis_tls_handshake_failures_total",
+      "Downstream TLS handshakes that failed (bad client hello, refused version, client certificate, timeout).");
   pools_.set_shard(shard_);
   std::random_device rd;
   char prefix[16];
@@ -113,7 +120,12 @@ void Worker::accept_loop(std::size_t i) {
       // Several acceptors may each have had an accept out when the limit was reached.
       if (session_count_ >= connection_limit()) continue;  // the socket closes here
       shard_->inc(metrics_.connections_total);
-      Session::start(*this, std::move(socket));
+      // The TLS context of the listener as the current config has it (new connections pick up
+      // reloaded certificates; open ones keep theirs).
+      const auto& listen = snapshot()->config.server.listen;
+      std::shared_ptr<const tls::ServerContext> tls_context;
+      if (i < listen.size() && listen[i].tls) tls_context = listen[i].tls->context;
+      Session::start(*this, std::move(socket), std::move(tls_context));
     }
   }, net::detached);
 }

@@ -34,6 +34,9 @@ struct WorkerMetrics {
   observability::GaugeId accept_paused;
   observability::CounterId accept_pauses;
   observability::HistogramId event_loop_lag;
+  observability::CounterId tls_full_handshakes;
+  observability::CounterId tls_resumed;
+  observability::CounterId tls_handshake_failures;
 };
 
 class Worker {

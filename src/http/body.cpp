@@ -47,7 +47,9 @@ net::awaitable<std::string_view> Session::next_body_piece(Context& ctx, boost::s
         if (result != http::ChunkedDecoder::Result::data) continue;
       }
       ctx.request_body_bytes += piece.size();
-      if (ctx.request_body_bytes > server.max_request_body_bytes) {
+      const std::uint64_t limit = ctx.max_body_bytes ? std::min(ctx.max_body_bytes, server.max_request_body_bytes)
+                                                     : server.max_request_body_bytes;
+      if (ctx.request_body_bytes > limit) {
         ec = net::error::message_size;
         ctx.error = {ErrorKind::rejected, ErrorSource::downstream, 413, "request body too large"};
         close_after_ = true;
@@ -66,7 +68,7 @@ net::awaitable<std::string_view> Session::next_body_piece(Context& ctx, boost::s
     arm(server.idle_timeout, Phase::body_in);
     body_buf_.set_initial(body_buffer_bytes);
     std::size_t at_most = head_.chunked ? SIZE_MAX : static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, SIZE_MAX));
-    std::size_t n = co_await read_some(socket_, body_buf_, body_buffer_bytes, ec, at_most);
+    std::size_t n = co_await read_some(stream_, body_buf_, body_buffer_bytes, ec, at_most);
     if (ec || n == 0) {
       if (!ec) ec = net::error::eof;
       ctx.error = {ErrorKind::bad_request, ErrorSource::downstream, 400, "request body cut short"};
@@ -75,6 +77,30 @@ net::awaitable<std::string_view> Session::next_body_piece(Context& ctx, boost::s
     }
   }
   co_return std::string_view{};
+}
+
+net::awaitable<bool> Session::hold_body(Context& ctx, std::size_t limit) {
+  held_body_.clear();
+  auto too_large = [&] {
+    ctx.error = {ErrorKind::rejected, ErrorSource::downstream, 413, "request body too large"};
+    close_after_ = true;  // the rest of the body is not read
+  };
+  if (!head_.chunked && head_.content_length > limit) {
+    too_large();
+    co_return false;
+  }
+  while (!body_done_) {
+    boost::system::error_code ec;
+    std::string_view piece = co_await next_body_piece(ctx, ec);
+    if (ec) co_return false;  // ctx.error says what the client did
+    if (held_body_.size() + piece.size() > limit) {
+      too_large();
+      co_return false;
+    }
+    held_body_.append(piece);
+  }
+  ctx.request_body = &held_body_;
+  co_return true;
 }
 
 net::awaitable<bool> Session::discard_body(Context& ctx) {

@@ -49,7 +49,7 @@ std::string_view chunk_header(std::size_t n, char (&buf)[24]) {
 }
 
 // Writes `prefix` (may be empty) then `piece`, framed as a chunk when `chunked`.
-net::awaitable<bool> write_framed(tcp::socket& socket, std::string_view prefix, std::string_view piece, bool chunked) {
+net::awaitable<bool> write_framed(http::Stream& socket, std::string_view prefix, std::string_view piece, bool chunked) {
   char header_buf[24];
   std::array<net::const_buffer, 4> buffers;
   std::size_t count = 0;
@@ -93,6 +93,28 @@ net::awaitable<bool> Session::connect_upstream(Context& ctx, const Instance& ins
   boost::system::error_code ignored;
   conn->socket.set_option(tcp::no_delay(true), ignored);
   conn->socket.non_blocking(true, ignored);
+  if (service.config.tls_context) {
+    // TLS to the origin: the handshake counts against the connect timeout.
+    const std::string_view address = instance.address;
+    const std::string host(address.front() == '['
+                               ? address.substr(1, address.find(']') - 1)
+                               : address.substr(0, address.rfind(':')));
+    conn->stream.start_tls(service.config.tls_context->new_connection(host), service.config.tls_context);
+    conn->tls = service.config.tls_context.get();
+    upstream_ = conn.get();
+    auto [hec] = co_await conn->stream.tls().async_handshake(net::ssl::stream_base::client, use_tuple);
+    upstream_ = nullptr;
+    if (hec) {
+      worker_.shard().inc(service.connect_failures);
+      const bool timed_out = timed_out_;
+      timed_out_ = false;
+      ctx.error = {timed_out ? ErrorKind::connect_timeout : ErrorKind::connect_failed, ErrorSource::upstream,
+                   timed_out ? 504 : 502,
+                   "TLS handshake with " + instance.address + (timed_out ? " timed out" : " failed: " + hec.message()),
+                   true};
+      co_return false;
+    }
+  }
   co_return true;
 }
 
@@ -100,6 +122,16 @@ net::awaitable<bool> Session::send_request(Context& ctx, http::UpstreamConnectio
   const Service& service = *ctx.service;
   append_request_head(ctx, *ctx.instance);
   arm_upstream(service.config.read_timeout, Phase::upstream_wait);
+  if (ctx.request_body) {
+    // A filter had the body read whole: it is sent from memory, framed as the client framed it.
+    const std::string& body = *ctx.request_body;
+    const bool sent = head_.chunked ? co_await write_framed(conn.stream, out_, body, true) &&
+                                          co_await write_framed(conn.stream, "0\r\n\r\n", {}, false)
+                                    : co_await write_framed(conn.stream, out_, body, false);
+    if (sent) co_return true;
+    ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502, "upstream closed the connection", true};
+    co_return false;
+  }
   std::string_view in_buffer = buffer_.readable().substr(std::min(body_cursor_, buffer_.size()));
   if (!head_.has_body() || (!head_.chunked && in_buffer.size() >= head_.content_length)) {
     // Head and whole body in one gathered write: the common case costs one system call.
@@ -110,11 +142,11 @@ net::awaitable<bool> Session::send_request(Context& ctx, http::UpstreamConnectio
       body_done_ = true;
       ctx.request_body_bytes = body.size();
     }
-    if (co_await write_framed(conn.socket, out_, body, false)) co_return true;
+    if (co_await write_framed(conn.stream, out_, body, false)) co_return true;
     ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502, "upstream closed the connection", true};
     co_return false;
   }
-  if (!co_await write_framed(conn.socket, out_, {}, false)) {
+  if (!co_await write_framed(conn.stream, out_, {}, false)) {
     ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502, "upstream closed the connection", true};
     co_return false;
   }
@@ -124,12 +156,12 @@ net::awaitable<bool> Session::send_request(Context& ctx, http::UpstreamConnectio
     std::string_view piece = co_await next_body_piece(ctx, ec);
     if (ec) co_return false;  // ctx.error says what the client did
     arm_upstream(service.config.read_timeout, Phase::upstream_wait);
-    if (!co_await write_framed(conn.socket, {}, piece, head_.chunked)) {
+    if (!co_await write_framed(conn.stream, {}, piece, head_.chunked)) {
       ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502, "upstream closed while receiving the body"};
       co_return false;
     }
   }
-  if (head_.chunked && !co_await write_framed(conn.socket, "0\r\n\r\n", {}, false)) {
+  if (head_.chunked && !co_await write_framed(conn.stream, "0\r\n\r\n", {}, false)) {
     ctx.error = {ErrorKind::upstream_reset, ErrorSource::upstream, 502, "upstream closed while receiving the body"};
     co_return false;
   }
@@ -172,7 +204,7 @@ net::awaitable<bool> Session::read_response_head(Context& ctx, http::UpstreamCon
     }
     boost::system::error_code ec;
     conn.buffer.set_initial(16 * 1024);
-    co_await read_some(conn.socket, conn.buffer, max_head + 4096, ec);
+    co_await read_some(conn.stream, conn.buffer, max_head + 4096, ec);
     if (ec) {
       if (timed_out_) {
         ctx.error = {ErrorKind::upstream_timeout, ErrorSource::upstream, 504,
@@ -390,7 +422,7 @@ net::awaitable<void> Session::proxy(Context& ctx) {
   // A body can be sent again only when all of it sits in the head buffer, untouched.
   const std::size_t body_start = body_cursor_;
   const bool body_replayable =
-      !head_.has_body() ||
+      !head_.has_body() || ctx.request_body ||
       (!head_.chunked && buffer_.size() >= body_cursor_ && buffer_.size() - body_cursor_ >= head_.content_length);
   const Duration route_timeout = ctx.route->config->timeout;
   upstream_deadline_ = route_timeout.count() > 0 ? start + route_timeout : std::chrono::steady_clock::time_point::max();
@@ -427,6 +459,8 @@ net::awaitable<void> Session::proxy(Context& ctx) {
     } done{state};
 
     std::shared_ptr<http::UpstreamConnection> conn = worker_.pools().take(*instance);
+    // A pooled connection made before a reload changed the service's TLS setting is not reused.
+    if (conn && conn->tls != static_cast<const void*>(service.config.tls_context.get())) conn.reset();
     const bool reused = conn != nullptr;
     bool ok = reused || co_await connect_upstream(ctx, *instance, conn);
     bool body_started = false;
@@ -591,7 +625,7 @@ net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnect
       }
       const std::size_t consumed = head.chunked ? avail.size() : piece.size();
       if (!piece.empty() || !pending_head.empty()) {
-        if (!co_await write_framed(socket_, pending_head, piece, chunked_out)) {
+        if (!co_await write_framed(stream_, pending_head, piece, chunked_out)) {
           close_after_ = true;
           co_return false;
         }
@@ -605,14 +639,14 @@ net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnect
       complete = true;
       break;
     }
-    if (!pending_head.empty() && !co_await write_framed(socket_, pending_head, {}, false)) {
+    if (!pending_head.empty() && !co_await write_framed(stream_, pending_head, {}, false)) {
       close_after_ = true;
       co_return false;
     }
     pending_head = {};
     arm_upstream(service.config.read_timeout, Phase::upstream_body);
     boost::system::error_code ec;
-    co_await read_some(conn.socket, conn.buffer, response_buffer_bytes, ec);
+    co_await read_some(conn.stream, conn.buffer, response_buffer_bytes, ec);
     if (ec) {
       if (framing.until_close && (ec == net::error::eof)) {
         complete = true;
@@ -624,11 +658,11 @@ net::awaitable<bool> Session::relay_response(Context& ctx, http::UpstreamConnect
       co_return false;
     }
   }
-  if (!pending_head.empty() && !co_await write_framed(socket_, pending_head, {}, false)) {
+  if (!pending_head.empty() && !co_await write_framed(stream_, pending_head, {}, false)) {
     close_after_ = true;
     co_return false;
   }
-  if (chunked_out && !co_await write_framed(socket_, "0\r\n\r\n", {}, false)) {
+  if (chunked_out && !co_await write_framed(stream_, "0\r\n\r\n", {}, false)) {
     close_after_ = true;
     co_return false;
   }
@@ -647,10 +681,10 @@ net::awaitable<bool> Session::tunnel(Context& ctx, http::UpstreamConnection& con
   if (!co_await write_client(head_bytes, early)) co_return false;
   // Bytes the client sent after its upgrade request belong to the new protocol.
   std::string_view client_early = buffer_.readable().substr(std::min(body_cursor_, buffer_.size()));
-  if (!client_early.empty() && !co_await write_framed(conn.socket, client_early, {}, false)) co_return false;
+  if (!client_early.empty() && !co_await write_framed(conn.stream, client_early, {}, false)) co_return false;
   body_cursor_ = buffer_.size();
   disarm();
-  auto pump = [](tcp::socket& from, tcp::socket& to, std::uint64_t& bytes) -> net::awaitable<void> {
+  auto pump = [](http::Stream& from, http::Stream& to, std::uint64_t& bytes) -> net::awaitable<void> {
     std::vector<char> buf(16 * 1024);
     while (true) {
       auto [ec, n] = co_await from.async_read_some(net::buffer(buf), use_tuple);
@@ -659,10 +693,12 @@ net::awaitable<bool> Session::tunnel(Context& ctx, http::UpstreamConnection& con
       if (wec) break;
       bytes += n;
     }
+    // TLS has no half-close: its side is closed, which also ends the pump reading from it.
     boost::system::error_code ignored;
-    to.shutdown(tcp::socket::shutdown_send, ignored);
+    if (to.secure()) to.socket().close(ignored);
+    else to.socket().shutdown(tcp::socket::shutdown_send, ignored);
   };
-  co_await (pump(socket_, conn.socket, ctx.request_body_bytes) && pump(conn.socket, socket_, ctx.response_body_bytes));
+  co_await (pump(stream_, conn.stream, ctx.request_body_bytes) && pump(conn.stream, stream_, ctx.response_body_bytes));
   co_return false;
 }
 

@@ -64,7 +64,7 @@ bool skip_forwarding(const http::Fields& fields, std::string_view name, bool has
 net::awaitable<bool> Session::write_client(std::string_view a, std::string_view b) {
   arm(worker_.snapshot()->config.server.idle_timeout, Phase::write);
   std::array<net::const_buffer, 2> buffers{net::buffer(a.data(), a.size()), net::buffer(b.data(), b.size())};
-  auto [ec, n] = co_await net::async_write(socket_, buffers, use_tuple);
+  auto [ec, n] = co_await net::async_write(stream_, buffers, use_tuple);
   co_return !ec;
 }
 
@@ -202,6 +202,7 @@ void Session::append_request_head(Context& ctx, const Instance& instance) {
         http::iequals(n, "content-length") || http::iequals(n, "expect") || http::iequals(n, "http2-settings"))
       continue;
     if (http::iequals(n, "x-forwarded-for")) continue;  // rebuilt below
+    if (http::iequals(n, snap.config.server.client_cert_header)) continue;  // only the gateway sets it
     if (hop_limited && http::iequals(n, "max-forwards")) {
       std::uint64_t hops = 0;
       auto [p, ec] = std::from_chars(f.value.data(), f.value.data() + f.value.size(), hops);
@@ -236,7 +237,9 @@ void Session::append_request_head(Context& ctx, const Instance& instance) {
   }
   out_ += peer_;
   out_ += "\r\n";
-  if (!trusted || !head_.fields.contains("x-forwarded-proto")) out_ += "X-Forwarded-Proto: http\r\n";
+  if (!trusted || !head_.fields.contains("x-forwarded-proto"))
+    out_ += stream_.secure() ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n";
+  if (!client_subject_.empty()) append_field(out_, snap.config.server.client_cert_header, client_subject_);
   if ((!trusted || !head_.fields.contains("x-forwarded-host")) && !head_.host.empty())
     append_field(out_, "X-Forwarded-Host", head_.host);
   if (!prefix.empty()) append_field(out_, "X-Forwarded-Prefix", prefix);

@@ -9,6 +9,7 @@
 #include "core/server.h"
 #include "core/worker.h"
 #include "routing/path.h"
+#include "tls/tls.h"
 #include "util/log.h"
 
 namespace portcullis {
@@ -16,8 +17,9 @@ namespace portcullis {
 using namespace std::chrono_literals;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-Session::Session(Worker& worker, tcp::socket socket)
-    : worker_(worker), socket_(std::move(socket)), timer_(worker.context()) {
+Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls)
+    : worker_(worker), stream_(std::move(socket)), socket_(stream_.socket()), tls_(std::move(tls)),
+      timer_(worker.context()) {
   boost::system::error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
@@ -39,8 +41,8 @@ Session::Session(Worker& worker, tcp::socket socket)
 
 Session::~Session() { worker_.remove_session(registration_); }
 
-void Session::start(Worker& worker, tcp::socket socket) {
-  std::make_shared<Session>(worker, std::move(socket))->spawn();
+void Session::start(Worker& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls) {
+  std::make_shared<Session>(worker, std::move(socket), std::move(tls))->spawn();
 }
 
 void Session::wake_if_idle() {
@@ -59,7 +61,8 @@ void Session::park_if_idle(std::uint64_t tick) {
     }
     return;
   }
-  if (!idle_) return;
+  // A TLS connection is not parked: its TLS layer may hold bytes a readiness wait would not see.
+  if (!idle_ || stream_.secure()) return;
   if (idle_tick_ == 0) {
     idle_tick_ = tick;  // first sweep that sees it idle: it gets one more period
   } else if (idle_tick_ < tick) {
@@ -87,7 +90,7 @@ net::awaitable<Session::Wait> Session::wait_for_request() {
   idle_tick_ = 0;
   park_requested_ = false;
   boost::system::error_code ec;
-  co_await read_some(socket_, buffer_, 64 * 1024, ec);
+  co_await read_some(stream_, buffer_, 64 * 1024, ec);
   co_return after_idle_read(ec);
 }
 
@@ -162,7 +165,7 @@ void Session::on_timer(boost::system::error_code) {
 
 // --- reading ------------------------------------------------------------------------------------
 
-net::awaitable<std::size_t> Session::read_some(tcp::socket& socket, http::Buffer& buffer, std::size_t max,
+net::awaitable<std::size_t> Session::read_some(http::Stream& stream, http::Buffer& buffer, std::size_t max,
                                                boost::system::error_code& ec, std::size_t at_most) {
   if (!buffer.prepare(4096, max)) {
     ec = net::error::no_buffer_space;
@@ -171,15 +174,39 @@ net::awaitable<std::size_t> Session::read_some(tcp::socket& socket, http::Buffer
   // Asio's reactor reads speculatively only while the last read did not drain the socket, and
   // otherwise waits for the edge-triggered readiness it registered once: no wasted read and no
   // epoll_ctl per message (an async_wait would re-arm the descriptor each time).
-  auto [read_ec, n] = co_await socket.async_read_some(
+  auto [read_ec, n] = co_await stream.async_read_some(
       net::buffer(buffer.write_ptr(), std::min(buffer.writable(), at_most)), use_tuple);
   ec = read_ec;
   if (!ec) buffer.commit(n);
   co_return n;
 }
 
+net::awaitable<bool> Session::handshake() {
+  // The listener's context as it was when the connection was accepted: a reload that changes the
+  // certificates applies to the next connections.
+  auto context = std::move(tls_);
+  ssl_st* ssl = context->new_connection();
+  if (!ssl) co_return false;
+  stream_.start_tls(ssl, context);
+  arm(worker_.snapshot()->config.server.request_header_timeout, Phase::head);
+  auto [ec] = co_await stream_.tls().async_handshake(net::ssl::stream_base::server, use_tuple);
+  disarm();
+  const WorkerMetrics& m = worker_.metrics();
+  if (ec) {
+    worker_.shard().inc(m.tls_handshake_failures);
+    co_return false;
+  }
+  worker_.shard().inc(tls::resumed(ssl) ? m.tls_resumed : m.tls_full_handshakes);
+  if (context->verify() != tls::Verify::none) client_subject_ = tls::peer_subject(ssl);
+  co_return true;
+}
+
 net::awaitable<void> Session::run() {
   buffer_.set_initial(4096);
+  if (tls_ && !co_await handshake()) {
+    close();
+    co_return;
+  }
   while (socket_.is_open()) {
     if (buffer_.empty()) {
       // Copied, not referenced: a reload may retire the snapshot while this connection waits.
@@ -187,6 +214,7 @@ net::awaitable<void> Session::run() {
       const auto idle_timeout = worker_.snapshot()->config.server.idle_timeout;
       if (worker_.draining() && served_ > 0) break;
       body_buf_.release_if_empty();
+      if (held_body_.capacity() > 0) std::string().swap(held_body_);
       if (out_.capacity() > 0) std::string().swap(out_);
       arm(served_ == 0 ? header_timeout : idle_timeout, Phase::idle);
       Wait wait = co_await wait_for_request();
@@ -196,6 +224,11 @@ net::awaitable<void> Session::run() {
     if (!co_await read_head()) break;
     if (!co_await exchange()) break;
     ++served_;
+  }
+  if (stream_.secure() && socket_.is_open() && !timed_out_) {
+    // close_notify, so the client can tell the end from a cut; bounded, as the peer may not answer.
+    arm(std::chrono::seconds(1), Phase::write);
+    co_await stream_.tls().async_shutdown(use_tuple);
   }
   close();
 }
@@ -217,7 +250,7 @@ net::awaitable<bool> Session::read_head() {
       }
     }
     boost::system::error_code ec;
-    co_await read_some(socket_, buffer_, max_head, ec);
+    co_await read_some(stream_, buffer_, max_head, ec);
     if (ec == net::error::no_buffer_space) {
       co_await write_error_and_close(431, "request header section too large");
       co_return false;
@@ -254,6 +287,8 @@ net::awaitable<bool> Session::exchange() {
   ctx.worker = worker_.index();
   ctx.client_address = peer_;
   ctx.client_bytes = &peer_bytes_;
+  ctx.secure = stream_.secure();
+  ctx.client_cert_subject = client_subject_;
   std::shared_ptr<const Snapshot> snapshot = worker_.snapshot();  // kept until the request ends
   ctx.snapshot = snapshot.get();
   timed_out_ = false;

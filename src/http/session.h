@@ -16,6 +16,7 @@
 #include "http/buffer.h"
 #include "http/message.h"
 #include "http/parser.h"
+#include "http/stream.h"
 #include "http/upstream_pool.h"
 #include "pipeline/context.h"
 #include "pipeline/filter.h"
@@ -28,15 +29,17 @@ struct Route;
 struct Service;
 enum class HashOn : std::uint8_t;
 enum class ShedReason : std::uint8_t;
+namespace tls { class ServerContext; }
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Worker& worker, tcp::socket socket);
+  // `tls`: the listener's TLS context; null for a plain listener.
+  Session(Worker& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls);
   ~Session();
-  static void start(Worker& worker, tcp::socket socket);
+  static void start(Worker& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls);
   void wake_if_idle();  // drain: an idle keep-alive connection closes now
   // Called by the worker's periodic sweep: a connection idle for a whole sweep period gives back
   // its read buffer.
@@ -46,6 +49,7 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class Phase { idle, head, body_in, connect, upstream_wait, upstream_body, write };
 
   net::awaitable<void> run();
+  net::awaitable<bool> handshake();
   net::awaitable<bool> read_head();
   net::awaitable<bool> exchange();
 
@@ -78,6 +82,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Request body (body.cpp): pieces of the client's body, decoded from chunked when needed.
   net::awaitable<std::string_view> next_body_piece(Context& ctx, boost::system::error_code& ec);
   net::awaitable<bool> discard_body(Context& ctx);
+  // Reads the whole body (at most `limit` bytes, else 413) into held_body_ for a filter that must
+  // see it (Filter::body_limit); the proxy then sends it from there.
+  net::awaitable<bool> hold_body(Context& ctx, std::size_t limit);
 
   // Responses written by the gateway itself (respond.cpp)
   net::awaitable<bool> write_local(Context& ctx, const LocalResponse& response);
@@ -96,7 +103,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void start_timer();
   void on_timer(boost::system::error_code ec);
 
-  net::awaitable<std::size_t> read_some(tcp::socket& socket, http::Buffer& buffer, std::size_t max,
+  net::awaitable<std::size_t> read_some(http::Stream& stream, http::Buffer& buffer, std::size_t max,
                                         boost::system::error_code& ec, std::size_t at_most = SIZE_MAX);
   enum class Wait { ready, closed, parked };
   net::awaitable<Wait> wait_for_request();
@@ -108,7 +115,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void make_request_id(Context& ctx);
 
   Worker& worker_;
-  tcp::socket socket_;
+  http::Stream stream_;
+  tcp::socket& socket_;  // the stream's socket: closing, cancelling, readiness
+  std::shared_ptr<const tls::ServerContext> tls_;  // until the handshake is over
+  std::string client_subject_;  // the verified client certificate's subject
   net::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   std::chrono::steady_clock::time_point timer_expiry_{};
@@ -121,6 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   http::Buffer buffer_;       // request heads (and the start of bodies, pipelined requests)
   http::Buffer body_buf_;     // request body bytes read after the head
+  std::string held_body_;     // the whole body, when a filter needed it
   http::RequestHead head_;
   http::ChunkedDecoder chunked_;
   std::size_t body_cursor_ = 0;  // offset in buffer_ of unread body bytes

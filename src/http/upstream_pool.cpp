@@ -47,6 +47,15 @@ void UpstreamPools::give_back(std::shared_ptr<UpstreamConnection> conn, const In
 
 void UpstreamPools::watch(const std::shared_ptr<UpstreamConnection>& conn) {
   const std::uint64_t generation = conn->idle_generation;
+  if (conn->stream.secure()) {
+    // TLS: a raw read would take bytes of a TLS record; wait for readiness instead.
+    conn->socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                            [this, conn, generation](boost::system::error_code ec) {
+                              if (ec == boost::asio::error::operation_aborted) return;
+                              if (conn->idle && conn->idle_generation == generation) drop(conn.get());
+                            });
+    return;
+  }
   // A one-byte read rather than async_wait: the reactor keeps its one registration of the socket
   // (no epoll_ctl per pooled connection), and a byte arriving here is garbage anyway.
   conn->socket.async_read_some(boost::asio::buffer(&conn->probe, 1),

@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "http/buffer.h"
+#include "http/stream.h"
 #include "observability/metrics.h"
 
 namespace portcullis {
@@ -21,8 +22,10 @@ struct ServiceConfig;
 namespace portcullis::http {
 
 struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::io_context& ioc) : socket(ioc) {}
-  boost::asio::ip::tcp::socket socket;
+  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc), socket(stream.socket()) {}
+  Stream stream;
+  boost::asio::ip::tcp::socket& socket;  // the stream's socket
+  const void* tls = nullptr;  // the service TLS context the connection was made with; null = plain
   Buffer buffer;
   std::uint32_t instance_id = 0;
   std::uint64_t requests = 0;

@@ -157,6 +157,9 @@ Gateway::Gateway(const std::string& yaml, const std::vector<std::string>& env) {
   std::string out = process_->output();
   admin_port_ = port_after(out, "\"msg\":\"admin listening\"");
   port_ = port_after(out, "\"msg\":\"listening\"");
+  for (std::size_t at = out.find("\"msg\":\"listening\""); at != std::string::npos;
+       at = out.find("\"msg\":\"listening\"", at + 1))
+    ports_.push_back(port_after(out.substr(at), "\"msg\":\"listening\""));
 }
 
 void Gateway::rewrite_config(const std::string& yaml) { write_file(config_path_, yaml); }

@@ -61,6 +61,8 @@ class Gateway {
   // admin listen "127.0.0.1:0": the ports are read from the daemon's "listening" log lines.
   explicit Gateway(const std::string& yaml, const std::vector<std::string>& env = {});
   int port() const { return port_; }
+  // Every listener's port, in config order (port() is the first).
+  const std::vector<int>& ports() const { return ports_; }
   int admin_port() const { return admin_port_; }
   const std::string& config_path() const { return config_path_; }
   Process& process() { return *process_; }
@@ -70,6 +72,7 @@ class Gateway {
   std::unique_ptr<Process> process_;
   std::string config_path_;
   int port_ = 0;
+  std::vector<int> ports_;
   int admin_port_ = 0;
 };
 
