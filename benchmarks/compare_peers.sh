@@ -6,7 +6,8 @@
 # machine, req/s saturates near the same figure for every proxy, and CPU per request is what
 # separates them) and RSS per idle keep-alive connection. Writes benchmarks/results/peers-DATE.md.
 #
-#   benchmarks/compare_peers.sh [BUILD_DIR]     (DURATION=10 CONNECTIONS=64 IDLE_CONNS=10000)
+#   benchmarks/compare_peers.sh [BUILD_DIR]     (DURATION=10 CONNECTIONS=64 IDLE_CONNS=10000 SKIP_TLS=)
+# Then runs benchmarks/tls_compare.sh, the same comparison over TLS.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=benchmarks/lib.sh
@@ -130,3 +131,8 @@ out="benchmarks/results/peers-$(date -u +%Y-%m-%d).md"
 echo "$report" > "$out"
 echo "$report"
 echo "written: $out"
+
+# TLS: the same comparison against nginx over TLS (keep-alive and full handshakes); SKIP_TLS=1 skips it.
+if [ -z "${SKIP_TLS:-}" ]; then
+  "$root/benchmarks/tls_compare.sh" "$build_dir"
+fi

@@ -344,7 +344,10 @@ admin:
                   R"(test.yaml:2:46: server.listen[2]: invalid address "::1:80" (expected host:port, [ipv6]:port or *:port))",
                   R"(test.yaml:4:11: admin.listen: invalid address "127.0.0.1:99999" (expected host:port, [ipv6]:port or *:port))"});
   require_errors("server:\n  listen: []\n", {"test.yaml:2:11: server.listen: must list at least one address"});
-  require_errors("server:\n  listen: { host: a }\n", {"test.yaml:2:11: server.listen: expected an address or a list of addresses"});
+  // A map is a listener ({address, tls}): its own keys are checked.
+  require_errors("server:\n  listen: { host: a }\n", {"test.yaml:2:13: server.listen.host: unknown key",
+                                                         "test.yaml:2:11: server.listen.address: missing required key"});
+  require_errors("server:\n  listen: [[1]]\n", {"test.yaml:2:12: server.listen[0]: expected a string"});
   require_errors("admin:\n  listen: [\"127.0.0.1:1\"]\n", {"test.yaml:2:11: admin.listen: expected a string"});
 }
 
