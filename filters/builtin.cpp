@@ -1,4 +1,5 @@
 // The built-in filters, registered by name: one line per filter.
+#include "filters/auth/jwt.h"
 #include "filters/headers/header_filters.h"
 #include "filters/path/path_filters.h"
 #include "filters/static/static_response.h"
@@ -24,6 +25,7 @@ void register_builtin_filters(FilterRegistry& r) {
   r.add("access_log", [](FilterBuild& b) { return make_access_log(b); });
   r.add("set_priority", [](FilterBuild& b) { return make_set_priority(b); });
   r.add("rate_limit", [](FilterBuild& b) { return make_rate_limit(b); });
+  r.add("jwt", [](FilterBuild& b) { return make_jwt(b); });
 }
 
 }  // namespace portcullis

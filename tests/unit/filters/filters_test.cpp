@@ -14,7 +14,7 @@ using filter_support::Request;
 
 TEST_CASE("every built-in filter is registered", "[filters]") {
   for (const char* name : {"static_response", "add_request_header", "add_response_header", "remove_request_header",
-                           "remove_response_header", "set_path", "rewrite_path", "request_id", "access_log", "set_priority", "rate_limit"})
+                           "remove_response_header", "set_path", "rewrite_path", "request_id", "access_log", "set_priority", "rate_limit", "jwt"})
     CHECK(FilterRegistry::instance().find(name) != nullptr);
 }
 
