@@ -2,7 +2,7 @@
 // from a jwks_url and kept fresh by one background thread shared by the whole process.
 //
 // A key set is immutable once built; the remote one is swapped whole through an atomic
-// shared_ptr, so a request's look-up is one lock-free load and never waits for a fetch.
+// shared_ptr, and a request reads it with one lock-free atomic load, never waiting for a fetch.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -75,6 +75,11 @@ class RemoteKeys {
 
   // The last good key set; null until a fetch has succeeded.
   std::shared_ptr<const KeySet> keys() const { return keys_.load(std::memory_order_acquire); }
+  // The same for the request path: the calling thread's own reference to the current set, valid
+  // until this thread's next call. One atomic load of the generation; the shared pointer itself
+  // (whose atomic load takes a spin bit in libstdc++ and bumps a shared count) is only read again
+  // after a new set was published.
+  const std::shared_ptr<const KeySet>& current() const;
   // A token named a kid the set lacks: fetch again now, unless a fetch started less than
   // min_refresh ago. Cheap and lock-free; callable from any thread.
   void refresh_soon();
@@ -91,7 +96,9 @@ class RemoteKeys {
  private:
   friend class Fetcher;
   std::string url_;
+  const std::uint64_t id_;  // unique for the process's lifetime (an address could be reused)
   std::atomic<std::shared_ptr<const KeySet>> keys_;
+  std::atomic<std::uint64_t> generation_{0};  // bumped after each store to keys_
   std::atomic<std::int64_t> refresh_ms_{300000};
   std::atomic<std::int64_t> min_refresh_ms_{30000};
   std::atomic<std::int64_t> timeout_ms_{5000};

@@ -115,6 +115,7 @@ class Fetcher {
       std::chrono::milliseconds wait(keys->refresh_ms_.load());
       if (set) {
         keys->keys_.store(std::move(set), std::memory_order_release);
+        keys->generation_.fetch_add(1, std::memory_order_release);
         backoff = 1s;
         log::debug("jwks fetched", {{"url", keys->url_}});
       } else {
@@ -145,7 +146,34 @@ class Fetcher {
   static constinit inline Fetcher* running_ = nullptr;  // under mutex_
 };
 
-RemoteKeys::RemoteKeys(std::string url) : url_(std::move(url)), state_(std::make_shared<State>()) {}
+namespace {
+std::atomic<std::uint64_t> next_id{1};
+}
+
+RemoteKeys::RemoteKeys(std::string url)
+    : url_(std::move(url)), id_(next_id.fetch_add(1)), state_(std::make_shared<State>()) {}
+
+const std::shared_ptr<const KeySet>& RemoteKeys::current() const {
+  struct Entry {
+    std::uint64_t id;
+    std::uint64_t generation;
+    std::shared_ptr<const KeySet> keys;
+  };
+  thread_local std::vector<Entry> cache;
+  const std::uint64_t generation = generation_.load(std::memory_order_acquire);
+  for (Entry& e : cache) {
+    if (e.id != id_) continue;
+    if (e.generation != generation) {
+      e.keys = keys_.load(std::memory_order_acquire);
+      e.generation = generation;
+    }
+    return e.keys;
+  }
+  // Entries of URLs no longer configured would pile up over many reloads: start afresh.
+  if (cache.size() >= 16) cache.clear();
+  cache.push_back({id_, generation, keys_.load(std::memory_order_acquire)});
+  return cache.back().keys;
+}
 
 RemoteKeys::~RemoteKeys() {
   state_->stopped = true;

@@ -258,7 +258,7 @@ class JwtFilter final : public Filter {
       return false;
     };
     if (try_set(*s_.keys)) return Result::accepted;
-    std::shared_ptr<const KeySet> remote = s_.remote ? s_.remote->keys() : nullptr;
+    const KeySet* remote = s_.remote ? s_.remote->current().get() : nullptr;
     if (remote && try_set(*remote)) return Result::accepted;
     // The jwks_url keys have not arrived: the token may well be signed by one of them, unless its
     // kid named a static key.

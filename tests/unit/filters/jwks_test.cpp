@@ -209,6 +209,9 @@ TEST_CASE("jwt fetches jwks_url keys, refetches on an unknown kid and keeps the 
   }));
   CHECK(accepted(*f->filter, t1));
   CHECK(accepted(*f->filter, t2));
+  bool other_thread = false;  // a worker thread that never looked before sees the current set too
+  std::thread([&] { other_thread = accepted(*f->filter, t2); }).join();
+  CHECK(other_thread);
 
   // A reload (a second filter on the same URL) shares the instance and its keys: no 503 while a
   // new fetch would run.
