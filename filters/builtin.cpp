@@ -4,6 +4,7 @@
 #include "filters/edge/redirect.h"
 #include "filters/edge/request_size_limit.h"
 #include "filters/edge/security_headers.h"
+#include "filters/auth/jwt.h"
 #include "filters/headers/header_filters.h"
 #include "filters/path/path_filters.h"
 #include "filters/static/static_response.h"
@@ -38,6 +39,7 @@ void register_builtin_filters(FilterRegistry& r) {
   r.add("redirect", [](FilterBuild& b) { return make_redirect(b); });
   r.add("https_redirect", [](FilterBuild& b) { return make_https_redirect(b); });
   r.add("security_headers", [](FilterBuild& b) { return make_security_headers(b); });
+  r.add("jwt", [](FilterBuild& b) { return make_jwt(b); });
 }
 
 }  // namespace portcullis

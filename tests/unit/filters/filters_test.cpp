@@ -16,7 +16,7 @@ TEST_CASE("every built-in filter is registered", "[filters]") {
   for (const char* name : {"static_response", "add_request_header", "add_response_header", "remove_request_header",
                            "remove_response_header", "set_path", "rewrite_path", "request_id", "access_log", "set_priority", "rate_limit",
                            "ip_filter", "api_key", "basic_auth", "hmac_auth",
-                           "cors", "request_size_limit", "redirect", "https_redirect", "security_headers"})
+                           "cors", "request_size_limit", "redirect", "https_redirect", "security_headers", "jwt"})
     CHECK(FilterRegistry::instance().find(name) != nullptr);
 }
 
