@@ -162,7 +162,9 @@ std::optional<std::vector<FileLine>> read_credential_lines(const std::string& pa
 
 void pass_consumer(Context& ctx, const std::string& header, std::string_view consumer) {
   ctx.consumer = consumer;
-  if (!header.empty()) ctx.request->fields.set(header, consumer);
+  if (header.empty()) return;
+  ctx.request->fields.remove_any_spelling(header);
+  ctx.request->fields.add(header, consumer);
 }
 
 Outcome refuse(Context& ctx, int status, const char* message, std::string_view challenge) {

@@ -137,20 +137,24 @@ class HmacAuthFilter final : public Filter {
   explicit HmacAuthFilter(Settings s)
       : Filter("hmac_auth", FilterType::pre, auth_filter_order), s_(std::move(s)) {}
 
-  std::size_t body_limit() const override { return s_.max_body; }
+  // The body is read only for a request whose head already passes: a known key id, a fresh date
+  // and a valid signature (which covers the digest header); the digest is checked after.
+  std::size_t body_limit(const Context& ctx) const override {
+    Signed sig;
+    SignedNames names;
+    const Secrets::value_type* credential = nullptr;
+    return check_head(ctx, sig, names, credential) ? 0 : s_.max_body;
+  }
 
   Outcome run(Context& ctx) const override {
     Signed sig;
-    if (const char* problem = read_authorization(ctx.request->fields, sig)) return deny(ctx, problem);
-    const auto secret = s_.secrets.find(sig.key_id);
-    if (secret == s_.secrets.end()) return deny(ctx, "unknown key id");
     SignedNames names;
-    const char* problem = read_signed_names(ctx.request->fields, sig.headers, names);
-    if (!problem) problem = check_date_and_body(ctx, names);
-    if (!problem) problem = check_signature(ctx, sig, names, secret->second);
+    const Secrets::value_type* credential = nullptr;
+    const char* problem = check_head(ctx, sig, names, credential);
+    if (!problem) problem = check_body(ctx);
     if (problem) return deny(ctx, problem);
     if (s_.strip) ctx.request->fields.remove("authorization");
-    auth::pass_consumer(ctx, s_.consumer_header, secret->first);
+    auth::pass_consumer(ctx, s_.consumer_header, credential->first);
     return Outcome::proceed;
   }
 
@@ -203,16 +207,28 @@ class HmacAuthFilter final : public Filter {
     return nullptr;
   }
 
-  const char* check_date_and_body(const Context& ctx, const SignedNames& names) const {
+  // Everything but the body: the Authorization header, the key id, the signed names, the date and
+  // the signature (which covers the x-content-sha256 value, checked against the body later).
+  const char* check_head(const Context& ctx, Signed& sig, SignedNames& names,
+                         const Secrets::value_type*& credential) const {
     const http::Fields& fields = ctx.request->fields;
+    if (const char* problem = read_authorization(fields, sig)) return problem;
+    const auto found = s_.secrets.find(sig.key_id);
+    if (found == s_.secrets.end()) return "unknown key id";
+    credential = &*found;
+    if (const char* problem = read_signed_names(fields, sig.headers, names)) return problem;
     const auto date = parse_http_date(auth::trim(fields.get(names.x_date ? "x-date" : "date")));
     if (!date) return "malformed date";
     const std::int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     if (*date < now - s_.clock_skew.count() || *date > now + s_.clock_skew.count())
       return "the request date is outside the allowed clock skew";
+    return check_signature(ctx, sig, names, found->second);
+  }
+
+  const char* check_body(const Context& ctx) const {
     std::uint8_t claimed[32];
-    if (!auth::hex_decode(auth::trim(fields.get("x-content-sha256")), claimed, sizeof claimed))
+    if (!auth::hex_decode(auth::trim(ctx.request->fields.get("x-content-sha256")), claimed, sizeof claimed))
       return "malformed x-content-sha256";
     // No body read (none sent, or a unit test): the digest of the empty body.
     const auth::Sha256 actual = auth::sha256({ctx.request_body ? std::string_view(*ctx.request_body) : std::string_view{}});

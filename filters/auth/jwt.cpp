@@ -134,7 +134,7 @@ class JwtFilter final : public Filter {
   Outcome run(Context& ctx) const override {
     http::Fields& fields = ctx.request->fields;
     // Whatever happens next, the origin must never see a client's own copy of these headers.
-    for (const auto& [claim, header] : s_.forward) fields.remove(header);
+    for (const auto& [claim, header] : s_.forward) fields.remove_any_spelling(header);
 
     Source source = Source::none;
     bool ambiguous = false;

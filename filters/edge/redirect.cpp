@@ -42,6 +42,14 @@ Pieces pieces_of(const Context& ctx, bool need_host) {
   p.path = head.path.empty() || head.path.front() != '/' ? std::string_view("/") : head.path;  // "OPTIONS *"
   p.query = head.query;
   p.ok = edge::is_visible_ascii(p.path) && edge::is_visible_ascii(p.query);
+  // "//evil.example" or "/\evil.example" at the start of a Location names another host: leading
+  // slashes collapse to one, and a backslash among them is refused.
+  std::size_t lead = 0;
+  while (lead < p.path.size() && (p.path[lead] == '/' || p.path[lead] == '\\')) ++lead;
+  if (lead > 1) {
+    if (p.path.substr(0, lead).find('\\') != std::string_view::npos) p.ok = false;
+    else p.path.remove_prefix(lead - 1);
+  }
   if (need_host) {
     p.hostname = edge::host_without_port(head.host);
     p.host = p.hostname.empty() ? std::string_view{} : head.host;  // host_without_port checked all of it

@@ -63,6 +63,7 @@ std::uint16_t Worker::listen(const ListenAddress& address) {
   acceptor->listen(4096);
   std::uint16_t port = acceptor->local_endpoint().port();
   acceptors_.push_back(std::move(acceptor));
+  bound_.emplace_back(address.text(), address.tls);
   return port;
 }
 
@@ -122,9 +123,12 @@ void Worker::accept_loop(std::size_t i) {
       shard_->inc(metrics_.connections_total);
       // The TLS context of the listener as the current config has it (new connections pick up
       // reloaded certificates; open ones keep theirs).
-      const auto& listen = snapshot()->config.server.listen;
       std::shared_ptr<const tls::ServerContext> tls_context;
-      if (i < listen.size() && listen[i].tls) tls_context = listen[i].tls->context;
+      if (const auto& bound_tls = bound_[i].second) {
+        tls_context = bound_tls->context;
+        for (const auto& l : snapshot()->config.server.listen)
+          if (l.tls && l.text() == bound_[i].first) tls_context = l.tls->context;
+      }
       Session::start(*this, std::move(socket), std::move(tls_context));
     }
   }, net::detached);

@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 
 #include <charconv>
@@ -19,6 +20,8 @@
 #include "http/buffer.h"
 #include "http/message.h"
 #include "http/parser.h"
+#include "http/stream.h"
+#include "tls/tls.h"
 
 namespace portcullis::discovery {
 
@@ -37,18 +40,35 @@ std::string Url::authority() const {
   return h + ":" + std::to_string(port);
 }
 
+namespace {
+
+// The context for https URLs that name no TLS settings: the system's trust store.
+std::shared_ptr<const tls::ClientContext> default_tls() {
+  static const std::shared_ptr<const tls::ClientContext> context = [] {
+    std::vector<tls::BuildError> errors;
+    return tls::ClientContext::build(tls::ClientSettings{}, errors);
+  }();
+  return context;
+}
+
+}  // namespace
+
 std::optional<Url> parse_url(std::string_view text, std::string& error) {
-  constexpr std::string_view scheme = "http://";
-  if (text.size() < scheme.size() || !http::iequals(text.substr(0, scheme.size()), scheme)) {
-    error = text.starts_with("https:") ? "https is not supported (plain http:// only): " + std::string(text)
-                                       : "URL must start with http://: " + std::string(text);
+  constexpr std::string_view plain = "http://", secure = "https://";
+  Url url;
+  if (text.size() >= secure.size() && http::iequals(text.substr(0, secure.size()), secure)) {
+    url.https = true;
+    url.port = 443;
+    text.remove_prefix(secure.size());
+  } else if (text.size() >= plain.size() && http::iequals(text.substr(0, plain.size()), plain)) {
+    text.remove_prefix(plain.size());
+  } else {
+    error = "URL must start with http:// or https://: " + std::string(text);
     return std::nullopt;
   }
-  text.remove_prefix(scheme.size());
   std::size_t end = text.find_first_of("/?");
   std::string_view authority = text.substr(0, end);
   std::string_view rest = end == std::string_view::npos ? std::string_view{} : text.substr(end);
-  Url url;
   std::string_view port;
   if (authority.starts_with("[")) {
     std::size_t close = authority.find(']');
@@ -95,7 +115,7 @@ std::string HttpResult::header(std::string_view name) const {
 // The sockets and the watchdog of one exchange, shared with the timer and cancel handlers so
 // they can close the socket whatever the coroutine is awaiting.
 struct HttpExchange : std::enable_shared_from_this<HttpExchange> {
-  explicit HttpExchange(net::io_context& ioc) : resolver(ioc), socket(ioc), timer(ioc) {}
+  explicit HttpExchange(net::io_context& ioc) : resolver(ioc), stream(ioc), socket(stream.socket()), timer(ioc) {}
 
   void abort() {
     resolver.cancel();
@@ -122,7 +142,8 @@ struct HttpExchange : std::enable_shared_from_this<HttpExchange> {
   static void detach(HttpCancel& cancel) { cancel.hook_ = nullptr; }
 
   tcp::resolver resolver;
-  tcp::socket socket;
+  http::Stream stream;
+  tcp::socket& socket;  // the stream's
   net::steady_timer timer;
   bool timed_out = false;
   bool cancelled = false;
@@ -143,14 +164,18 @@ std::string build_request(const HttpRequest& req, const Url& url) {
 
 // Reads the response off the socket into a buffer; `eof` tells a clean close from an error.
 struct Reader {
-  tcp::socket& socket;
+  http::Stream& socket;
   http::Buffer buffer;
   bool eof = false;
 
   net::awaitable<boost::system::error_code> more() {
     if (!buffer.prepare(read_size, max_buffer)) co_return net::error::no_buffer_space;
     auto [ec, n] = co_await socket.async_read_some(net::buffer(buffer.write_ptr(), buffer.writable()), use_tuple);
-    if (ec == net::error::eof) eof = true;
+    // A TLS peer that closes without close_notify ends the stream like a plain close.
+    if (ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
+      ec = net::error::eof;
+      eof = true;
+    }
     if (!ec) buffer.commit(n);
     co_return ec;
   }
@@ -285,13 +310,27 @@ net::awaitable<HttpResult> exchange(net::io_context& ioc, HttpRequest req, const
       ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
       ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
     }
+    if (url->https) {
+      const auto context = req.tls ? req.tls : default_tls();
+      ssl_st* ssl = context ? context->new_connection(url->host) : nullptr;
+      if (!ssl) {
+        error = "cannot set up TLS for " + where;
+        break;
+      }
+      ex->stream.start_tls(ssl, context);
+      auto [hec] = co_await ex->stream.tls().async_handshake(net::ssl::stream_base::client, use_tuple);
+      if (hec) {
+        error = "TLS handshake with " + where + " failed: " + hec.message();
+        break;
+      }
+    }
     std::string out = build_request(req, *url);
-    auto [wec, written] = co_await net::async_write(ex->socket, net::buffer(out), use_tuple);
+    auto [wec, written] = co_await net::async_write(ex->stream, net::buffer(out), use_tuple);
     if (wec) {
       error = "cannot send to " + where + ": " + wec.message();
       break;
     }
-    Reader reader{ex->socket};
+    Reader reader{ex->stream};
     Framing framing;
     error = co_await read_head(reader, result, framing, where);
     if (!error.empty()) break;

@@ -16,13 +16,18 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
+namespace portcullis::tls {
+class ClientContext;
+}
+
 namespace portcullis::discovery {
 
-// http://host[:port][/path][?query]. host: IP literal ([v6] in brackets) or a name (resolved
+// http[s]://host[:port][/path][?query]. host: IP literal ([v6] in brackets) or a name (resolved
 // asynchronously, e.g. "localhost").
 struct Url {
   std::string host;  // without brackets
   std::uint16_t port = 80;
+  bool https = false;
   std::string target = "/";  // path and query, as sent
   std::string authority() const;  // for the Host header
 };
@@ -54,6 +59,9 @@ struct HttpRequest {
   std::chrono::milliseconds timeout{5000};
   std::size_t max_body = 16 << 20;
   std::shared_ptr<HttpCancel> cancel;  // optional
+  // For https URLs: the TLS settings (CA, SNI, client certificate); null = the system's trust store
+  // and the URL's host.
+  std::shared_ptr<const tls::ClientContext> tls;
 };
 
 struct HttpResult {

@@ -110,6 +110,7 @@ void Discovery::reconcile(const Snapshot& snap) {
         entry.checker->start();
       }
     }
+    if (entry.checker) entry.checker->set_tls(service->config.tls_context);
     next.emplace(name, std::move(entry));
   }
   for (auto& [name, e] : entries_) {
@@ -158,7 +159,8 @@ void HealthChecker::round() {
     // One check through the control plane's HTTP client: a 2xx passes; any other status, a
     // refused connection or no answer within the timeout fails.
     HttpRequest request;
-    request.url = "http://" + inst.address + config_.path;
+    request.url = (tls_ ? "https://" : "http://") + inst.address + config_.path;
+    request.tls = tls_;
     request.host = config_.host;
     request.headers = {{"User-Agent", "portcullis-health-check"}};
     request.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeout);

@@ -65,6 +65,8 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
                 observability::Registry& metrics);
   void start();
   void stop();
+  // Checks go over TLS, with the service's settings, when the service is reached over TLS.
+  void set_tls(std::shared_ptr<const tls::ClientContext> tls) { tls_ = std::move(tls); }
 
  private:
   void round();
@@ -72,6 +74,7 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   boost::asio::io_context& ioc_;
   std::shared_ptr<ServiceRuntime> runtime_;
   HealthCheckConfig config_;
+  std::shared_ptr<const tls::ClientContext> tls_;
   boost::asio::steady_timer timer_;
   observability::CounterId passed_, failed_;
   observability::Registry& metrics_;

@@ -3,6 +3,7 @@
 #include "http/message.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace portcullis::http {
 
@@ -37,6 +38,20 @@ std::size_t Fields::count(std::string_view name) const {
 std::size_t Fields::remove(std::string_view name) {
   const std::size_t before = items_.size();
   std::erase_if(items_, [&](const Field& f) { return iequals(f.name, name); });
+  return before - items_.size();
+}
+
+std::size_t Fields::remove_any_spelling(std::string_view name) {
+  const std::size_t before = items_.size();
+  std::erase_if(items_, [&](const Field& f) {
+    if (f.name.size() != name.size()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      const char a = f.name[i] == '_' ? '-' : f.name[i];
+      const char b = name[i] == '_' ? '-' : name[i];
+      if (a != b && std::tolower(static_cast<unsigned char>(a)) != std::tolower(static_cast<unsigned char>(b))) return false;
+    }
+    return true;
+  });
   return before - items_.size();
 }
 

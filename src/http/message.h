@@ -30,6 +30,9 @@ class Fields {
   std::size_t count(std::string_view name) const;
   // Removes every field named `name`; returns how many were removed.
   std::size_t remove(std::string_view name);
+  // The same, also for the name spelled with '_' for '-': frameworks that map headers to CGI-style
+  // variables read X_Consumer as X-Consumer, so a header the gateway vouches for goes in both forms.
+  std::size_t remove_any_spelling(std::string_view name);
   // Replaces all fields named `name` with one.
   void set(std::string_view name, std::string_view value);
   std::vector<Field>& items() { return items_; }

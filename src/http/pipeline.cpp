@@ -14,7 +14,7 @@ namespace portcullis {
 net::awaitable<bool> Session::run_filters(Context& ctx, const std::vector<const Filter*>& list) {
   for (const Filter* filter : list) {
     if (!filter->should_filter(ctx)) continue;
-    if (const std::size_t limit = filter->body_limit(); limit > 0 && !ctx.request_body && head_.has_body()) {
+    if (const std::size_t limit = filter->body_limit(ctx); limit > 0 && !ctx.request_body && head_.has_body()) {
       if (!co_await hold_body(ctx, limit)) co_return false;
     }
     Outcome outcome = filter->is_async() ? co_await filter->run_async(ctx) : filter->run(ctx);

@@ -99,7 +99,12 @@ net::awaitable<bool> Session::connect_upstream(Context& ctx, const Instance& ins
     const std::string host(address.front() == '['
                                ? address.substr(1, address.find(']') - 1)
                                : address.substr(0, address.rfind(':')));
-    conn->stream.start_tls(service.config.tls_context->new_connection(host), service.config.tls_context);
+    ssl_st* ssl = service.config.tls_context->new_connection(host);
+    if (!ssl) {
+      ctx.error = {ErrorKind::internal, ErrorSource::internal, 500, "cannot create a TLS connection"};
+      co_return false;
+    }
+    conn->stream.start_tls(ssl, service.config.tls_context);
     conn->tls = service.config.tls_context.get();
     upstream_ = conn.get();
     auto [hec] = co_await conn->stream.tls().async_handshake(net::ssl::stream_base::client, use_tuple);
@@ -300,8 +305,14 @@ void Session::start_mirror(Context& ctx, std::size_t body_start, bool body_whole
   if (head_.upgrade) return;  // a copy of an upgrade would hold a shadow connection open for nothing
   if (canary::split_point(false, 0, worker_.mirror_sequence()) >= m.threshold) return;
   auto& shard = worker_.shard();
-  if (head_.has_body() && (!body_whole || head_.content_length > cfg.max_body_bytes)) {
+  // A held body (read whole for a filter) is mirrored from memory when it was sent with a length.
+  const bool held = ctx.request_body != nullptr;
+  if (head_.has_body() && (!body_whole || (held && head_.chunked) || head_.content_length > cfg.max_body_bytes)) {
     shard.inc(m.skipped_body);
+    return;
+  }
+  if (m.service->config.tls_context) {  // shadow copies are sent over plain connections only
+    shard.inc(m.failed);
     return;
   }
   if (m.in_flight->fetch_add(1, std::memory_order_relaxed) >= static_cast<std::int64_t>(cfg.max_in_flight)) {
@@ -318,7 +329,8 @@ void Session::start_mirror(Context& ctx, std::size_t body_start, bool body_whole
     return;
   }
   std::string bytes = out_;  // the head as sent to the primary (Host, X-Forwarded-*, X-Request-Id)
-  if (head_.has_body()) bytes.append(buffer_.readable().substr(body_start, head_.content_length));
+  if (held) bytes.append(*ctx.request_body);
+  else if (head_.has_body()) bytes.append(buffer_.readable().substr(body_start, head_.content_length));
   net::co_spawn(worker_.context(),
                 mirror_exchange(to_asio(pick.instance->endpoint), std::move(bytes), cfg.timeout, m.in_flight, &shard,
                                 m.sent, m.failed),
@@ -533,9 +545,11 @@ net::awaitable<void> Session::proxy(Context& ctx) {
       }
       timed_out_ = false;
       ctx.error = {};
-      body_cursor_ = body_start;
-      body_left_ = head_.chunked ? 0 : head_.content_length;
-      body_done_ = !head_.has_body();
+      if (!ctx.request_body) {  // a held body is sent again from memory; the client's bytes are all read
+        body_cursor_ = body_start;
+        body_left_ = head_.chunked ? 0 : head_.content_length;
+        body_done_ = !head_.has_body();
+      }
       continue;
     }
     if (may_retry) shard.inc(rt.metrics().retry_budget_exhausted);

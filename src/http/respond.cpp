@@ -202,7 +202,6 @@ void Session::append_request_head(Context& ctx, const Instance& instance) {
         http::iequals(n, "content-length") || http::iequals(n, "expect") || http::iequals(n, "http2-settings"))
       continue;
     if (http::iequals(n, "x-forwarded-for")) continue;  // rebuilt below
-    if (http::iequals(n, snap.config.server.client_cert_header)) continue;  // only the gateway sets it
     if (hop_limited && http::iequals(n, "max-forwards")) {
       std::uint64_t hops = 0;
       auto [p, ec] = std::from_chars(f.value.data(), f.value.data() + f.value.size(), hops);

@@ -299,6 +299,9 @@ net::awaitable<bool> Session::exchange() {
   body_done_ = !head_.has_body();
   chunked_.reset();
   make_request_id(ctx);
+  // The client certificate's subject is the gateway's to say: a client's copy goes before routing
+  // and filters see the request.
+  head_.fields.remove_any_spelling(snapshot->config.server.client_cert_header);
 
   co_await run_request(ctx);
 

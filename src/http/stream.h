@@ -30,7 +30,11 @@ class Stream {
   boost::asio::ssl::stream<tcp::socket&>& tls() { return *tls_; }
   // Whether the TLS layer holds bytes already read from the socket (a readiness wait on the socket
   // would miss them).
-  bool tls_pending() const { return tls_ && SSL_pending(const_cast<boost::asio::ssl::stream<tcp::socket&>&>(*tls_).native_handle()) > 0; }
+  bool tls_pending() {
+    if (!tls_) return false;
+    ssl_st* ssl = tls_->native_handle();
+    return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) == 1;
+  }
 
   tcp::socket& socket() { return socket_; }
   tcp::socket& lowest_layer() { return socket_; }
@@ -50,8 +54,8 @@ class Stream {
 
  private:
   tcp::socket socket_;
+  std::shared_ptr<const void> owner_;  // declared first: it outlives the TLS object it made
   std::unique_ptr<boost::asio::ssl::stream<tcp::socket&>> tls_;
-  std::shared_ptr<const void> owner_;
 };
 
 }  // namespace portcullis::http

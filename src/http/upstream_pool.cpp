@@ -26,8 +26,9 @@ std::shared_ptr<UpstreamConnection> UpstreamPools::take(const Instance& instance
 
 void UpstreamPools::give_back(std::shared_ptr<UpstreamConnection> conn, const Instance& instance,
                               const ServiceConfig& service) {
+  // Bytes the TLS layer holds past the response are as bad as bytes left in the buffer.
   if (!conn->socket.is_open() || conn->requests >= service.max_requests_per_connection ||
-      !conn->buffer.empty()) {
+      !conn->buffer.empty() || conn->stream.tls_pending()) {
     return;  // closed by the destructor
   }
   if (instance.id >= idle_.size()) idle_.resize(instance.id + 1);

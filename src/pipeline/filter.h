@@ -44,9 +44,11 @@ class Filter {
   virtual bool is_async() const { return false; }
   virtual boost::asio::awaitable<Outcome> run_async(Context& ctx) const;
   // A filter that must see the whole request body before it decides (a signature over the body)
-  // returns the most bytes it accepts: the pipeline reads the body first (413 when it is larger)
-  // and sets ctx.request_body, then runs the filter. 0 = the body is not needed (streamed later).
-  virtual std::size_t body_limit() const { return 0; }
+  // returns the most bytes it accepts for this request: the pipeline reads the body first (413
+  // when it is larger) and sets ctx.request_body, then runs the filter. 0 = the body is not needed
+  // (streamed later); a filter returns 0 for a request it will refuse on its head alone, so an
+  // unauthenticated client cannot make the gateway read and hold a body.
+  virtual std::size_t body_limit(const Context&) const { return 0; }
   // Called once the exchange is over (response sent or connection lost), for logging and metrics.
   virtual bool wants_completion() const { return false; }
   virtual void on_complete(const Context&) const {}

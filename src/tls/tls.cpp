@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -25,7 +26,6 @@ namespace {
 constexpr const char* default_ciphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-constexpr unsigned char session_id_context[] = "portcullis";
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -42,9 +42,10 @@ bool readable(const std::string& path, std::string& why) {
 int version_of(const std::string& v) { return v == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION; }
 
 // --- session ticket keys ------------------------------------------------------------------------
-// One ring for the process: the newest key encrypts new tickets; the previous one still decrypts
-// (and asks for a fresh ticket), so a ticket lives between one and two rotation periods. The ring
-// is touched only during handshakes.
+// One ring for the process: a new key every hour encrypts new tickets; the previous one still
+// decrypts (and asks for a fresh ticket), so a key lives two hours and a ticket resumes for its
+// session_timeout or until its key retires, whichever comes first. The ring is touched only during
+// handshakes.
 struct TicketKey {
   unsigned char name[16];
   unsigned char aes[32];
@@ -58,13 +59,11 @@ class TicketKeys {
     static TicketKeys keys;
     return keys;
   }
-  void set_period(std::chrono::seconds period) { period_ns_.store(std::chrono::nanoseconds(period).count()); }
-
   // Copies the key to encrypt with (rotating first when it is old).
   bool current(TicketKey& out) {
     std::lock_guard lock(mutex_);
     const auto now = std::chrono::steady_clock::now();
-    if (count_ == 0 || now - keys_[0].created >= std::chrono::nanoseconds(period_ns_.load())) {
+    if (count_ == 0 || now - keys_[0].created >= rotation) {
       TicketKey fresh;
       if (RAND_bytes(fresh.name, sizeof(fresh.name)) != 1 || RAND_bytes(fresh.aes, sizeof(fresh.aes)) != 1 ||
           RAND_bytes(fresh.hmac, sizeof(fresh.hmac)) != 1)
@@ -93,7 +92,7 @@ class TicketKeys {
   std::mutex mutex_;
   TicketKey keys_[2]{};
   std::size_t count_ = 0;
-  std::atomic<std::int64_t> period_ns_{std::chrono::nanoseconds(std::chrono::hours(1)).count()};
+  static constexpr std::chrono::hours rotation{1};
 };
 
 bool set_mac_key(EVP_MAC_CTX* mac, unsigned char* key, std::size_t size) {
@@ -238,7 +237,18 @@ std::shared_ptr<const ServerContext> ServerContext::build(const ServerSettings& 
   std::shared_ptr<ServerContext> out(new ServerContext());
   out->verify_ = s.verify;
   if (s.certificates.empty()) errors.push_back({"cert", "a TLS listener needs at least one certificate"});
-  TicketKeys::instance().set_period(s.session_timeout);
+  // Sessions resume only on a listener with the same client-certificate policy: a session made
+  // without a certificate, or verified against another CA, must not skip verification here. The
+  // context id is a digest of the policy and the CA bundle's contents.
+  unsigned char sid_context[SHA256_DIGEST_LENGTH];
+  {
+    std::string policy = "portcullis;verify=" + std::to_string(static_cast<int>(s.verify)) + ";ca=";
+    if (!s.client_ca.empty()) {
+      std::ifstream in(s.client_ca, std::ios::binary);
+      policy.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    SHA256(reinterpret_cast<const unsigned char*>(policy.data()), policy.size(), sid_context);
+  }
   for (std::size_t i = 0; i < s.certificates.size(); ++i) {
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
@@ -258,7 +268,7 @@ std::shared_ptr<const ServerContext> ServerContext::build(const ServerSettings& 
     if (!s.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, s.ciphersuites.c_str()) != 1 && i == 0)
       errors.push_back({"ciphersuites", "no usable TLS 1.3 suite in " + s.ciphersuites});
     ERR_clear_error();
-    SSL_CTX_set_session_id_context(ctx, session_id_context, sizeof(session_id_context) - 1);
+    SSL_CTX_set_session_id_context(ctx, sid_context, sizeof(sid_context));
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_timeout(ctx, static_cast<long>(s.session_timeout.count()));
     if (s.session_tickets) SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
@@ -366,8 +376,12 @@ ssl_st* ClientContext::new_connection(const std::string& host) const {
   const bool is_ip = inet_pton(AF_INET, name.c_str(), ip) == 1 || inet_pton(AF_INET6, name.c_str(), ip) == 1;
   if (!is_ip && !name.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());
   if (verify_) {
-    if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
-    else SSL_set1_host(ssl, name.c_str());
+    if (is_ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+    } else {
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      SSL_set1_host(ssl, name.c_str());
+    }
   }
   static constexpr unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_set_alpn_protos(ssl, alpn, sizeof(alpn));

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -230,6 +231,18 @@ TEST_CASE("TLS listener: SNI picks the certificate, TLS 1.2 and 1.3 only, ALPN h
     TlsClient none(tls_port, {.verify = false});
     REQUIRE(none.handshake_ok());
     CHECK(none.peer_cn() == "a.example.test");
+    // The admin API lists the certificates and their expiry, and nothing of the keys.
+    auto admin = request(gw.admin_port(), "GET", "/admin/tls");
+    REQUIRE(admin);
+    CHECK(admin->status == 200);
+    const auto tls = nlohmann::json::parse(admin->body);
+    const auto& certificates = tls["listeners"][0]["certificates"];
+    REQUIRE(certificates.size() == 2);
+    CHECK(certificates[1]["names"] == nlohmann::json({"b.example.test", "*.b.example.test"}));
+    CHECK(certificates[0]["days_left"] >= 1);  // made for 2 days
+    CHECK(certificates[0]["days_left"] <= 2);
+    CHECK(admin->body.find(".key") == std::string::npos);
+    CHECK(admin->body.find("PRIVATE") == std::string::npos);
   }
 
   SECTION("requests are proxied over TLS, with X-Forwarded-Proto https and ALPN http/1.1") {
@@ -330,7 +343,8 @@ TEST_CASE("TLS client certificates: required, optional, and a subject header cli
     CHECK(r->body.find("[\"X-Client-Cert-Subject\",\"CN=client-1,O=Portcullis Tests\"]") != std::string::npos);
     CHECK(r->body.find("CN=admin") == std::string::npos);
     // The plain listener strips a forged subject too.
-    auto plain = request(gw.port(), "GET", "/headers", {{"X-Client-Cert-Subject", "CN=admin"}});
+    auto plain = request(gw.port(), "GET", "/headers",
+                         {{"X-Client-Cert-Subject", "CN=admin"}, {"X_Client_Cert_Subject", "CN=admin"}});
     REQUIRE(plain);
     CHECK(plain->body.find("CN=admin") == std::string::npos);
   }
@@ -441,6 +455,16 @@ TEST_CASE("Upstream TLS: verified origin, SNI, client certificate to the origin"
       CHECK(r->body.find("CN=client-1") != std::string::npos);
     }
     CHECK(metric(origin.admin_port(), "portcullis_tls_handshakes_total{resumed=\"false\"}") == 1);
+  }
+
+  SECTION("active health checks go over TLS with the service's settings") {
+    Gateway edge(edge_config("      ca: " + p.path("ca.pem") + "\n      sni: origin.internal\n      cert: " +
+                             p.path("client.pem") + "\n      key: " + p.path("client.key") + "\n" +
+                             "    health_check: { path: /hello, interval: 100ms }\n"));
+    CHECK(eventually([&] {
+      auto s = request(edge.admin_port(), "GET", "/admin/services");
+      return s && nlohmann::json::parse(s->body)["origin"]["instances"][0]["last_check"] == "ok";
+    }));
   }
 
   SECTION("a name that does not match the certificate is a 502") {

@@ -101,9 +101,13 @@ TEST_CASE("URLs parse and bad ones are named", "[discovery][http_client]") {
   REQUIRE(u);
   CHECK(u->port == 80);
   CHECK(u->target == "/?x=1");
-  CHECK_FALSE(parse_url("https://x/", error));
-  CHECK(error.find("https") != std::string::npos);
+  u = parse_url("https://keys.example.com/.well-known/jwks.json", error);
+  REQUIRE(u);
+  CHECK(u->https);
+  CHECK(u->port == 443);
+  CHECK(u->target == "/.well-known/jwks.json");
   CHECK_FALSE(parse_url("ftp://x/", error));
+  CHECK(error.find("https://") != std::string::npos);
   CHECK_FALSE(parse_url("http://:80/", error));
   CHECK_FALSE(parse_url("http://x:99999/", error));
   CHECK_FALSE(parse_url("http://[::1/", error));

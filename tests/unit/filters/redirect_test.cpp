@@ -195,3 +195,17 @@ TEST_CASE("https_redirect refuses bad args", "[filters][edge][https_redirect]") 
     CHECK(has_error(f->errors.joined(), c.error));
   }
 }
+
+TEST_CASE("redirect never lets a path name another host in a Location that starts with it", "[filters][edge][redirect]") {
+  auto f = build("redirect", "{ location: \"{path}\" }");
+  REQUIRE(f->filter);
+  Request slashes;
+  slashes.head.path = "//evil.example/x";
+  CHECK(location(*f->filter, slashes) == "/evil.example/x");
+  Request backslash;
+  backslash.head.path = "/\\evil.example/x";
+  CHECK(location(*f->filter, backslash).empty());
+  CHECK(backslash.ctx.error.status == 400);
+  Request normal;
+  CHECK(location(*f->filter, normal) == "/api/v1/items");
+}
