@@ -1,26 +1,10 @@
 // The edge filters through the real daemon, on a plain and a TLS listener: https_redirect, HSTS
 // only over TLS, CORS preflight answered at the edge, request_size_limit on streamed bodies.
-#include <cstdio>
-
 #include <catch2/catch.hpp>
 
 #include "harness.h"
 
 using namespace harness;
-
-namespace {
-
-std::string run_command(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("Edge filters: https_redirect, security_headers, cors, request_size_limit", "[edge]") {
   Backend backend("edge");

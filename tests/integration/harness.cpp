@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -503,6 +504,16 @@ std::string config(const std::string& services, const std::string& routes, const
 std::string get_body(int port, const std::string& target) {
   auto r = request(port, "GET", target);
   return r ? r->body : std::string();
+}
+
+std::string run_command(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+  ::pclose(p);
+  return out;
 }
 
 }  // namespace harness

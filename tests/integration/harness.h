@@ -196,6 +196,8 @@ std::string config(const std::string& services, const std::string& routes, const
                    int workers = 1);
 
 std::string read_file(const std::string& path);
+// Runs a shell command (the openssl and curl tools) and returns its stdout and stderr together.
+std::string run_command(const std::string& command);
 void write_file(const std::string& path, const std::string& text);
 
 }  // namespace harness

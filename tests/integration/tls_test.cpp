@@ -25,15 +25,6 @@ using namespace harness;
 
 namespace {
 
-std::string run_command(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
 
 // A CA and certificates signed by it, made once per test process with the openssl tool.
 struct Pki {
