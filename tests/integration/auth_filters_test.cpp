@@ -185,3 +185,71 @@ TEST_CASE("Edge authentication filters end to end", "[auth]") {
     CHECK(text.find(password) == std::string::npos);
   }
 }
+
+namespace {
+
+std::string base64url(const std::string& bytes) {
+  std::string b = base64(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  for (char& c : b) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!b.empty() && b.back() == '=') b.pop_back();
+  return b;
+}
+
+// An HS256 token over `claims` (JSON text) signed with `secret`.
+std::string hs256_token(const std::string& header, const std::string& claims, const std::string& secret) {
+  const std::string signing = base64url(header) + "." + base64url(claims);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(signing.data()),
+       signing.size(), mac, &mac_len);
+  return signing + "." + base64url(std::string(reinterpret_cast<const char*>(mac), mac_len));
+}
+
+}  // namespace
+
+TEST_CASE("jwt end to end: a JWKS file key, claims forwarded, forged claim headers dropped", "[auth]") {
+  Backend backend("jwt");
+  const std::string secret = "a-jwks-hmac-key-of-at-least-32-bytes!!";
+  const std::string dir = temp_dir();
+  write_file(dir + "/jwks.json", "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k1\",\"alg\":\"HS256\",\"k\":\"" +
+                                     base64url(secret) + "\"}]}");
+  Gateway gw(config("  app:\n    instances: [\"" + backend.address() + "\"]\n",
+                    "  - id: api\n    path: /api/**\n    service: app\n    filters:\n"
+                    "      - name: jwt\n        args: { jwks_file: " + dir + "/jwks.json, issuers: [https://idp.test/], "
+                    "forward_claims: { sub: X-User-Id } }\n"));
+  const long now = static_cast<long>(std::time(nullptr));
+  const std::string header = "{\"alg\":\"HS256\",\"kid\":\"k1\",\"typ\":\"JWT\"}";
+  const std::string claims = "{\"sub\":\"user-42\",\"iss\":\"https://idp.test/\",\"exp\":" + std::to_string(now + 600) + "}";
+  const std::string token = hs256_token(header, claims, secret);
+
+  auto ok = request(gw.port(), "GET", "/api/headers",
+                    {{"Authorization", "Bearer " + token}, {"X-User-Id", "admin"}, {"X_User_Id", "admin"}});
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  CHECK(ok->body.find("[\"X-User-Id\",\"user-42\"]") != std::string::npos);
+  CHECK(ok->body.find("admin") == std::string::npos);
+
+  auto missing = request(gw.port(), "GET", "/api/headers", {{"X-User-Id", "admin"}});
+  REQUIRE(missing);
+  CHECK(missing->status == 401);
+  CHECK(missing->header("WWW-Authenticate").find("Bearer") == 0);
+
+  const std::string expired_claims = "{\"sub\":\"user-42\",\"iss\":\"https://idp.test/\",\"exp\":" + std::to_string(now - 600) + "}";
+  auto expired = request(gw.port(), "GET", "/api/headers", {{"Authorization", "Bearer " + hs256_token(header, expired_claims, secret)}});
+  REQUIRE(expired);
+  CHECK(expired->status == 401);
+  CHECK(expired->header("WWW-Authenticate").find("invalid_token") != std::string::npos);
+
+  // alg none, with the signature left off.
+  const std::string none = base64url("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." + base64url(claims) + ".";
+  auto unsigned_token = request(gw.port(), "GET", "/api/headers", {{"Authorization", "Bearer " + none}});
+  REQUIRE(unsigned_token);
+  CHECK(unsigned_token->status == 401);
+
+  auto wrong_key = request(gw.port(), "GET", "/api/headers",
+                           {{"Authorization", "Bearer " + hs256_token(header, claims, "another-key-of-at-least-32-bytes-long")}});
+  REQUIRE(wrong_key);
+  CHECK(wrong_key->status == 401);
+  // The token is not written to the gateway's log.
+  CHECK(gw.process().output().find(token.substr(0, 40)) == std::string::npos);
+}
