@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Before/after on the data path: two gateway binaries proxying to the same backend, measured in
+# turns (A B A B ...) so machine noise hits both alike. Reports each run and the median req/s and
+# CPU per request of each binary. Same set-up as compare_peers.sh: wrk and the backend on CPU 0,
+# the gateway on CPU 1 with one worker and upstream keep-alive.
+#
+#   benchmarks/ab.sh OLD_BINARY NEW_BINARY [ROUNDS]     (DURATION=10 CONNECTIONS=64)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+old_bin=$(realpath "$1")
+new_bin=$(realpath "$2")
+rounds="${3:-3}"
+# shellcheck source=benchmarks/lib.sh
+source "$root/benchmarks/lib.sh"
+bench_start "$(dirname "$new_bin")" ab
+
+backend_port=$(free_port)
+taskset -c 0 "$build_dir/portcullis-example-backend" --port "$backend_port" --name bench > /dev/null &
+pids+=($!)
+wait_ready "http://127.0.0.1:$backend_port/"
+gw_port=$(free_port)
+admin_port=$(free_port)
+cat > "$work/portcullis.yaml" <<GATEWAY
+server:
+  listen: "127.0.0.1:$gw_port"
+  workers: 1
+admin:
+  listen: "127.0.0.1:$admin_port"
+services:
+  backend:
+    instances: ["127.0.0.1:$backend_port"]
+routes:
+  - id: all
+    path: /**
+    service: backend
+    strip_prefix: false
+GATEWAY
+
+for round in $(seq 1 "$rounds"); do
+  for side in old new; do
+    bin=$old_bin
+    [ "$side" = new ] && bin=$new_bin
+    taskset -c 1 "$bin" run -c "$work/portcullis.yaml" 2> "$work/gw.log" &
+    gw=$!
+    pids+=("$gw")
+    wait_ready "http://127.0.0.1:$admin_port/health"
+    measure "$side-$round" "$gw_port" "$gw"
+    stop_process "$gw"
+  done
+done
+
+echo "| run | req/s | p50 | p99 | CPU µs/request | errors |"
+echo "|---|---|---|---|---|---|"
+for row in "${results[@]}"; do
+  IFS='|' read -r name r50 a b c e <<< "$row"
+  echo "| $name | $r50 | $a | $b | $c | $e |"
+done
+for side in old new; do
+  printf '%s\n' "${results[@]}" | awk -F'|' -v s="$side" '$1 ~ "^"s"-" {print $2, $5}' | sort -n -k2 |
+    awk -v s="$side" '{r[NR]=$1; c[NR]=$2} END {m=int((NR+1)/2); printf "median %s: CPU %.1f µs/request (runs sorted by CPU; req/s of that run %s)\n", s, c[m], r[m]}'
+done
