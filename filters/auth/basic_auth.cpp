@@ -14,6 +14,13 @@
 #include <stdexcept>
 #include <functional>
 #include <unordered_map>
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -81,6 +88,18 @@ bool crypt_matches(const std::string& hash, const char* password) {
   return out && std::strlen(out) == hash.size() && CRYPTO_memcmp(out, hash.data(), hash.size()) == 0;
 }
 
+// The threads that run crypt(3) for the data path: half the CPUs, at least one.
+boost::asio::thread_pool& hash_pool() {
+  static boost::asio::thread_pool pool(std::max(1u, std::thread::hardware_concurrency() / 2));
+  return pool;
+}
+// Parameters by value: they live in the coroutine's frame while it runs on the pool.
+boost::asio::awaitable<bool> hash_on_pool(std::string hash, std::string password) {
+  co_return crypt_matches(hash, password.c_str());
+}
+constexpr int max_pending_hashes = 64;
+std::atomic<int> pending_hashes{0};
+
 bool sha1_matches(const std::array<std::uint8_t, 20>& expected, std::string_view password) {
   std::array<std::uint8_t, EVP_MAX_MD_SIZE> digest{};
   unsigned int size = 0;
@@ -98,7 +117,42 @@ class BasicAuthFilter final : public Filter {
     if (RAND_bytes(salt_.data(), static_cast<int>(salt_.size())) != 1) throw std::runtime_error("no random bytes");
   }
 
+  // The synchronous path (bcrypt on the calling thread); the pipeline uses run_async.
   Outcome run(Context& ctx) const override {
+    Attempt a;
+    if (auto decided = prepare(ctx, a)) return *decided;
+    return finish(ctx, a, crypt_matches(a.account->second.hash, a.password.data()));
+  }
+
+  // bcrypt and SHA-crypt take milliseconds: on the data path they run on a small pool of their own
+  // threads, never on a worker's event loop, and at most `max_pending_hashes` wait at once (more
+  // are answered 503 at once: a flood of wrong passwords must not stall the gateway).
+  bool is_async() const override { return true; }
+  boost::asio::awaitable<Outcome> run_async(Context& ctx) const override {
+    Attempt a;
+    if (auto decided = prepare(ctx, a)) co_return *decided;
+    if (pending_hashes.fetch_add(1, std::memory_order_relaxed) >= max_pending_hashes) {
+      pending_hashes.fetch_sub(1, std::memory_order_relaxed);
+      ctx.error = {ErrorKind::unavailable, ErrorSource::internal, 503, "too many password checks in progress", true};
+      co_return Outcome::fail;
+    }
+    const bool matched = co_await boost::asio::co_spawn(
+        hash_pool(), hash_on_pool(a.account->second.hash, std::string(a.password)), boost::asio::use_awaitable);
+    pending_hashes.fetch_sub(1, std::memory_order_relaxed);
+    co_return finish(ctx, a, matched);
+  }
+
+ private:
+  struct Attempt {
+    const Accounts::value_type* account = nullptr;
+    std::string_view user, password;  // views into `decoded`; the password is NUL-terminated
+    char decoded[max_decoded + 1];
+    Sha256 key{};
+  };
+
+  // Everything but a crypt(3) hash: the outcome when that decides it (malformed, unknown user,
+  // {SHA}, a credential verified before), or nullopt when the password must be hashed.
+  std::optional<Outcome> prepare(Context& ctx, Attempt& a) const {
     http::Fields& fields = ctx.request->fields;
     if (fields.count("authorization") != 1) return deny(ctx, "missing or repeated Authorization header");
     const std::string_view value = auth::trim(fields.get("authorization"));
@@ -107,42 +161,37 @@ class BasicAuthFilter final : public Filter {
       return deny(ctx, "expected Basic credentials");
     const std::string_view encoded = auth::trim(value.substr(space + 1));
     if (encoded.size() > max_credentials) return deny(ctx, "credentials too long");
-    // The decoded text and a NUL for crypt(3).
-    char decoded[max_decoded + 1];
-    const auto size = auth::base64_decode(encoded, reinterpret_cast<std::uint8_t*>(decoded), max_decoded);
+    const auto size = auth::base64_decode(encoded, reinterpret_cast<std::uint8_t*>(a.decoded), max_decoded);
     if (!size) return deny(ctx, "malformed Basic credentials");
-    const std::string_view text(decoded, *size);
+    a.decoded[*size] = '\0';  // for crypt(3)
+    const std::string_view text(a.decoded, *size);
     const std::size_t colon = text.find(':');
     if (colon == std::string_view::npos) return deny(ctx, "malformed Basic credentials");
-    const std::string_view user = text.substr(0, colon), password = text.substr(colon + 1);
+    a.user = text.substr(0, colon);
+    a.password = text.substr(colon + 1);
     // crypt(3) stops at a NUL: "secret\0anything" must not pass as "secret".
-    if (password.find('\0') != std::string_view::npos) return deny(ctx, "invalid username or password");
-    const auto account = accounts_.find(user);
+    if (a.password.find('\0') != std::string_view::npos) return deny(ctx, "invalid username or password");
+    const auto account = accounts_.find(a.user);
     if (account == accounts_.end()) return deny(ctx, "invalid username or password");
-    if (!verify(account->second, user, password, decoded, *size)) return deny(ctx, "invalid username or password");
-    if (strip_) fields.remove("authorization");
-    auth::pass_consumer(ctx, consumer_header_, account->first);
+    a.account = &*account;
+    if (account->second.kind == HashKind::sha1) return finish(ctx, a, sha1_matches(account->second.sha1, a.password));
+    if (cache_) {
+      a.key = auth::sha256({std::string_view(reinterpret_cast<const char*>(salt_.data()), salt_.size()), a.user, ":",
+                            a.password});
+      if (verified_cache().contains(a.key)) return finish(ctx, a, true);
+    }
+    return std::nullopt;
+  }
+
+  Outcome finish(Context& ctx, const Attempt& a, bool matched) const {
+    if (!matched) return deny(ctx, "invalid username or password");
+    if (cache_ && a.account->second.kind == HashKind::crypt) verified_cache().add(a.key);
+    if (strip_) ctx.request->fields.remove("authorization");
+    auth::pass_consumer(ctx, consumer_header_, a.account->first);
     return Outcome::proceed;
   }
 
- private:
   Outcome deny(Context& ctx, const char* message) const { return auth::refuse(ctx, 401, message, challenge_); }
-
-  // `decoded` holds "user:password" with room for a NUL after it.
-  bool verify(const Account& account, std::string_view user, std::string_view password, char* decoded,
-              std::size_t size) const {
-    if (account.kind == HashKind::sha1) return sha1_matches(account.sha1, password);
-    Sha256 key{};
-    if (cache_) {
-      key = auth::sha256({std::string_view(reinterpret_cast<const char*>(salt_.data()), salt_.size()), user, ":",
-                          password});
-      if (verified_cache().contains(key)) return true;
-    }
-    decoded[size] = '\0';
-    if (!crypt_matches(account.hash, decoded + user.size() + 1)) return false;
-    if (cache_) verified_cache().add(key);
-    return true;
-  }
 
   Accounts accounts_;  // ctx.consumer points at a key here: the filter outlives its requests
   std::string challenge_;
