@@ -20,21 +20,7 @@ pids+=($!)
 wait_ready "http://127.0.0.1:$backend_port/"
 gw_port=$(free_port)
 admin_port=$(free_port)
-cat > "$work/portcullis.yaml" <<GATEWAY
-server:
-  listen: "127.0.0.1:$gw_port"
-  workers: 1
-admin:
-  listen: "127.0.0.1:$admin_port"
-services:
-  backend:
-    instances: ["127.0.0.1:$backend_port"]
-routes:
-  - id: all
-    path: /**
-    service: backend
-    strip_prefix: false
-GATEWAY
+write_gateway_conf "$work/portcullis.yaml" "$gw_port" "$admin_port" "127.0.0.1:$backend_port"
 
 for round in $(seq 1 "$rounds"); do
   for side in old new; do

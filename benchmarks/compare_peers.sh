@@ -29,20 +29,8 @@ haproxy_port=$(free_port)
 write_haproxy_cfg "$work/haproxy.cfg" "$haproxy_port" "127.0.0.1:$backend_port"
 gw_port=$(free_port)
 admin_port=$(free_port)
-cat > "$work/portcullis.yaml" <<GATEWAY
-server:
-  listen: "127.0.0.1:$gw_port"
-  workers: 1
-admin:
-  listen: "127.0.0.1:$admin_port"
-services:
-  backend:
-    instances: ["127.0.0.1:$backend_port"]
-routes:
-  - id: all
-    path: /**
-    service: backend
-    strip_prefix: false
+write_gateway_conf "$work/portcullis.yaml" "$gw_port" "$admin_port" "127.0.0.1:$backend_port"
+cat >> "$work/portcullis.yaml" <<GATEWAY
 filters:
   - { name: access_log, args: { path: "$work/portcullis-access.log" } }
 GATEWAY

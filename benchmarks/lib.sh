@@ -136,3 +136,31 @@ start_haproxy() {  # file log: HAProxy on CPU 1, in the foreground; sets haproxy
   haproxy_pid=$!
   pids+=("$haproxy_pid")
 }
+
+# write_gateway_conf FILE PORT ADMIN_PORT BACKEND [CERT KEY]: one worker proxying everything to
+# BACKEND (host:port) with upstream keep-alive; with CERT and KEY the listener terminates TLS.
+# Extra YAML (e.g. filters) can be appended to FILE afterwards.
+write_gateway_conf() {
+  local file=$1 port=$2 admin=$3 backend=$4 cert=${5:-} key=${6:-} listen
+  listen="  listen: \"127.0.0.1:$port\""
+  if [ -n "$cert" ]; then
+    listen="  listen:
+    - address: \"127.0.0.1:$port\"
+      tls: { cert: \"$cert\", key: \"$key\" }"
+  fi
+  cat > "$file" <<GATEWAY
+server:
+$listen
+  workers: 1
+admin:
+  listen: "127.0.0.1:$admin"
+services:
+  backend:
+    instances: ["$backend"]
+routes:
+  - id: all
+    path: /**
+    service: backend
+    strip_prefix: false
+GATEWAY
+}

@@ -28,23 +28,7 @@ sed -i "s|listen 127.0.0.1:$nginx_port;|listen 127.0.0.1:$nginx_port ssl; ssl_ce
 
 gw_port=$(free_port)
 admin_port=$(free_port)
-cat > "$work/portcullis.yaml" <<GATEWAY
-server:
-  listen:
-    - address: "127.0.0.1:$gw_port"
-      tls: { cert: "$work/bench.pem", key: "$work/bench.key" }
-  workers: 1
-admin:
-  listen: "127.0.0.1:$admin_port"
-services:
-  backend:
-    instances: ["127.0.0.1:$backend_port"]
-routes:
-  - id: all
-    path: /**
-    service: backend
-    strip_prefix: false
-GATEWAY
+write_gateway_conf "$work/portcullis.yaml" "$gw_port" "$admin_port" "127.0.0.1:$backend_port" "$work/bench.pem" "$work/bench.key"
 
 wait_tls() {  # port
   for _ in $(seq 1 200); do
