@@ -327,10 +327,23 @@ std::shared_ptr<const Snapshot> compile_snapshot(Config config, ConfigErrors& er
   compiler.services();
   compiler.routes();
   if (!errors.empty()) return nullptr;
+  // Series by listener and position, so a certificate replaced on reload updates its series
+  // instead of leaving the old expiry behind to alert on.
+  for (const ListenAddress& l : snap->config.server.listen) {
+    if (!l.tls) continue;
+    const auto& certificates = l.tls->context->certificates();
+    for (std::size_t i = 0; i < certificates.size(); ++i)
+      snap->certificate_expiry.emplace_back(
+          metrics.gauge("portcullis_tls_certificate_not_after_timestamp_seconds",
+                        "When a TLS listener's certificate expires (Unix time); position 0 is the default certificate.",
+                        {{"listener", l.text()}, {"certificate", std::to_string(i)}}),
+          certificates[i].not_after_unix);
+  }
   return snap;
 }
 
 void update_concurrency_gauges(const Snapshot& snap, observability::Shard& shard) {
+  for (const auto& [gauge, not_after] : snap.certificate_expiry) shard.set(gauge, not_after);
   if (snap.shedding.limit_gauge.valid()) {
     shard.set(snap.shedding.limit_gauge, static_cast<std::int64_t>(snap.config.shedding.max_concurrent_requests));
     shard.set(snap.shedding.in_flight_gauge, protection::global_gate().in_flight());

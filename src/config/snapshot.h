@@ -124,6 +124,8 @@ struct Snapshot {
   std::vector<std::unique_ptr<Filter>> filters;  // owns every filter instance
   std::vector<Cidr> trusted_proxies;
   Shedding shedding;
+  // Each TLS listener certificate's expiry (Unix seconds) and its gauge, by listener and position.
+  std::vector<std::pair<observability::GaugeId, std::int64_t>> certificate_expiry;
 
   const Service* service(const std::string& name) const {
     auto it = services.find(name);

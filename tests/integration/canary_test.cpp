@@ -270,26 +270,6 @@ TEST_CASE("split routes by weight over three versions, with the variant in the a
 
 namespace {
 
-// A port that accepts connections (the kernel's backlog) and never answers: a mirror target as
-// slow as it gets.
-struct Blackhole {
-  int fd = -1;
-  int port = 0;
-  Blackhole() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd, 128) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-  }
-  ~Blackhole() { ::close(fd); }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
-};
-
 std::int64_t series(int admin, const std::string& name) {
   std::string text = request(admin, "GET", "/metrics")->body;
   std::size_t at = text.find(name + " ");
@@ -318,7 +298,7 @@ TEST_CASE("mirror copies requests with their bodies, and its answers are discard
 
 TEST_CASE("a mirror that never answers changes nothing for clients and is bounded", "[canary][mirror]") {
   Backend primary("primary");
-  Blackhole shadow;
+  SilentListener shadow;  // a mirror target as slow as it gets
   Gateway gw(config("  main:\n    instances: [\"" + primary.address() + "\"]\n  shadow:\n    instances: [\"" +
                         shadow.address() + "\"]\n",
                     "  - id: hello\n    path: /hello/**\n    service: main\n"

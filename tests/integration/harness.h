@@ -141,6 +141,23 @@ class ScriptedOrigin {
   std::thread acceptor_;
 };
 
+// A loopback port that accepts connections (into the kernel's backlog) and never reads or
+// answers: the slowest peer there is. After close() connections to it are refused.
+class SilentListener {
+ public:
+  SilentListener();
+  ~SilentListener();
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  void close();
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 // Polls `condition` every few milliseconds until it holds or `timeout` passes; returns its last
 // value. For states another process or thread reaches (a counter, a log line), never for timing.
 bool eventually(const std::function<bool()>& condition,

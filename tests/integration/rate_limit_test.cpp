@@ -319,15 +319,8 @@ TEST_CASE("rate_limit redis: a silent Redis times out, a stopped one fails, a re
     return;
   }
   // Silent: the kernel accepts the connection, nobody ever reads or answers.
-  const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(silent, 64) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string silent_address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  SilentListener silent;
+  const std::string silent_address = silent.address();
 
   Redis redis;
   redis.start();
@@ -335,7 +328,7 @@ TEST_CASE("rate_limit redis: a silent Redis times out, a stopped one fails, a re
                             limited_route("live", redis_args(redis.address(), "open"))));
   for (const auto& r : answered_promptly(gw.port(), "/silent", 5, 1s)) CHECK(r.status == 200);
   CHECK(metric(gw.admin_port(), decisions("silent", "failed_open")) == 5);
-  ::close(silent);
+  silent.close();
 
   for (const auto& r : answered_promptly(gw.port(), "/live", 3, 1s)) CHECK(r.header("RateLimit-Remaining") != "");
   CHECK(metric(gw.admin_port(), decisions("live", "allowed")) == 3);

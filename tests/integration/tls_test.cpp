@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -233,6 +234,13 @@ TEST_CASE("TLS listener: SNI picks the certificate, TLS 1.2 and 1.3 only, ALPN h
     CHECK(certificates[0]["days_left"] >= 1);  // made for 2 days
     CHECK(certificates[0]["days_left"] <= 2);
     CHECK(admin->body.find(".key") == std::string::npos);
+    // The expiry is a Prometheus gauge too, for alerting.
+    const double now = static_cast<double>(std::time(nullptr));
+    CHECK(eventually([&] {
+      const double at = metric(gw.admin_port(),
+                               "portcullis_tls_certificate_not_after_timestamp_seconds{listener=\"127.0.0.1:0\",certificate=\"1\"}");
+      return at > now + 86400 && at < now + 3 * 86400;  // made for 2 days
+    }));
     CHECK(admin->body.find("PRIVATE") == std::string::npos);
   }
 
