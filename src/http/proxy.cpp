@@ -473,6 +473,10 @@ net::awaitable<void> Session::proxy(Context& ctx) {
     std::shared_ptr<http::UpstreamConnection> conn = worker_.pools().take(*instance);
     // A pooled connection made before a reload changed the service's TLS setting is not reused.
     if (conn && conn->tls != static_cast<const void*>(service.config.tls_context.get())) conn.reset();
+    // A request with a body cannot be replayed if the origin closed the pooled connection just now
+    // (its close may sit unprocessed in the same event batch as this request): one non-blocking
+    // peek tells. Requests without a body skip it; they are replayed on a fresh connection instead.
+    while (conn && head_.has_body() && http::peer_closed(conn->socket)) conn = worker_.pools().take(*instance);
     const bool reused = conn != nullptr;
     bool ok = reused || co_await connect_upstream(ctx, *instance, conn);
     bool body_started = false;

@@ -1,6 +1,10 @@
 // The downstream connection loop: wait for a request, read its head, run the exchange, repeat.
 #include "http/session.h"
 
+#include <sys/socket.h>
+
+#include <cctype>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -185,10 +189,20 @@ net::awaitable<bool> Session::handshake() {
   // The listener's context as it was when the connection was accepted: a reload that changes the
   // certificates applies to the next connections.
   auto context = std::move(tls_);
+  arm(worker_.snapshot()->config.server.request_header_timeout, Phase::head);
+  // A client speaking plain HTTP to a TLS port gets a plain 400 that says so, not a silent close:
+  // a TLS connection starts with a handshake record (0x16), a plain request with a method name.
+  auto [wait_ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_tuple);
+  if (wait_ec) co_return false;
+  unsigned char first = 0;
+  if (::recv(socket_.native_handle(), &first, 1, MSG_PEEK) == 1 && first != 0x16 && std::isupper(first)) {
+    worker_.shard().inc(worker_.metrics().tls_handshake_failures);
+    co_await write_error_and_close(400, "plain HTTP sent to a TLS port: use https://");
+    co_return false;
+  }
   ssl_st* ssl = context->new_connection();
   if (!ssl) co_return false;
   stream_.start_tls(ssl, context);
-  arm(worker_.snapshot()->config.server.request_header_timeout, Phase::head);
   auto [ec] = co_await stream_.tls().async_handshake(net::ssl::stream_base::server, use_tuple);
   disarm();
   const WorkerMetrics& m = worker_.metrics();

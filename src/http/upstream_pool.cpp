@@ -1,11 +1,20 @@
 // Per-worker upstream keep-alive pools.
 #include "http/upstream_pool.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "config/snapshot.h"
 
 namespace portcullis::http {
+
+bool peer_closed(boost::asio::ip::tcp::socket& socket) {
+  char byte;
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
 
 std::shared_ptr<UpstreamConnection> UpstreamPools::take(const Instance& instance) {
   if (instance.id >= idle_.size()) return nullptr;

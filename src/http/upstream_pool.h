@@ -37,6 +37,10 @@ struct UpstreamConnection {
   char probe = 0;  // target of the idle watch's one-byte read
 };
 
+// True when an idle connection's peer closed it or sent bytes nobody asked for (a non-blocking
+// peek; an idle connection must have nothing to read).
+bool peer_closed(boost::asio::ip::tcp::socket& socket);
+
 class UpstreamPools {
  public:
   explicit UpstreamPools(boost::asio::io_context& ioc) : ioc_(ioc) {}

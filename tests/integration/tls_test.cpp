@@ -274,6 +274,16 @@ TEST_CASE("TLS listener: SNI picks the certificate, TLS 1.2 and 1.3 only, ALPN h
     CHECK(eventually([&] { return metric(gw.admin_port(), "portcullis_tls_handshake_failures_total") >= 1; }));
   }
 
+  SECTION("plain HTTP sent to the TLS port gets a plain 400 that says so") {
+    Client c(tls_port);
+    c.send("GET / HTTP/1.1\r\nHost: a.example.test\r\n\r\n");
+    auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(r->body.find("TLS port") != std::string::npos);
+    CHECK(c.closed_by_peer());
+  }
+
   SECTION("curl verifies the chain and the name, and gets an answer") {
     const std::string port = std::to_string(tls_port);
     const std::string out = run_command("curl -s -o /dev/null -w '%{http_code} %{ssl_verify_result}' --cacert " +
