@@ -489,6 +489,10 @@ TEST_CASE("a pooled connection the origin closed does not fail the next request"
       REQUIRE(r);
       CHECK(r->status == 200);
       CHECK(r->body == "ok");
+      // Once the origin has closed its end, the next request (a POST, which may not be replayed)
+      // must not be handed that connection, even when the close is not yet processed. (An origin
+      // that closes while a request is already on its way is a race no proxy can win.)
+      REQUIRE(eventually([&] { return origin.closed() == i + 1; }));
     }
     CHECK(origin.requests() == 4);
     CHECK(origin.connections() == 4);
