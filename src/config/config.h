@@ -52,7 +52,7 @@ struct ServerConfig {
 };
 
 struct AdminConfig {
-  ListenAddress listen{"127.0.0.1", 9901};
+  ListenAddress listen{"127.0.0.1", 9901, nullptr};
   bool enabled = true;
 };
 

@@ -1386,7 +1386,7 @@ std::optional<ListenAddress> parse_listen_address(std::string_view text) {
   }
   const auto number = parse_port(port);
   if (!number) return std::nullopt;
-  return ListenAddress{std::move(host), *number};
+  return ListenAddress{std::move(host), *number, nullptr};
 }
 
 Config parse_config(const YAML::Node& root, ConfigErrors& errors) {

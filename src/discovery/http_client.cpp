@@ -330,7 +330,7 @@ net::awaitable<HttpResult> exchange(net::io_context& ioc, HttpRequest req, const
       error = "cannot send to " + where + ": " + wec.message();
       break;
     }
-    Reader reader{ex->stream};
+    Reader reader{ex->stream, {}, false};
     Framing framing;
     error = co_await read_head(reader, result, framing, where);
     if (!error.empty()) break;

@@ -3,7 +3,6 @@
 #include "tls/tls.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <ctime>
 #include <fstream>

@@ -323,7 +323,8 @@ TEST_CASE("TLS session resumption: tickets and session ids, across a reload", "[
     }
     SSL_SESSION_free(session);
   }
-  CHECK(metric(gw.admin_port(), "portcullis_tls_handshakes_total{resumed=\"true\"}") >= 4);
+  // A TLS 1.3 client is done before the gateway has read its Finished: the count follows shortly.
+  CHECK(eventually([&] { return metric(gw.admin_port(), "portcullis_tls_handshakes_total{resumed=\"true\"}") >= 4; }));
 }
 
 TEST_CASE("TLS client certificates: required, optional, and a subject header clients cannot forge", "[tls]") {
