@@ -11,6 +11,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include <boost/asio/this_coro.hpp>
 
@@ -68,6 +71,20 @@ bool is_rate_header(const std::pair<std::string_view, std::string_view>& field) 
   return field.first == limit_header || field.first == remaining_header || field.first == reset_header;
 }
 
+// Local buckets outlive a reload: the filter built for the new config takes the table of the one
+// it replaces when route, key form, rate, burst and table size are the same (so a reload never
+// lets a client's burst through again). Control thread only, when filters are built.
+std::shared_ptr<GcraTable> shared_table(const std::string& key, std::size_t max_keys, GcraLimit limit) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<GcraTable>> tables;
+  std::lock_guard lock(mutex);
+  std::erase_if(tables, [](const auto& entry) { return entry.second.expired(); });
+  if (auto table = tables[key].lock()) return table;
+  auto table = std::make_shared<GcraTable>(max_keys, limit);
+  tables[key] = table;
+  return table;
+}
+
 class RateLimitFilter final : public Filter {
  public:
   RateLimitFilter(Settings s, std::string route_id, observability::Registry& metrics, Counters counters)
@@ -80,7 +97,9 @@ class RateLimitFilter final : public Filter {
       // filters keyed differently on one route.
       redis_key_prefix_ = s.prefix + route_id_ + ":" + s.form_text + ":";
     } else {
-      table_ = std::make_unique<GcraTable>(s.max_keys, s.limit);
+      table_ = shared_table(route_id_ + "|" + s.form_text + "|" + std::to_string(s.limit.interval_ns) + "|" +
+                                std::to_string(s.limit.burst) + "|" + std::to_string(s.max_keys),
+                            s.max_keys, s.limit);
     }
   }
 
@@ -168,7 +187,7 @@ class RateLimitFilter final : public Filter {
   bool headers_;
   bool fail_open_;
   std::string limit_text_;  // RateLimit-Limit: lives as long as the snapshot, so no copy per request
-  std::unique_ptr<GcraTable> table_;
+  std::shared_ptr<GcraTable> table_;
   std::unique_ptr<RedisLimiter> redis_;
   std::string redis_key_prefix_;
   observability::Registry* metrics_;

@@ -245,6 +245,34 @@ TEST_CASE("rate_limit: each header value has its own bucket, requests without th
   CHECK(metric(gw.admin_port(), decisions("user", "limited")) == 3);
 }
 
+TEST_CASE("rate_limit local: a reload keeps the buckets of an unchanged limit and starts a changed one afresh",
+          "[rate_limit]") {
+  const std::string before = config("", limited_route("user", "{ key: \"header:X-User\", rate: 1/m, burst: 2 }"));
+  Gateway gw(before);
+  auto as = [&](const std::string& user) {
+    auto r = request(gw.port(), "GET", "/user", {{"X-User", user}});
+    REQUIRE(r);
+    return r->status;
+  };
+  CHECK(as("alice") == 200);
+  CHECK(as("alice") == 200);
+  CHECK(as("alice") == 429);
+  // Same limit, another route added: alice's bucket is still empty after the reload.
+  gw.rewrite_config(config("", limited_route("user", "{ key: \"header:X-User\", rate: 1/m, burst: 2 }") +
+                                   limited_route("other", "{ key: ip, rate: 1/m, burst: 1 }")));
+  auto reloaded = request(gw.admin_port(), "POST", "/admin/reload");
+  REQUIRE(reloaded);
+  REQUIRE(reloaded->status == 200);
+  CHECK(as("alice") == 429);
+  CHECK(as("bob") == 200);
+  // A different burst is a different limit: it starts full.
+  gw.rewrite_config(config("", limited_route("user", "{ key: \"header:X-User\", rate: 1/m, burst: 3 }")));
+  reloaded = request(gw.admin_port(), "POST", "/admin/reload");
+  REQUIRE(reloaded);
+  REQUIRE(reloaded->status == 200);
+  CHECK(as("alice") == 200);
+}
+
 TEST_CASE("rate_limit redis: two gateways share one limit", "[rate_limit][redis]") {
   if (!Redis::available()) {
     WARN("redis-server is not installed (scripts/install-deps.sh installs it); skipping");
