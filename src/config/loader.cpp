@@ -168,6 +168,7 @@ class Parser {
   void parse_listener_tls(const YAML::Node& node, const std::string& path, ListenAddress& out);
   void parse_upstream_tls(const YAML::Node& node, const std::string& path, ServiceConfig& out);
   bool read_certificate(const YAML::Node& node, const std::string& path, tls::CertificateFiles& out);
+  void read_tls_version(const YAML::Node& node, const std::string& path, std::string& out);
   void report_tls(const YAML::Node& node, const std::string& path, const std::vector<tls::BuildError>& errors);
   void parse_limits(const YAML::Node& node, const std::string& path, ServerConfig& out);
   void parse_timeouts(const YAML::Node& node, const std::string& path, ServerConfig& out);
@@ -469,6 +470,15 @@ void Parser::parse_listener(const YAML::Node& node, const std::string& path, Lis
   });
 }
 
+void Parser::read_tls_version(const YAML::Node& node, const std::string& path, std::string& out) {
+  with_key(node, "min_version", path, [&](const YAML::Node& value, const std::string& at) {
+    std::string v;
+    if (!read_string(value, at, v)) return;
+    if (v != "1.2" && v != "1.3") return error(value, at, "must be \"1.2\" or \"1.3\" (older versions are refused)");
+    out = v;
+  });
+}
+
 bool Parser::read_certificate(const YAML::Node& node, const std::string& path, tls::CertificateFiles& out) {
   if (!expect_keys(node, path, {"cert", "key"})) return false;
   const bool cert = read_required_string(node, "cert", path, out.cert);
@@ -525,12 +535,7 @@ void Parser::parse_listener_tls(const YAML::Node& node, const std::string& path,
   });
   if (s.certificates.empty() && errors_.list().size() == errors_before)
     error(node, join(path, "cert"), "a TLS listener needs cert and key (or certificates)");
-  with_key(node, "min_version", path, [&](const YAML::Node& value, const std::string& at) {
-    std::string v;
-    if (!read_string(value, at, v)) return;
-    if (v != "1.2" && v != "1.3") return error(value, at, "must be \"1.2\" or \"1.3\" (older versions are refused)");
-    s.min_version = v;
-  });
+  read_tls_version(node, path, s.min_version);
   with_key(node, "ciphers", path, [&](const YAML::Node& value, const std::string& at) { read_string(value, at, s.ciphers); });
   with_key(node, "ciphersuites", path,
            [&](const YAML::Node& value, const std::string& at) { read_string(value, at, s.ciphersuites); });
@@ -571,12 +576,7 @@ void Parser::parse_upstream_tls(const YAML::Node& node, const std::string& path,
     read_required_string(node, "cert", path, s.client.cert);
     read_required_string(node, "key", path, s.client.key);
   }
-  with_key(node, "min_version", path, [&](const YAML::Node& value, const std::string& at) {
-    std::string v;
-    if (!read_string(value, at, v)) return;
-    if (v != "1.2" && v != "1.3") return error(value, at, "must be \"1.2\" or \"1.3\"");
-    s.min_version = v;
-  });
+  read_tls_version(node, path, s.min_version);
   if (errors_.list().size() != errors_before) return;
   std::vector<tls::BuildError> problems;
   out.tls_context = tls::ClientContext::build(s, problems);

@@ -63,7 +63,7 @@ std::uint16_t Worker::listen(const ListenAddress& address) {
   acceptor->listen(4096);
   std::uint16_t port = acceptor->local_endpoint().port();
   acceptors_.push_back(std::move(acceptor));
-  bound_.emplace_back(address.text(), address.tls);
+  bound_.push_back(address);
   return port;
 }
 
@@ -124,10 +124,10 @@ void Worker::accept_loop(std::size_t i) {
       // The TLS context of the listener as the current config has it (new connections pick up
       // reloaded certificates; open ones keep theirs).
       std::shared_ptr<const tls::ServerContext> tls_context;
-      if (const auto& bound_tls = bound_[i].second) {
-        tls_context = bound_tls->context;
+      if (const ListenAddress& bound = bound_[i]; bound.tls) {
+        tls_context = bound.tls->context;
         for (const auto& l : snapshot()->config.server.listen)
-          if (l.tls && l.text() == bound_[i].first) tls_context = l.tls->context;
+          if (l.tls && l.port == bound.port && l.host == bound.host) tls_context = l.tls->context;
       }
       Session::start(*this, std::move(socket), std::move(tls_context));
     }

@@ -98,7 +98,7 @@ class Worker {
   std::vector<std::unique_ptr<net::ip::tcp::acceptor>> acceptors_;
   // Per acceptor: its address and the TLS it was bound with. A reload may replace a TLS listener's
   // context (matched by address), never turn TLS on or off for a bound port.
-  std::vector<std::pair<std::string, std::shared_ptr<const ListenerTls>>> bound_;
+  std::vector<ListenAddress> bound_;
   std::thread thread_;
   observability::Shard* shard_;
   WorkerMetrics metrics_;

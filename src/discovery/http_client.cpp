@@ -164,13 +164,13 @@ std::string build_request(const HttpRequest& req, const Url& url) {
 
 // Reads the response off the socket into a buffer; `eof` tells a clean close from an error.
 struct Reader {
-  http::Stream& socket;
+  http::Stream& stream;
   http::Buffer buffer;
   bool eof = false;
 
   net::awaitable<boost::system::error_code> more() {
     if (!buffer.prepare(read_size, max_buffer)) co_return net::error::no_buffer_space;
-    auto [ec, n] = co_await socket.async_read_some(net::buffer(buffer.write_ptr(), buffer.writable()), use_tuple);
+    auto [ec, n] = co_await stream.async_read_some(net::buffer(buffer.write_ptr(), buffer.writable()), use_tuple);
     // A TLS peer that closes without close_notify ends the stream like a plain close.
     if (ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
       ec = net::error::eof;

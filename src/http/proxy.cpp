@@ -95,11 +95,8 @@ net::awaitable<bool> Session::connect_upstream(Context& ctx, const Instance& ins
   conn->socket.non_blocking(true, ignored);
   if (service.config.tls_context) {
     // TLS to the origin: the handshake counts against the connect timeout.
-    const std::string_view address = instance.address;
-    const std::string host(address.front() == '['
-                               ? address.substr(1, address.find(']') - 1)
-                               : address.substr(0, address.rfind(':')));
-    ssl_st* ssl = service.config.tls_context->new_connection(host);
+    const auto address = parse_listen_address(instance.address);
+    ssl_st* ssl = address ? service.config.tls_context->new_connection(address->host) : nullptr;
     if (!ssl) {
       ctx.error = {ErrorKind::internal, ErrorSource::internal, 500, "cannot create a TLS connection"};
       co_return false;
@@ -470,13 +467,10 @@ net::awaitable<void> Session::proxy(Context& ctx) {
       ~Done() { s.in_flight.fetch_sub(1, std::memory_order_relaxed); }
     } done{state};
 
-    std::shared_ptr<http::UpstreamConnection> conn = worker_.pools().take(*instance);
-    // A pooled connection made before a reload changed the service's TLS setting is not reused.
-    if (conn && conn->tls != static_cast<const void*>(service.config.tls_context.get())) conn.reset();
-    // A request with a body cannot be replayed if the origin closed the pooled connection just now
-    // (its close may sit unprocessed in the same event batch as this request): one non-blocking
-    // peek tells. Requests without a body skip it; they are replayed on a fresh connection instead.
-    while (conn && head_.has_body() && http::peer_closed(conn->socket)) conn = worker_.pools().take(*instance);
+    // A request with a body may not be replayed on a connection the origin just closed, so its
+    // pooled connection is peeked; one without a body is replayed instead.
+    std::shared_ptr<http::UpstreamConnection> conn =
+        worker_.pools().take(*instance, service.config.tls_context.get(), head_.has_body());
     const bool reused = conn != nullptr;
     bool ok = reused || co_await connect_upstream(ctx, *instance, conn);
     bool body_started = false;

@@ -14,7 +14,6 @@ class Stream {
  public:
   using tcp = boost::asio::ip::tcp;
   using executor_type = tcp::socket::executor_type;
-  using lowest_layer_type = tcp::socket;
 
   explicit Stream(tcp::socket socket) : socket_(std::move(socket)) {}
   explicit Stream(boost::asio::io_context& ioc) : socket_(ioc) {}
@@ -37,7 +36,6 @@ class Stream {
   }
 
   tcp::socket& socket() { return socket_; }
-  tcp::socket& lowest_layer() { return socket_; }
   executor_type get_executor() { return socket_.get_executor(); }
   bool is_open() const { return socket_.is_open(); }
 

@@ -10,13 +10,18 @@
 
 namespace portcullis::http {
 
+namespace {
+
+// An idle connection must have nothing to read: EOF or bytes mean the origin is done with it.
 bool peer_closed(boost::asio::ip::tcp::socket& socket) {
   char byte;
   const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
-std::shared_ptr<UpstreamConnection> UpstreamPools::take(const Instance& instance) {
+}  // namespace
+
+std::shared_ptr<UpstreamConnection> UpstreamPools::take(const Instance& instance, const void* tls, bool peek) {
   if (instance.id >= idle_.size()) return nullptr;
   auto& list = idle_[instance.id];
   // Most recently used first: it is the least likely to have been closed by the origin.
@@ -28,7 +33,8 @@ std::shared_ptr<UpstreamConnection> UpstreamPools::take(const Instance& instance
     ++conn->idle_generation;
     boost::system::error_code ec;
     conn->socket.cancel(ec);  // stops the idle wait; its handler sees the new generation
-    if (conn->socket.is_open()) return conn;
+    // Made with TLS settings a reload replaced, or closed by the origin a moment ago: it goes.
+    if (conn->socket.is_open() && conn->tls == tls && !(peek && peer_closed(conn->socket))) return conn;
   }
   return nullptr;
 }

@@ -37,17 +37,16 @@ struct UpstreamConnection {
   char probe = 0;  // target of the idle watch's one-byte read
 };
 
-// True when an idle connection's peer closed it or sent bytes nobody asked for (a non-blocking
-// peek; an idle connection must have nothing to read).
-bool peer_closed(boost::asio::ip::tcp::socket& socket);
-
 class UpstreamPools {
  public:
   explicit UpstreamPools(boost::asio::io_context& ioc) : ioc_(ioc) {}
   void set_shard(observability::Shard* shard) { shard_ = shard; }
 
   // An idle connection to `instance`, or null when none is pooled.
-  std::shared_ptr<UpstreamConnection> take(const Instance& instance);
+  // Only a connection made with the TLS context `tls` (null = plain) is returned. With `peek`, one
+  // non-blocking recv checks that the origin has not just closed it (its close may sit unprocessed
+  // in the same event batch as the request): for requests that may not be replayed.
+  std::shared_ptr<UpstreamConnection> take(const Instance& instance, const void* tls, bool peek);
   // Returns a healthy connection after a complete exchange; it is closed instead when the pool for
   // that instance is full or the connection served its request quota.
   void give_back(std::shared_ptr<UpstreamConnection> conn, const Instance& instance,

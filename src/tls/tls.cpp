@@ -395,7 +395,6 @@ std::string peer_subject(SSL* ssl) {
   return name_text(X509_get_subject_name(cert));
 }
 
-const char* protocol(SSL* ssl) { return SSL_get_version(ssl); }
 bool resumed(SSL* ssl) { return SSL_session_reused(ssl) == 1; }
 
 }  // namespace portcullis::tls

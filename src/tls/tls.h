@@ -99,8 +99,7 @@ class ClientContext {
 // The verified client certificate's subject (RFC 2253), or "" when none was presented or it did
 // not verify.
 std::string peer_subject(ssl_st* ssl);
-// "TLSv1.3" etc. and whether the handshake resumed a session.
-const char* protocol(ssl_st* ssl);
+// Whether the handshake resumed a session.
 bool resumed(ssl_st* ssl);
 // Text for the last OpenSSL error on this thread (and clears the queue).
 std::string last_error();

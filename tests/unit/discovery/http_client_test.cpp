@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
+#include "unit/loopback.h"
 #include "discovery/http_client.h"
 
 using namespace portcullis::discovery;
@@ -26,15 +27,7 @@ namespace {
 class CannedServer {
  public:
   CannedServer(std::vector<std::string> pieces, bool hold = false) : pieces_(std::move(pieces)), hold_(hold) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd_, 4) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = unit_support::listen_loopback(port_, 4);
     thread_ = std::thread([this] { serve(); });
   }
   ~CannedServer() {

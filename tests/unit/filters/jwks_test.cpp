@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "unit/loopback.h"
 #include "jwt_support.h"
 
 using namespace jwt_support;
@@ -87,15 +88,7 @@ namespace {
 class JwksServer {
  public:
   JwksServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = unit_support::listen_loopback(port_, 16);
     thread_ = std::thread([this] { serve(); });
   }
   ~JwksServer() {
