@@ -4,9 +4,14 @@
 # with one worker and upstream keep-alive. Reports req/s, p50, p99, the proxy's CPU time per
 # request (utime+stime of its process tree from /proc: with the load generator on the same
 # machine, req/s saturates near the same figure for every proxy, and CPU per request is what
-# separates them) and RSS per idle keep-alive connection. Writes benchmarks/results/peers-DATE.md.
+# separates them) and RSS per idle keep-alive connection.
 #
-#   benchmarks/compare_peers.sh [BUILD_DIR]     (DURATION=10 CONNECTIONS=64 IDLE_CONNS=10000 SKIP_TLS=)
+# ROUNDS rounds (default 3); each round runs the three proxies in a rotated order (round 1 nginx
+# first, round 2 HAProxy first, round 3 portcullis first), so whichever runs first on a machine
+# that is warming up or cooling down is not always the same proxy. The ratios are computed within
+# each round and their median is what to quote. Writes benchmarks/results/peers-DATE.md.
+#
+#   benchmarks/compare_peers.sh [BUILD_DIR]     (DURATION=10 CONNECTIONS=64 IDLE_CONNS=10000 ROUNDS=3 SKIP_TLS=)
 # Then runs benchmarks/tls_compare.sh, the same comparison over TLS.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,6 +19,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/benchmarks/lib.sh"
 bench_start "${1:-}" bench
 idle_conns="${IDLE_CONNS:-10000}"
+rounds="${ROUNDS:-3}"
 # 10,000 idle connections need descriptors: raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -45,49 +51,78 @@ idle_rss() {  # port pid...
 }
 
 declare -A rss
-# nginx
-start_nginx "$work"
-nginx_master=$nginx_pid
-wait_ready "http://127.0.0.1:$nginx_port/"
-nginx_worker=$(pgrep -P "$nginx_master" | head -1)
-measure nginx "$nginx_port" "$nginx_master" "$nginx_worker"
-rss[nginx]=$(idle_rss "$nginx_port" "$nginx_master" "$nginx_worker")
-stop_process "$nginx_master"
+# run_proxy NAME ROUND: starts the proxy, measures it (and its idle RSS in round 1), stops it.
+run_proxy() {
+  local name=$1 round=$2
+  case $name in
+    nginx)
+      start_nginx "$work"
+      wait_ready "http://127.0.0.1:$nginx_port/"
+      local worker
+      worker=$(pgrep -P "$nginx_pid" | head -1)
+      measure "nginx|$round" "$nginx_port" "$nginx_pid" "$worker"
+      [ "$round" != 1 ] || rss[nginx]=$(idle_rss "$nginx_port" "$nginx_pid" "$worker")
+      stop_process "$nginx_pid"
+      ;;
+    haproxy)
+      start_haproxy "$work/haproxy.cfg" "$work/haproxy.log"
+      wait_ready "http://127.0.0.1:$haproxy_port/"
+      measure "haproxy|$round" "$haproxy_port" "$haproxy_pid"
+      [ "$round" != 1 ] || rss[haproxy]=$(idle_rss "$haproxy_port" "$haproxy_pid")
+      stop_process "$haproxy_pid"
+      ;;
+    portcullis)
+      taskset -c 1 "$build_dir/portcullis" run -c "$work/portcullis.yaml" 2> "$work/portcullis.log" &
+      local gw=$!
+      pids+=("$gw")
+      wait_ready "http://127.0.0.1:$admin_port/health"
+      wait_ready "http://127.0.0.1:$gw_port/"
+      measure "portcullis|$round" "$gw_port" "$gw"
+      [ "$round" != 1 ] || rss[portcullis]=$(idle_rss "$gw_port" "$gw")
+      stop_process "$gw"
+      ;;
+  esac
+}
 
-# HAProxy
-start_haproxy "$work/haproxy.cfg" "$work/haproxy.log"
-wait_ready "http://127.0.0.1:$haproxy_port/"
-measure haproxy "$haproxy_port" "$haproxy_pid"
-rss[haproxy]=$(idle_rss "$haproxy_port" "$haproxy_pid")
-stop_process "$haproxy_pid"
-
-# portcullis
-taskset -c 1 "$build_dir/portcullis" run -c "$work/portcullis.yaml" 2> "$work/portcullis.log" &
-gw_pid=$!
-pids+=("$gw_pid")
-wait_ready "http://127.0.0.1:$admin_port/health"
-wait_ready "http://127.0.0.1:$gw_port/"
-measure portcullis "$gw_port" "$gw_pid"
-rss[portcullis]=$(idle_rss "$gw_port" "$gw_pid")
-kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true
+order=(nginx haproxy portcullis)
+for round in $(seq 1 "$rounds"); do
+  shift_by=$(( (round - 1) % 3 ))
+  for i in 0 1 2; do
+    run_proxy "${order[$(( (i + shift_by) % 3 ))]}" "$round"
+  done
+done
 
 # --- report ---
-declare -A rps cpu p99
-table="| proxy | req/s | p50 | p99 | CPU µs/request | RSS KiB/idle conn | errors |
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /ms$/) {sub(/ms$/,"",v); print v} else if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v }'; }
+median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else printf "%.4g\n", (v[NR/2]+v[NR/2+1])/2}'; }
+declare -A rps cpu p99 p50
+table="| round | proxy | req/s | p50 | p99 | CPU µs/request | errors |
 |---|---|---|---|---|---|---|"
 for row in "${results[@]}"; do
-  IFS='|' read -r name r50 a b c e <<< "$row"
-  rps[$name]=$r50; p99[$name]=$b; cpu[$name]=$c
+  IFS='|' read -r name round r50 a b c e <<< "$row"
+  rps[$name,$round]=$r50; p50[$name,$round]=$(to_ms "$a"); p99[$name,$round]=$(to_ms "$b"); cpu[$name,$round]=$c
   table+="
-| $name | $r50 | $a | $b | $c | ${rss[$name]} | $e |"
+| $round | $name | $r50 | $a | $b | $c | $e |"
 done
-to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /ms$/) {sub(/ms$/,"",v); print v} else if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v }'; }
+medians="| proxy | req/s | p50 ms | p99 ms | CPU µs/request | RSS KiB/idle conn |
+|---|---|---|---|---|---|"
+for name in nginx haproxy portcullis; do
+  col() { local -n arr=$1; for r in $(seq 1 "$rounds"); do echo "${arr[$name,$r]}"; done | median; }
+  medians+="
+| $name | $(col rps) | $(col p50) | $(col p99) | $(col cpu) | ${rss[$name]} |"
+done
 ratios=""
 for peer in nginx haproxy; do
-  ratios+=$(awk -v a="${rps[portcullis]}" -v b="${rps[$peer]}" -v c="${cpu[portcullis]}" -v d="${cpu[$peer]}" \
-    -v e="$(to_ms "${p99[portcullis]}")" -v f="$(to_ms "${p99[$peer]}")" -v p="$peer" \
-    'BEGIN {printf "- portcullis vs %s: req/s %.2fx, CPU per request %.2fx, p99 %.2fx\n", p, a/b, c/d, e/f}')
-  ratios+=$'\n'
+  per_round=""
+  r_rps=(); r_cpu=(); r_p99=()
+  for r in $(seq 1 "$rounds"); do
+    r_rps+=("$(awk -v a="${rps[portcullis,$r]}" -v b="${rps[$peer,$r]}" 'BEGIN {printf "%.3f", a/b}')")
+    r_cpu+=("$(awk -v a="${cpu[portcullis,$r]}" -v b="${cpu[$peer,$r]}" 'BEGIN {printf "%.3f", a/b}')")
+    r_p99+=("$(awk -v a="${p99[portcullis,$r]}" -v b="${p99[$peer,$r]}" 'BEGIN {printf "%.3f", a/b}')")
+    per_round+=" ${r_cpu[-1]}"
+  done
+  ratios+="- portcullis vs $peer (median of the $rounds rounds' ratios): req/s $(printf '%s\n' "${r_rps[@]}" | median)x, CPU per request $(printf '%s\n' "${r_cpu[@]}" | median)x, p99 $(printf '%s\n' "${r_p99[@]}" | median)x (CPU ratio per round:$per_round)
+"
 done
 micro=""
 if [ -x "$build_dir/benchmarks/micro_benchmarks" ]; then
@@ -99,15 +134,21 @@ report="# Peer comparison, $(date -u +%Y-%m-%d)
 
 Machine: $machine. Versions: $versions.
 Load: wrk -t1 -c$connections -d${duration}s on CPU 0 beside the example backend; each proxy on CPU 1, one
-worker, upstream keep-alive, access log to a file (HAProxy: no log). Idle RSS: $idle_conns keep-alive
-connections after one request each.
+worker, upstream keep-alive, access log to a file (HAProxy: no log). $rounds rounds, the proxies' order
+rotated each round. Idle RSS (round 1): $idle_conns keep-alive connections after one request each.
+
+Medians over the rounds:
+
+$medians
+
+$ratios
+Every run:
 
 $table
-
-$ratios"
+"
 if [ -n "$micro" ]; then
   report+="
-Route matching microbenchmark (Google Benchmark):
+Microbenchmarks (Google Benchmark):
 
 \`\`\`
 $micro

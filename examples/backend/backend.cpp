@@ -865,7 +865,8 @@ awaitable<BodyPiece> Connection::next_body_piece() {
       auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(go_on), use_nothrow);
       if (ec) co_return BodyPiece{BodyStatus::io_error, {}};
     }
-    if (!co_await fill(decoder_.read_size())) co_return BodyPiece{BodyStatus::io_error, {}};
+    const bool filled = co_await fill(decoder_.read_size());
+    if (!filled) co_return BodyPiece{BodyStatus::io_error, {}};
   }
 }
 
@@ -991,7 +992,8 @@ awaitable<bool> Connection::send_bytes(std::string_view query) {
 awaitable<bool> Connection::stream_plain(std::uint64_t n) {
   std::string_view block = pattern_block();
   std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(n, io_chunk));
-  if (!co_await write_out(block.substr(0, first))) co_return false;
+  const bool written = co_await write_out(block.substr(0, first));
+  if (!written) co_return false;
   for (n -= first; n > 0;) {
     std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n, io_chunk));
     auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(block.data(), k), use_nothrow);

@@ -32,7 +32,7 @@ json routes_json(const Snapshot& snap) {
   json out = json::array();
   for (const Route& r : snap.routes) {
     json filters = json::array();
-    for (const auto* list : {&r.pre, &r.route, &r.post, &r.error})
+    for (const auto* list : {&r.pre, &r.route_filters, &r.post, &r.error})
       for (const Filter* f : *list)
         filters.push_back({{"name", f->name()}, {"type", std::string(to_string(f->type()))}, {"order", f->order()}});
     json headers = json::object();

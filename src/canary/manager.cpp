@@ -13,7 +13,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Totals over all shards of one variant: requests, 5xx, then the duration histogram's buckets.
-std::vector<std::uint64_t> totals(const observability::Registry& metrics, const VariantMetrics& m) {
+std::vector<std::uint64_t> totals(const observability::Registry& metrics, const RequestMetrics& m) {
   auto sum = [&](std::uint32_t index) {
     std::uint64_t total = 0;
     for (unsigned s = 0; s < metrics.shard_count(); ++s)

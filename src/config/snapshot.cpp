@@ -146,7 +146,7 @@ class Compiler {
   void place(const Filter* filter, Route& route) {
     switch (filter->type()) {
       case FilterType::pre: route.pre.push_back(filter); break;
-      case FilterType::route: route.route.push_back(filter); break;
+      case FilterType::route: route.route_filters.push_back(filter); break;
       case FilterType::post: route.post.push_back(filter); break;
       case FilterType::error: route.error.push_back(filter); break;
     }
@@ -214,7 +214,7 @@ class Compiler {
 
   static void sort_stages(Route& route) {
     auto by_order = [](const Filter* a, const Filter* b) { return a->order() < b->order(); };
-    for (auto* list : {&route.pre, &route.route, &route.post, &route.error})
+    for (auto* list : {&route.pre, &route.route_filters, &route.post, &route.error})
       std::stable_sort(list->begin(), list->end(), by_order);
   }
 

@@ -18,14 +18,13 @@
 #include "pipeline/filter.h"
 #include "protection/adaptive.h"
 #include "protection/gate.h"
+#include "routing/request_key.h"
 #include "routing/route_table.h"
 #include "util/cidr.h"
 
 namespace portcullis {
 
 class ConfigErrors;
-
-enum class HashOn : std::uint8_t { ip, header, cookie };
 
 struct Service {
   std::string name;
@@ -44,12 +43,8 @@ struct Service {
   observability::GaugeId limit_gauge, in_flight_gauge;    // set by the control thread's upkeep
 };
 
-struct RouteMetrics {
-  std::array<observability::CounterId, 6> by_class;  // index = status / 100
-  observability::HistogramId duration;
-};
-
-struct VariantMetrics {
+// Requests by status class and their duration: per route, and per canary/split variant.
+struct RequestMetrics {
   std::array<observability::CounterId, 6> by_class;  // index = status / 100
   observability::HistogramId duration;
 };
@@ -58,7 +53,7 @@ struct VariantMetrics {
 struct Variant {
   const Service* service = nullptr;
   std::string name;  // "baseline" / "canary", or the service name in a split
-  VariantMetrics metrics;
+  RequestMetrics metrics;
 };
 
 struct Route {
@@ -67,8 +62,8 @@ struct Route {
   const RouteConfig* config = nullptr;
   const Service* service = nullptr;  // null for static routes
   std::string strip;                 // literal prefix removed before proxying ("" = none)
-  std::vector<const Filter*> pre, route, post, error, completion;
-  RouteMetrics metrics;
+  std::vector<const Filter*> pre, route_filters, post, error, completion;
+  RequestMetrics metrics;
   // Canary / split (empty when the route has one service).
   std::vector<Variant> variants;
   std::vector<std::uint64_t> upto;  // split: cumulative bounds in the 2^32 split space

@@ -44,11 +44,7 @@ Server::Server(std::string config_path, std::shared_ptr<observability::Registry>
 
 Server::~Server() = default;
 
-void Server::publish(std::shared_ptr<const Snapshot> snap) {
-  const std::uint64_t generation = snap->generation;
-  snapshot_.store(std::move(snap), std::memory_order_release);
-  generation_.store(generation, std::memory_order_release);
-}
+void Server::publish(std::shared_ptr<const Snapshot> snap) { snapshots_.publish(std::move(snap)); }
 
 ReloadResult Server::reload() {
   ReloadResult result;

@@ -9,6 +9,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "config/snapshot.h"
+#include "core/worker_context.h"
 #include "observability/metrics.h"
 
 namespace portcullis {
@@ -29,8 +30,9 @@ class Server {
   // Starts workers and the admin listener with `initial`; returns the exit code once drained.
   int run(std::shared_ptr<const Snapshot> initial);
 
-  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(std::memory_order_acquire); }
-  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  std::shared_ptr<const Snapshot> snapshot() const { return snapshots_.current.load(std::memory_order_acquire); }
+  std::uint64_t generation() const { return snapshots_.generation.load(std::memory_order_acquire); }
+  const SnapshotSource& snapshots() const { return snapshots_; }
   observability::Registry& metrics() { return *metrics_; }
   observability::Shard& control_shard() { return metrics_->shard(static_cast<unsigned>(workers_.size())); }
 
@@ -52,8 +54,7 @@ class Server {
 
   std::string config_path_;
   std::shared_ptr<observability::Registry> metrics_;
-  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
-  std::atomic<std::uint64_t> generation_{0};
+  SnapshotSource snapshots_;
   std::atomic<bool> draining_{false};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Control> control_;

@@ -204,7 +204,8 @@ class EtcdWatcher : public std::enable_shared_from_this<EtcdWatcher> {
   net::awaitable<void> cycle(std::chrono::milliseconds& backoff) {
     std::string error;
     std::int64_t revision = 0;
-    if (!co_await range(revision, error)) {
+    const bool listed = co_await range(revision, error);
+    if (!listed) {
       if (stopped_) co_return;
       ctx_.runtime->refresh_failed(source_, error);
       co_await pause(backoff);

@@ -107,7 +107,8 @@ class EurekaPoller : public std::enable_shared_from_this<EurekaPoller> {
   net::awaitable<bool> fetch_full(std::string& error) {
     EurekaApplications apps;
     int status = 0;
-    if (!co_await fetch("/apps", apps, error, status)) co_return false;
+    const bool fetched = co_await fetch("/apps", apps, error, status);
+    if (!fetched) co_return false;
     mirror_.clear();
     for (auto& app : apps.applications)
       for (auto& i : app.instances) mirror_[app.name][i.instance_id] = std::move(i);
@@ -120,7 +121,8 @@ class EurekaPoller : public std::enable_shared_from_this<EurekaPoller> {
   net::awaitable<bool> fetch_delta(std::string& error) {
     EurekaApplications delta;
     int status = 0;
-    if (!co_await fetch("/apps/delta", delta, error, status)) {
+    const bool fetched = co_await fetch("/apps/delta", delta, error, status);
+    if (!fetched) {
       if (status != 0) error.clear();  // it answered, just not a delta: fall back to a full fetch
       co_return false;
     }

@@ -216,7 +216,8 @@ net::awaitable<std::string> read_head(Reader& r, HttpResult& result, Framing& fr
     http::ParseResult p = http::parse_response_head(r.buffer.readable(), max_head_bytes, head, response_framing);
     if (p.status == http::ParseStatus::error) co_return std::string(p.error_message) + " from " + where;
     if (p.status == http::ParseStatus::incomplete) {
-      if (auto ec = co_await r.more()) co_return r.failure(where, ec, "before a response");
+      const auto ec = co_await r.more();
+      if (ec) co_return r.failure(where, ec, "before a response");
       continue;
     }
     if (head.status == 101) co_return "unexpected 101 from " + where;
@@ -245,15 +246,18 @@ net::awaitable<std::string> read_body(Reader& r, BodySink& sink, const Framing& 
       if (result == http::ChunkedDecoder::Result::done) break;
       if (result == http::ChunkedDecoder::Result::error)
         co_return std::string("bad chunked body from ") + where + ": " + decoder.error();
-      if (result == http::ChunkedDecoder::Result::need_more)
-        if (auto ec = co_await r.more()) co_return r.failure(where, ec, "inside a chunked body");
+      if (result == http::ChunkedDecoder::Result::need_more) {
+        const auto ec = co_await r.more();
+        if (ec) co_return r.failure(where, ec, "inside a chunked body");
+      }
     }
     co_return std::string();
   }
   std::uint64_t remaining = framing.length;
   while (!sink.stop && (framing.until_close || remaining > 0)) {
     if (r.buffer.empty()) {
-      if (auto ec = co_await r.more()) {
+      const auto ec = co_await r.more();
+      if (ec) {
         if (r.eof && framing.until_close) break;
         co_return r.failure(where, ec, "before the body ended");
       }

@@ -66,7 +66,13 @@ struct RequestHead {
   bool upgrade = false;         // Connection: upgrade + Upgrade present
   std::size_t head_bytes = 0;   // bytes of the head in the buffer (request line .. empty line)
 
-  void reset() { *this = RequestHead{}; }
+  // Back to a fresh head; the field list keeps its memory (no allocation per request).
+  void reset() {
+    Fields kept = std::move(fields);
+    kept.clear();
+    *this = RequestHead{};
+    fields = std::move(kept);
+  }
   bool has_body() const { return chunked || content_length > 0; }
 };
 
@@ -80,6 +86,13 @@ struct ResponseHead {
   std::uint64_t content_length = 0;
   bool keep_alive = true;
   std::size_t head_bytes = 0;
+
+  void reset() {
+    Fields kept = std::move(fields);
+    kept.clear();
+    *this = ResponseHead{};
+    fields = std::move(kept);
+  }
 };
 
 std::string_view reason_phrase(int status);

@@ -330,7 +330,7 @@ ParseResult parse_response_head(std::string_view data, std::size_t max_head_byte
   if (end > max_head_bytes) return error(502, "upstream response head too large");
   std::string_view whole = data.substr(0, end);
   if (!line_ends_are_crlf(whole)) return error(502, "bare CR or LF in upstream response");
-  head = ResponseHead{};
+  head.reset();
   framing = {};
   std::size_t line_end = whole.find("\r\n");
   std::string_view line = whole.substr(0, line_end);

@@ -1,44 +1,84 @@
-// A connection's byte stream: plain TCP, or TLS over the same socket. The session and the proxy
-// read and write through it with one code path; a plain stream costs one predictable branch per
-// operation, and both kinds return the same awaitable type, so nothing is copied or wrapped.
+// A connection's byte stream: plain TCP, TLS over the same socket, or an in-memory transport (the
+// data path's unit tests). The connection, the exchange and the upstream side read and write through
+// it with one code path; a plain stream costs a predictable branch per operation.
+//
+// Reads and writes are shaped for few system calls (see stream.cpp): a request head read that
+// drained the socket lets the wait for the next request go without a recv that would return
+// EAGAIN; a write is one sendmsg made at once, the remainder (a full socket buffer) awaited.
 #pragma once
+#include <cstddef>
 #include <memory>
+#include <span>
 #include <utility>
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
 namespace portcullis::http {
 
+namespace net = boost::asio;
+
+// A byte stream that is not a socket: the unit tests' in-memory peers.
+class ByteTransport {
+ public:
+  virtual ~ByteTransport() = default;
+  virtual net::awaitable<std::size_t> read_some(char* data, std::size_t size, boost::system::error_code& ec) = 0;
+  virtual net::awaitable<bool> write(std::span<const net::const_buffer> buffers) = 0;
+  virtual void close() = 0;          // both directions; pending reads end with an error
+  virtual void shutdown_send() = 0;  // the peer reads end-of-stream
+  virtual bool is_open() const = 0;
+};
+
 class Stream {
  public:
-  using tcp = boost::asio::ip::tcp;
+  using tcp = net::ip::tcp;
   using executor_type = tcp::socket::executor_type;
 
   explicit Stream(tcp::socket socket) : socket_(std::move(socket)) {}
-  explicit Stream(boost::asio::io_context& ioc) : socket_(ioc) {}
+  explicit Stream(net::io_context& ioc) : socket_(ioc) {}
+  Stream(net::io_context& ioc, std::unique_ptr<ByteTransport> transport)
+      : socket_(ioc), memory_(std::move(transport)) {}
 
   // Layers TLS over the socket before any byte is read or written; `ssl` (from tls::ServerContext
   // or tls::ClientContext) is owned by the stream from here on. `owner` keeps its context alive.
   void start_tls(ssl_st* ssl, std::shared_ptr<const void> owner) {
-    tls_ = std::make_unique<boost::asio::ssl::stream<tcp::socket&>>(socket_, ssl);
+    tls_ = std::make_unique<net::ssl::stream<tcp::socket&>>(socket_, ssl);
     owner_ = std::move(owner);
   }
   bool secure() const { return tls_ != nullptr; }
   ssl_st* native_tls() { return tls_ ? tls_->native_handle() : nullptr; }
-  boost::asio::ssl::stream<tcp::socket&>& tls() { return *tls_; }
+  net::ssl::stream<tcp::socket&>& tls() { return *tls_; }
   // Whether the TLS layer holds bytes already read from the socket (a readiness wait on the socket
   // would miss them).
-  bool tls_pending() {
-    if (!tls_) return false;
-    ssl_st* ssl = tls_->native_handle();
-    return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) == 1;
-  }
+  bool tls_pending();
+  // A socket (not an in-memory transport): readiness waits, pooling and parking apply to it.
+  bool pollable() const { return memory_ == nullptr; }
 
+  // TCP_NODELAY, and (with the epoll backend) a non-blocking socket for the direct writes.
+  void configure_tcp();
   tcp::socket& socket() { return socket_; }
   executor_type get_executor() { return socket_.get_executor(); }
-  bool is_open() const { return socket_.is_open(); }
+  bool is_open() const { return memory_ ? memory_->is_open() : socket_.is_open(); }
 
+  // What is there, at most `size` bytes, waiting when nothing is. `request_head`: the read is
+  // for a request head (see stream.cpp).
+  net::awaitable<std::size_t> read_some(char* data, std::size_t size, boost::system::error_code& ec,
+                                        bool request_head = false);
+  // The same read with a completion handler, for reads that outlive any one coroutine (a pooled
+  // connection's pending read). Plain or TLS only.
+  void start_read(char* data, std::size_t size,
+                  net::any_completion_handler<void(boost::system::error_code, std::size_t)> handler);
+  // Writes all of `buffers` (at most 16 of them); false when the peer is gone.
+  net::awaitable<bool> write(std::span<const net::const_buffer> buffers);
+  net::awaitable<bool> write(std::string_view a, std::string_view b = {});
+  void close();
+  void shutdown_send();  // half-close; TLS has none, so a TLS stream closes
+  void cancel();         // pending operations end with operation_aborted
+
+  // For Asio's composed operations (the control-plane client): plain or TLS only.
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     if (tls_) return tls_->async_read_some(buffers, std::forward<Token>(token));
@@ -51,9 +91,12 @@ class Stream {
   }
 
  private:
+  net::awaitable<bool> write_rest(std::span<const net::const_buffer> buffers, std::size_t written);
+
   tcp::socket socket_;
-  std::shared_ptr<const void> owner_;  // declared first: it outlives the TLS object it made
-  std::unique_ptr<boost::asio::ssl::stream<tcp::socket&>> tls_;
+  std::shared_ptr<const void> owner_;  // declared before tls_: it outlives the TLS object it made
+  std::unique_ptr<net::ssl::stream<tcp::socket&>> tls_;
+  std::unique_ptr<ByteTransport> memory_;
 };
 
 }  // namespace portcullis::http

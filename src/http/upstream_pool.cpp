@@ -1,10 +1,13 @@
-// Per-worker upstream keep-alive pools.
+// Per-worker upstream keep-alive pools and the pending read of a pooled connection.
 #include "http/upstream_pool.h"
 
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "config/snapshot.h"
 
@@ -19,7 +22,35 @@ bool peer_closed(boost::asio::ip::tcp::socket& socket) {
   return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
+constexpr std::size_t pending_read_bytes = 16 * 1024;
+
 }  // namespace
+
+boost::asio::awaitable<std::size_t> UpstreamConnection::read(std::size_t max_bytes, boost::system::error_code& ec) {
+  if (reading || read_done) {
+    // The read the pool left pending: its bytes are already committed to the buffer.
+    if (!read_done) {
+      co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void()>(
+          [this](auto handler) {
+            // Swapped in, not assigned: Boost 1.81's move assignment of any_completion_handler
+            // wraps the handler in itself without end.
+            boost::asio::any_completion_handler<void()> h(std::move(handler));
+            waiter.swap(h);
+          },
+          boost::asio::use_awaitable);
+    }
+    read_done = false;
+    ec = read_ec;
+    co_return read_n;
+  }
+  if (!buffer.prepare(4096, max_bytes)) {
+    ec = boost::asio::error::no_buffer_space;
+    co_return 0;
+  }
+  const std::size_t n = co_await stream.read_some(buffer.write_ptr(), buffer.writable(), ec);
+  if (!ec) buffer.commit(n);
+  co_return n;
+}
 
 std::shared_ptr<UpstreamConnection> UpstreamPools::take(const Instance& instance, const void* tls, bool peek) {
   if (instance.id >= idle_.size()) return nullptr;
@@ -30,11 +61,9 @@ std::shared_ptr<UpstreamConnection> UpstreamPools::take(const Instance& instance
     list.pop_back();
     if (shard_) shard_->add(conn->idle_gauge, -1);
     conn->idle = false;
-    ++conn->idle_generation;
-    boost::system::error_code ec;
-    conn->socket.cancel(ec);  // stops the idle wait; its handler sees the new generation
     // Made with TLS settings a reload replaced, or closed by the origin a moment ago: it goes.
-    if (conn->socket.is_open() && conn->tls == tls && !(peek && peer_closed(conn->socket))) return conn;
+    if (conn->socket().is_open() && conn->tls == tls && !(peek && peer_closed(conn->socket()))) return conn;
+    conn->stream.close();  // ends its pending read, which releases it
   }
   return nullptr;
 }
@@ -42,13 +71,17 @@ std::shared_ptr<UpstreamConnection> UpstreamPools::take(const Instance& instance
 void UpstreamPools::give_back(std::shared_ptr<UpstreamConnection> conn, const Instance& instance,
                               const ServiceConfig& service) {
   // Bytes the TLS layer holds past the response are as bad as bytes left in the buffer.
-  if (!conn->socket.is_open() || conn->requests >= service.max_requests_per_connection ||
-      !conn->buffer.empty() || conn->stream.tls_pending()) {
-    return;  // closed by the destructor
+  if (!conn->stream.pollable() || !conn->socket().is_open() || conn->requests >= service.max_requests_per_connection ||
+      !conn->buffer.empty() || conn->read_done || conn->stream.tls_pending()) {
+    conn->stream.close();
+    return;
   }
   if (instance.id >= idle_.size()) idle_.resize(instance.id + 1);
   auto& list = idle_[instance.id];
-  if (list.size() >= service.max_idle_connections) return;
+  if (list.size() >= service.max_idle_connections) {
+    conn->stream.close();
+    return;
+  }
   // The read buffer stays with the pooled connection: the pool is bounded, and keeping it saves an
   // allocation per request on a busy keep-alive path.
   conn->idle = true;
@@ -58,27 +91,31 @@ void UpstreamPools::give_back(std::shared_ptr<UpstreamConnection> conn, const In
   conn->max_idle = service.idle_connection_timeout;
   if (shard_) shard_->add(conn->idle_gauge, 1);
   list.push_back(conn);
-  watch(list.back());
+  keep_reading(list.back());
 }
 
-void UpstreamPools::watch(const std::shared_ptr<UpstreamConnection>& conn) {
-  const std::uint64_t generation = conn->idle_generation;
-  if (conn->stream.secure()) {
-    // TLS: a raw read would take bytes of a TLS record; wait for readiness instead.
-    conn->socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
-                            [this, conn, generation](boost::system::error_code ec) {
-                              if (ec == boost::asio::error::operation_aborted) return;
-                              if (conn->idle && conn->idle_generation == generation) drop(conn.get());
-                            });
+void UpstreamPools::keep_reading(const std::shared_ptr<UpstreamConnection>& conn) {
+  if (conn->reading) return;
+  if (!conn->buffer.prepare(4096, pending_read_bytes)) {
+    drop(conn.get());
     return;
   }
-  // A one-byte read rather than async_wait: the reactor keeps its one registration of the socket
-  // (no epoll_ctl per pooled connection), and a byte arriving here is garbage anyway.
-  conn->socket.async_read_some(boost::asio::buffer(&conn->probe, 1),
-                          [this, conn, generation](boost::system::error_code, std::size_t) {
+  conn->reading = true;
+  conn->read_done = false;
+  conn->stream.start_read(conn->buffer.write_ptr(), conn->buffer.writable(),
+                          [this, conn](boost::system::error_code ec, std::size_t n) {
+                            conn->reading = false;
                             // Readable while idle means EOF, a reset or bytes nobody asked for:
                             // in every case the connection cannot carry another request.
-                            if (conn->idle && conn->idle_generation == generation) drop(conn.get());
+                            if (conn->idle) {
+                              drop(conn.get());
+                              return;
+                            }
+                            if (!ec) conn->buffer.commit(n);
+                            conn->read_ec = ec;
+                            conn->read_n = n;
+                            conn->read_done = true;
+                            if (conn->waiter) conn->waiter();
                           });
 }
 
@@ -89,8 +126,7 @@ void UpstreamPools::drop(UpstreamConnection* conn) {
   if (it == list.end()) return;
   if (shard_) shard_->add(conn->idle_gauge, -1);
   conn->idle = false;
-  boost::system::error_code ec;
-  conn->socket.close(ec);
+  conn->stream.close();
   list.erase(it);
 }
 

@@ -1,12 +1,18 @@
-// Per-worker keep-alive pools of upstream connections, one list per instance. An idle pooled
-// connection keeps a readiness wait armed, so a connection the origin closes leaves the pool at
-// once instead of failing the next request sent on it.
+// Per-worker keep-alive pools of origin connections, one list per instance.
+//
+// A pooled connection keeps one read pending: it sees the origin close an idle connection at once
+// (the connection leaves the pool instead of failing the next request), and when a request takes
+// the connection, that read becomes the request's first response read. Nothing is cancelled and
+// no read is started between the request and its response, so reusing a connection costs no
+// system call of its own.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -22,19 +28,32 @@ struct ServiceConfig;
 namespace portcullis::http {
 
 struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc), socket(stream.socket()) {}
+  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc) {}
+  UpstreamConnection(boost::asio::io_context& ioc, std::unique_ptr<ByteTransport> transport)
+      : stream(ioc, std::move(transport)) {}
+  boost::asio::ip::tcp::socket& socket() { return stream.socket(); }
+
+  // Response bytes into `buffer` (at most up to `max_bytes` buffered): the pending read when one
+  // is out, else a new read.
+  boost::asio::awaitable<std::size_t> read(std::size_t max_bytes, boost::system::error_code& ec);
+
   Stream stream;
-  boost::asio::ip::tcp::socket& socket;  // the stream's socket
   const void* tls = nullptr;  // the service TLS context the connection was made with; null = plain
   Buffer buffer;
   std::uint32_t instance_id = 0;
   std::uint64_t requests = 0;
-  std::uint64_t idle_generation = 0;  // bumped on every take, so a stale idle-wait knows to stop
+
+  // Pool state.
   bool idle = false;
   std::chrono::steady_clock::time_point idle_since;
   observability::GaugeId idle_gauge;
   std::chrono::steady_clock::duration max_idle{};
-  char probe = 0;  // target of the idle watch's one-byte read
+  // The pending read: out in the event loop, or completed and not yet consumed by a request.
+  bool reading = false;
+  bool read_done = false;
+  boost::system::error_code read_ec;
+  std::size_t read_n = 0;
+  boost::asio::any_completion_handler<void()> waiter;  // a request awaiting the pending read
 };
 
 class UpstreamPools {
@@ -57,7 +76,7 @@ class UpstreamPools {
   std::size_t idle_count() const;
 
  private:
-  void watch(const std::shared_ptr<UpstreamConnection>& conn);
+  void keep_reading(const std::shared_ptr<UpstreamConnection>& conn);
   void drop(UpstreamConnection* conn);
 
   boost::asio::io_context& ioc_;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <memory_resource>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <typeinfo>
@@ -25,27 +26,34 @@ struct Variant;
 using Clock = std::chrono::steady_clock;
 
 // One error type for the data path: what failed, on which side, and whether a retry may help.
-// It is mapped to a status and a JSON body in one place (pipeline/errors.cpp).
+// The status of the answer follows from the kind (http/error_response.cpp, the one place that
+// builds error answers); only `rejected` carries a status of its own, the one a filter chose.
 enum class ErrorKind {
   none,
-  bad_request,        // 400 family: the client sent something refused
-  not_found,          // 404: no route
-  rejected,           // a filter refused the request with its own status
-  no_instances,       // 503
-  unavailable,        // 503: circuit open, bulkhead full
-  connect_failed,     // 502
-  connect_timeout,    // 504
-  upstream_timeout,   // 504
-  upstream_reset,     // 502
+  bad_request,            // 400: the client sent something refused
+  not_found,              // 404: no route
+  rejected,               // a filter refused the request with its own status
+  body_too_large,         // 413
+  head_too_large,         // 431
+  uri_too_long,           // 414
+  expectation_failed,     // 417
+  not_implemented,        // 501: a transfer coding or method the gateway does not relay
+  version_not_supported,  // 505
+  no_instances,           // 503
+  unavailable,            // 503: circuit open, bulkhead full, shed
+  connect_failed,         // 502
+  connect_timeout,        // 504
+  upstream_timeout,       // 504
+  upstream_reset,         // 502
   bad_upstream_response,  // 502
-  internal,           // 500
+  internal,               // 500
 };
 enum class ErrorSource { downstream, upstream, internal };
 
 struct Error {
   ErrorKind kind = ErrorKind::none;
   ErrorSource source = ErrorSource::internal;
-  int status = 0;  // 0 = derived from kind
+  int status = 0;  // 0 = derived from kind; set only for `rejected`
   std::string message;
   bool retryable = false;
   explicit operator bool() const { return kind != ErrorKind::none; }
@@ -63,6 +71,10 @@ class Context {
   Context() : arena_(arena_initial_, sizeof(arena_initial_)) {}
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
+
+  // Back to a fresh request's state, keeping the memory of the field lists and the arena, so a
+  // context reused for request after request allocates nothing.
+  void reset();
 
   // --- request ------------------------------------------------------------------------------
   http::RequestHead* request = nullptr;  // fields are views: change them with set/remove + keep()
@@ -100,7 +112,7 @@ class Context {
   // filters may edit, and the status sent to the client.
   http::Fields response_fields;
   int response_status = 0;
-  std::unique_ptr<LocalResponse> local_response;  // set when the gateway answers itself
+  std::optional<LocalResponse> local_response;  // set when the gateway answers itself
   // Headers a pre or route filter adds to whatever response is sent, proxied or local (before the
   // post filters run). Views must live for the request: use keep().
   std::vector<std::pair<std::string_view, std::string_view>> added_response_headers;
@@ -124,7 +136,7 @@ class Context {
 
   // Answer locally with `status` (pre/route filters use this and return Outcome::respond).
   LocalResponse& respond(int status, std::string body = {}) {
-    local_response = std::make_unique<LocalResponse>();
+    local_response.emplace();
     local_response->status = status;
     local_response->body = std::move(body);
     return *local_response;

@@ -212,7 +212,8 @@ net::awaitable<void> RedisClient::connect(std::shared_ptr<RedisClient> self, std
     co_return;
   }
   socket_.set_option(tcp::no_delay(true), ec);
-  if (!endpoint_.password.empty() && !co_await authenticate(generation)) {
+  const bool authenticated = endpoint_.password.empty() || co_await authenticate(generation);
+  if (!authenticated) {
     if (generation_ == generation) drop(RedisStatus::down, true, connect_expired_ ? "AUTH timed out" : "AUTH refused");
     co_return;
   }

@@ -1,0 +1,264 @@
+// The downstream connection loop: wait for a request, read its head, run its exchange, repeat.
+#include "http/connection.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cctype>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "config/snapshot.h"
+#include "core/worker_context.h"
+#include "http/error_response.h"
+#include "http/http1_stream.h"
+#include "http/parser.h"
+#include "tls/tls.h"
+#include "util/awaitable.h"
+
+namespace portcullis::http {
+
+Connection::Connection(WorkerContext& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls)
+    : worker_(worker), stream_(std::move(socket)), watchdog_(worker.io()), tls_(std::move(tls)) {
+  stream_.configure_tcp();
+  boost::system::error_code ec;
+  const auto remote = stream_.socket().remote_endpoint(ec);
+  if (!ec) {
+    const auto address = remote.address();
+    if (address.is_v4()) {
+      const auto b = address.to_v4().to_bytes();
+      peer_bytes_[10] = peer_bytes_[11] = 0xff;
+      std::copy(b.begin(), b.end(), peer_bytes_.begin() + 12);
+      ::inet_ntop(AF_INET, b.data(), peer_text_, sizeof(peer_text_));
+    } else {
+      const auto b = address.to_v6().to_bytes();
+      std::copy(b.begin(), b.end(), peer_bytes_.begin());
+      ::inet_ntop(AF_INET6, b.data(), peer_text_, sizeof(peer_text_));
+    }
+  }
+  peer_.address = peer_text_;
+  peer_.bytes = &peer_bytes_;
+  worker_.add(*this);
+}
+
+Connection::~Connection() { worker_.remove(*this); }
+
+void Connection::start(WorkerContext& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls) {
+  auto connection = std::make_shared<Connection>(worker, std::move(socket), std::move(tls));
+  connection->watchdog_.bind(connection);
+  connection->spawn();
+}
+
+void Connection::spawn() {
+  net::co_spawn(worker_.io(), [self = shared_from_this()]() { return self->run(); }, net::detached);
+}
+
+void Connection::close() {
+  watchdog_.disarm();
+  watchdog_.stop();
+  stream_.shutdown_send();
+  stream_.close();
+}
+
+// --- idle connections ------------------------------------------------------------------------
+
+void Connection::wake_if_idle() {
+  if (idle_) stream_.cancel();
+}
+
+void Connection::park_if_idle(std::uint64_t tick) {
+  if (parked_) {
+    // A parked connection has no timer armed: its idle deadline is checked here instead.
+    watchdog_.check(std::chrono::steady_clock::now());
+    return;
+  }
+  // A TLS connection is not parked: its TLS layer may hold bytes a readiness wait would not see.
+  if (!idle_ || stream_.secure()) return;
+  if (idle_tick_ == 0) {
+    idle_tick_ = tick;  // the first sweep that sees it idle: it gets one more period
+  } else if (idle_tick_ < tick) {
+    park_requested_ = true;
+    stream_.cancel();
+  }
+}
+
+Connection::Wait Connection::after_idle_read(boost::system::error_code ec) {
+  idle_ = false;
+  if (ec == net::error::operation_aborted && park_requested_ && !worker_.draining() && stream_.is_open()) {
+    park();
+    return Wait::parked;
+  }
+  if (ec) return Wait::closed;
+  if (worker_.draining() && served_ > 0 && buffer_.empty()) return Wait::closed;
+  return Wait::ready;
+}
+
+net::awaitable<Connection::Wait> Connection::wait_for_request() {
+  // A busy keep-alive connection keeps its buffer and reads straight into it. One that stays idle
+  // across a sweep of its worker is parked (see park()).
+  idle_ = true;
+  idle_tick_ = 0;
+  park_requested_ = false;
+  boost::system::error_code ec;
+  co_await read_into(buffer_, 64 * 1024, ec, SIZE_MAX, true);
+  co_return after_idle_read(ec);
+}
+
+void Connection::park() {
+  // Everything but the connection object itself is given back: the read buffer and the coroutine
+  // frames (run() returns; a plain readiness handler starts it again), so thousands of idle
+  // keep-alive connections cost well under a kilobyte each.
+  parked_ = true;
+  buffer_.release_if_empty();
+  worker_.shard().inc(worker_.metrics().parked);
+  watchdog_.stop();  // frees the pending wait; the sweep enforces the idle deadline meanwhile
+  idle_ = true;
+  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+    self->parked_ = false;
+    self->idle_ = false;
+    if (ec || self->worker_.draining() || !self->stream_.is_open()) {
+      self->close();
+      return;
+    }
+    self->spawn();
+  });
+}
+
+// --- reading ---------------------------------------------------------------------------------
+
+net::awaitable<std::size_t> Connection::read_into(Buffer& buffer, std::size_t max, boost::system::error_code& ec,
+                                                  std::size_t at_most, bool request_head) {
+  if (!buffer.prepare(4096, max)) {
+    ec = net::error::no_buffer_space;
+    co_return 0;
+  }
+  const std::size_t n =
+      co_await stream_.read_some(buffer.write_ptr(), std::min(buffer.writable(), at_most), ec, request_head);
+  if (!ec) buffer.commit(n);
+  co_return n;
+}
+
+net::awaitable<bool> Connection::handshake() {
+  // The listener's context as it was when the connection was accepted: a reload that changes the
+  // certificates applies to the next connections.
+  auto context = std::move(tls_);
+  tcp::socket& socket = stream_.socket();
+  watchdog_.arm(worker_.snapshot()->config.server.request_header_timeout, &stream_);
+  // A client speaking plain HTTP to a TLS port gets a plain 400 that says so, not a silent close:
+  // a TLS connection starts with a handshake record (0x16), a plain request with a method name.
+  auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+  if (wait_ec) co_return false;
+  unsigned char first = 0;
+  if (::recv(socket.native_handle(), &first, 1, MSG_PEEK) == 1 && first != 0x16 && std::isupper(first)) {
+    worker_.shard().inc(worker_.metrics().tls_handshake_failures);
+    co_await refuse(400, "plain HTTP sent to a TLS port: use https://");
+    co_return false;
+  }
+  ssl_st* ssl = context->new_connection();
+  if (!ssl) co_return false;
+  stream_.start_tls(ssl, context);
+  auto [ec] = co_await stream_.tls().async_handshake(net::ssl::stream_base::server, use_tuple);
+  watchdog_.disarm();
+  const WorkerMetrics& m = worker_.metrics();
+  if (ec) {
+    worker_.shard().inc(m.tls_handshake_failures);
+    co_return false;
+  }
+  worker_.shard().inc(tls::resumed(ssl) ? m.tls_resumed : m.tls_full_handshakes);
+  if (context->verify() != tls::Verify::none) client_subject_ = tls::peer_subject(ssl);
+  peer_.secure = true;
+  peer_.client_cert_subject = client_subject_;
+  co_return true;
+}
+
+net::awaitable<bool> Connection::read_head(RequestHead& head) {
+  const ServerConfig& server = worker_.snapshot()->config.server;
+  const ParseLimits limits{server.max_request_line_bytes, server.max_request_header_bytes, server.max_header_count};
+  const std::size_t max_head = server.max_request_header_bytes + 4096;
+  watchdog_.arm(server.request_header_timeout, &stream_);  // covers the whole head, not the gap between bytes
+  while (true) {
+    if (!buffer_.empty()) {
+      const auto result = parse_request_head(buffer_.readable(), limits, head);
+      if (result.status == ParseStatus::complete) co_return true;
+      if (result.status == ParseStatus::error) {
+        worker_.shard().inc(worker_.metrics().bad_requests);
+        co_await refuse(result.error_status, result.error_message);
+        co_return false;
+      }
+    }
+    boost::system::error_code ec;
+    co_await read_into(buffer_, max_head, ec, SIZE_MAX, true);
+    if (ec == net::error::no_buffer_space) {
+      co_await refuse(431, "request header section too large");
+      co_return false;
+    }
+    if (ec) co_return false;  // closed, reset, or the head deadline passed (slow client)
+  }
+}
+
+net::awaitable<void> Connection::refuse(int status, const char* message) {
+  const std::string body = error_body(status, message, {});
+  std::string head = "HTTP/1.1 ";
+  head += std::to_string(status);
+  head += ' ';
+  head += reason_phrase(status);
+  head += "\r\nContent-Type: application/json\r\nContent-Length: ";
+  head += std::to_string(body.size());
+  head += "\r\nConnection: close\r\n\r\n";
+  watchdog_.arm(worker_.snapshot()->config.server.idle_timeout, &stream_);
+  co_await stream_.write(head, body);
+}
+
+// --- the keep-alive loop ---------------------------------------------------------------------
+
+net::awaitable<bool> Connection::serve(Http1Request& request) {
+  Http1Stream& stream = request.stream;
+  stream.begin(*this);
+  const Disposition disposition = co_await request.exchange.run(stream);
+  bool keep = disposition == Disposition::keep && !stream.must_close() && stream_.is_open();
+  // The body was not read (answered early): read and drop it to keep the connection usable,
+  // unless that would take long; then close instead (RFC 9112 9.6).
+  if (keep && stream.body_pending()) keep = co_await stream.discard_body(request.exchange.context());
+  stream.keep_pipelined();
+  co_return keep && stream_.is_open();
+}
+
+net::awaitable<void> Connection::run() {
+  buffer_.set_initial(4096);
+  if (tls_) {
+    const bool secured = co_await handshake();
+    if (!secured) {
+      close();
+      co_return;
+    }
+  }
+  while (stream_.is_open()) {
+    if (buffer_.empty()) {
+      // Copied, not referenced: a reload may retire the snapshot while this connection waits.
+      const ServerConfig& server = worker_.snapshot()->config.server;
+      const auto timeout = served_ == 0 ? server.request_header_timeout : server.idle_timeout;
+      if (worker_.draining() && served_ > 0) break;
+      watchdog_.arm(timeout, &stream_);
+      const Wait wait = co_await wait_for_request();
+      if (wait == Wait::parked) co_return;  // park() holds the connection and resumes it later
+      if (wait == Wait::closed) break;
+    }
+    std::unique_ptr<Http1Request> request =
+        worker_.http1_requests().take([this] { return std::make_unique<Http1Request>(worker_); });
+    bool keep = co_await read_head(request->stream.head());
+    if (keep) keep = co_await serve(*request);
+    request->exchange.reset(worker_);  // gives back its tickets, snapshot and connection now
+    worker_.http1_requests().give_back(std::move(request));
+    if (!keep) break;
+    ++served_;
+  }
+  if (stream_.secure() && stream_.is_open() && !watchdog_.fired()) {
+    // close_notify, so the client can tell the end from a cut; bounded, as the peer may not answer.
+    watchdog_.arm(std::chrono::seconds(1), &stream_);
+    co_await stream_.tls().async_shutdown(use_tuple);
+  }
+  close();
+}
+
+}  // namespace portcullis::http

@@ -1,0 +1,89 @@
+// One downstream HTTP/1.1 connection = one coroutine on one worker. The connection owns the stream
+// and its read buffer, the TLS handshake, the keep-alive loop, the head and idle deadlines,
+// parking of idle connections and drain; it parses request heads one after another and hands
+// each request to an Exchange (through an Http1Stream), answering pipelined requests in order.
+//
+// An idle connection holds no request state: the request object (head, body state, response
+// buffer, exchange) is taken from the worker's pool when a request arrives and given back after
+// it, and a connection idle across a sweep of its worker is parked (no read buffer, no coroutine
+// frame).
+#pragma once
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "http/buffer.h"
+#include "http/downstream.h"
+#include "http/stream.h"
+#include "http/watchdog.h"
+
+namespace portcullis {
+class WorkerContext;
+namespace tls {
+class ServerContext;
+}
+}
+
+namespace portcullis::http {
+
+struct Http1Request;
+class Http1Stream;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  // `tls`: the listener's TLS context; null for a plain listener.
+  Connection(WorkerContext& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls);
+  ~Connection();
+  static void start(WorkerContext& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls);
+
+  void wake_if_idle();  // drain: an idle keep-alive connection closes now
+  // The worker's periodic sweep: a connection idle for a whole sweep period is parked; a parked
+  // one whose idle deadline passed is closed.
+  void park_if_idle(std::uint64_t tick);
+
+  // The worker's list of its connections (intrusive: registering allocates nothing).
+  Connection* list_prev = nullptr;
+  Connection* list_next = nullptr;
+
+ private:
+  friend class Http1Stream;
+  enum class Wait { ready, closed, parked };
+
+  net::awaitable<void> run();
+  net::awaitable<bool> handshake();
+  net::awaitable<Wait> wait_for_request();
+  net::awaitable<bool> read_head(RequestHead& head);
+  net::awaitable<bool> serve(Http1Request& request);
+  // A request that could not be parsed: no exchange, no filters; a short JSON answer and close.
+  net::awaitable<void> refuse(int status, const char* message);
+  // Reads into `buffer` (growing it up to `max` bytes); no_buffer_space when it is full.
+  net::awaitable<std::size_t> read_into(Buffer& buffer, std::size_t max, boost::system::error_code& ec,
+                                        std::size_t at_most = SIZE_MAX, bool request_head = false);
+  Wait after_idle_read(boost::system::error_code ec);
+  void park();
+  void spawn();
+  void close();
+
+  WorkerContext& worker_;
+  Stream stream_;
+  Watchdog watchdog_;
+  std::shared_ptr<const tls::ServerContext> tls_;  // until the handshake is over
+  std::string client_subject_;                     // the verified client certificate's subject
+  Buffer buffer_;  // request heads (and the start of bodies, pipelined requests)
+  Peer peer_;
+  std::array<std::uint8_t, 16> peer_bytes_{};
+  char peer_text_[46] = {};
+  bool idle_ = false;
+  bool parked_ = false;
+  bool park_requested_ = false;
+  std::uint64_t idle_tick_ = 0;
+  std::uint64_t served_ = 0;
+};
+
+}  // namespace portcullis::http

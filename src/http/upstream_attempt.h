@@ -1,0 +1,62 @@
+// One try of a request on one instance: a pooled connection or a new one, the request head and
+// body, then the response head (1xx relayed to the client on the way). Whether another try
+// follows is decided from its outcome by http/retry.h, in the upstream call.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "http/message.h"
+#include "http/parser.h"
+#include "pipeline/context.h"
+
+namespace portcullis {
+class WorkerContext;
+struct Instance;
+struct Service;
+}
+
+namespace portcullis::http {
+
+class Downstream;
+struct UpstreamConnection;
+
+class UpstreamAttempt {
+ public:
+  using Clock = std::chrono::steady_clock;
+  UpstreamAttempt(WorkerContext& worker, Downstream& down, Context& ctx, std::string& head_buffer,
+                  Clock::time_point route_deadline)
+      : worker_(worker), down_(down), ctx_(ctx), head_(head_buffer), route_deadline_(route_deadline) {}
+
+  // A pooled connection to `instance`, or a new one; false with ctx.error when none can be made.
+  boost::asio::awaitable<bool> connect(const Instance& instance);
+  // The request head (in `head_buffer`, which a mirror copies) and the body; false with ctx.error.
+  boost::asio::awaitable<bool> send();
+  // Reads up to the final response head; false with ctx.error.
+  boost::asio::awaitable<bool> read_head(ResponseHead& head, ResponseFraming& framing);
+
+  std::shared_ptr<UpstreamConnection> conn;
+  bool reused = false;        // the connection came from the pool
+  bool body_started = false;  // part of a streamed body went out: it cannot be sent again
+  bool got_bytes = false;     // the origin sent something back
+
+ private:
+  void arm(Clock::duration d);
+  void build_head();
+  boost::asio::awaitable<bool> send_streamed_body();
+  void failed(ErrorKind kind, std::string message, bool retryable = false);
+
+  WorkerContext& worker_;
+  Downstream& down_;
+  Context& ctx_;
+  std::string& head_;
+  Clock::time_point route_deadline_;
+};
+
+// The watchdog deadline for an upstream phase of `d`, or the route's deadline if that comes first.
+std::chrono::steady_clock::time_point upstream_deadline(std::chrono::steady_clock::duration d,
+                                                        std::chrono::steady_clock::time_point route_deadline);
+
+}  // namespace portcullis::http

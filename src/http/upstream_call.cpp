@@ -1,0 +1,220 @@
+// The upstream call: service admission, breaker, attempts and retries (see upstream_call.h).
+#include "http/upstream_call.h"
+
+#include "config/snapshot.h"
+#include "core/worker_context.h"
+#include "http/admission.h"
+#include "http/downstream.h"
+#include "http/mirror.h"
+#include "http/retry.h"
+#include "http/upstream_attempt.h"
+#include "http/upstream_pool.h"
+#include "http/watchdog.h"
+#include "routing/request_key.h"
+
+namespace portcullis::http {
+namespace {
+
+std::int64_t steady_ns(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+RetryPolicy policy_for(const Service& service, const RequestHead& request, bool body_replayable) {
+  RetryPolicy p;
+  p.on_connect_failure = service.retry_on_connect_failure;
+  p.on_reset = service.retry_on_reset;
+  p.on_timeout = service.retry_on_timeout;
+  p.on_5xx = service.retry_on_5xx;
+  p.statuses = &service.retry_statuses;
+  p.method_retryable = (service.retry_methods >> static_cast<unsigned>(request.method)) & 1u;
+  p.body_replayable = body_replayable;
+  return p;
+}
+
+}  // namespace
+
+UpstreamCall::UpstreamCall(WorkerContext& worker, Downstream& down, Context& ctx, std::string& head_buffer)
+    : worker_(worker), down_(down), ctx_(ctx), head_buffer_(head_buffer) {}
+
+UpstreamCall::~UpstreamCall() {
+  adaptive_ = nullptr;  // ended some other way (cancelled): no latency to learn from
+  settle(true, false);
+  end_attempt();
+}
+
+void UpstreamCall::settle(bool failed, bool dropped) {
+  if (settled_) return;
+  settled_ = true;
+  const std::int64_t now = steady_ns(Clock::now());
+  const CircuitBreakerConfig& cfg = service_->config.circuit_breaker;
+  if (cfg.enabled) service_->runtime->circuit_record(cfg, now, failed, probe_, worker_.shard());
+  if (adaptive_) adaptive_->sample(now, now - start_ns_, admitted_in_flight_, dropped);
+}
+
+bool UpstreamCall::breaker_allows(std::int64_t now_ns) {
+  const Service& service = *service_;
+  discovery::ServiceRuntime& rt = *service.runtime;
+  if (rt.circuit_allows(service.config.circuit_breaker, now_ns, probe_, worker_.shard())) return true;
+  worker_.shard().inc(rt.metrics().circuit_open_rejections);
+  if (const auto& fb = service.config.circuit_breaker.fallback) {
+    ctx_.respond(fb->status, fb->body).headers = fb->headers;
+  } else {
+    ctx_.error = {ErrorKind::unavailable, ErrorSource::upstream, 0, "circuit open for service " + service.name};
+  }
+  return false;
+}
+
+void UpstreamCall::begin_attempt(const Instance& instance) {
+  active_ = &instance;
+  instance.state->in_flight.fetch_add(1, std::memory_order_relaxed);
+}
+
+void UpstreamCall::end_attempt() {
+  if (!active_) return;
+  active_->state->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  active_ = nullptr;
+}
+
+void UpstreamCall::mirror_once(bool body_replayable) {
+  if (mirrored_ || !ctx_.route->mirror) return;
+  mirrored_ = true;
+  std::string_view body;
+  if (ctx_.request_body) body = *ctx_.request_body;
+  else if (auto buffered = down_.buffered_body(); buffered) body = *buffered;
+  start_mirror(worker_, ctx_, head_buffer_, body_replayable ? &body : nullptr);
+}
+
+boost::asio::awaitable<bool> UpstreamCall::run(UpstreamResponse& out) {
+  service_ = ctx_.service;
+  const Service& service = *service_;
+  const ServiceConfig& cfg = service.config;
+  discovery::ServiceRuntime& rt = *service.runtime;
+  auto& shard = worker_.shard();
+  start_ = Clock::now();
+  ctx_.upstream_start = start_;
+  start_ns_ = steady_ns(start_);
+
+  // Concurrency limits, then the breaker: all fail fast, without queueing, so one slow service
+  // cannot hold every connection of the gateway.
+  if (!admit_service(ctx_, service, shard, ticket_, admitted_in_flight_)) co_return false;
+  if (!breaker_allows(start_ns_)) co_return false;
+  settled_ = false;
+  adaptive_ = service.adaptive.get();
+
+  discovery::Balancer& balancer = worker_.balancer(service.id);
+  const RequestHead& request = down_.head();
+  const std::uint64_t hash =
+      service.policy == discovery::Policy::consistent_hash
+          ? canary::hash_key(routing::request_key(service.hash_on, service.hash_name, request, ctx_.client_address))
+          : 0;
+  RetryCounters counters{cfg.retries.max_auto_retries, cfg.retries.max_auto_retries_next_server};
+  if (counters.same_left + counters.next_left > 0) rt.budget_request(start_ns_);
+  // A body can be sent again only when all of it is in memory (held for a filter, or buffered).
+  const bool body_replayable = !request.has_body() || ctx_.request_body || down_.buffered_body().has_value();
+  const RetryPolicy policy = policy_for(service, request, body_replayable);
+  const Duration route_timeout = ctx_.route->config->timeout;
+  deadline_ = route_timeout.count() > 0 ? start_ + route_timeout : Clock::time_point::max();
+
+  std::uint32_t exclude = UINT32_MAX;
+  const Instance* instance = nullptr;
+  bool pick = true;
+  bool replayed = false;
+  while (true) {
+    if (pick) {
+      // A retry picks from the newest set; the request keeps the set of its current instance alive.
+      balancer.refresh(rt);
+      ctx_.instance_owner = balancer.hold();
+      const std::int64_t now = exclude == UINT32_MAX ? start_ns_ : steady_ns(Clock::now());
+      discovery::PickResult r = balancer.pick(service.policy, cfg.zone_aware, cfg.zone_min_healthy_percent, hash, now,
+                                              exclude);
+      if (!r.instance) {
+        ctx_.instance = nullptr;
+        ctx_.error = {ErrorKind::no_instances, ErrorSource::upstream, 0, "no instances available for " + service.name};
+        adaptive_ = nullptr;  // nothing was sent: no latency to learn from
+        settle(true, false);
+        co_return false;
+      }
+      if (r.panic) shard.inc(rt.metrics().panic_picks);
+      instance = r.instance;
+    }
+    ctx_.instance = instance;
+    begin_attempt(*instance);
+
+    UpstreamAttempt attempt(worker_, down_, ctx_, head_buffer_, deadline_);
+    bool ok = co_await attempt.connect(*instance);
+    if (ok) {
+      ++ctx_.attempts;
+      shard.add(instance->metrics.pool_active, 1);
+      ok = co_await attempt.send();
+      if (ok) mirror_once(body_replayable);
+      if (ok) ok = co_await attempt.read_head(out.head, out.framing);
+      if (!ok) {
+        shard.add(instance->metrics.pool_active, -1);
+        if (attempt.conn) attempt.conn->stream.close();
+        if (replay_on_fresh_connection(attempt.reused, replayed, attempt.got_bytes, attempt.body_started,
+                                       down_.watchdog().fired(), request.has_body(), ctx_.error.kind)) {
+          ctx_.error = {};
+          replayed = true;
+          pick = false;
+          end_attempt();
+          continue;
+        }
+      }
+    }
+
+    // What this attempt tells about the instance, and whether another may be made.
+    AttemptReport report;
+    report.failure = ok ? Failure::none : classify(ctx_.error.kind);
+    if (ok && out.head.status >= 500) report.failure = Failure::status;
+    report.status = ok ? out.head.status : 0;
+    report.error_retryable = ctx_.error.retryable;
+    report.body_started = attempt.body_started;
+    report.time_left = Clock::now() < deadline_;
+    report.client_connected = down_.client_open();
+    const int status_class = ok ? out.head.status / 100 : 0;
+    shard.inc(instance->metrics.requests[static_cast<std::size_t>(std::min(status_class, 5))]);
+    if (cfg.outlier)
+      rt.outlier_record(*cfg.outlier, *instance, report.failure != Failure::none, steady_ns(Clock::now()), shard);
+
+    const RetryChoice choice = decide_retry(policy, report, counters);
+    if (choice != RetryChoice::none && rt.budget_allows_retry(cfg.retries, steady_ns(Clock::now()))) {
+      shard.inc(rt.metrics().retries);
+      if (ok) {  // a 5xx held back: this connection is not reused, its body is not wanted
+        shard.add(instance->metrics.pool_active, -1);
+        attempt.conn->stream.close();
+      }
+      pick = choice == RetryChoice::next_server;
+      if (pick) exclude = instance->id;
+      down_.watchdog().clear();
+      ctx_.error = {};
+      if (!ctx_.request_body) down_.rewind_body();  // a held body is sent again from memory
+      end_attempt();
+      continue;
+    }
+    if (choice != RetryChoice::none) shard.inc(rt.metrics().retry_budget_exhausted);
+    // Client-side failures (an aborted upload) say nothing about the service.
+    const bool dropped = report.failure == Failure::timeout || report.failure == Failure::connect ||
+                         (ok && (out.head.status == 503 || out.head.status == 429));
+    settle(report.failure != Failure::none, dropped);
+    if (!ok) {
+      if ((report.failure == Failure::timeout || report.failure == Failure::connect) && !report.time_left)
+        ctx_.error = {ErrorKind::upstream_timeout, ErrorSource::upstream, 0, "route timeout exceeded"};
+      end_attempt();
+      co_return false;
+    }
+    out.conn = std::move(attempt.conn);
+    co_return true;
+  }
+}
+
+void UpstreamCall::finish(UpstreamResponse& response, bool reusable) {
+  if (!response.conn) return;
+  worker_.shard().add(active_->metrics.pool_active, -1);
+  ++response.conn->requests;
+  if (reusable) worker_.pools().give_back(std::move(response.conn), *active_, service_->config);
+  else response.conn->stream.close();
+  response.conn.reset();
+  end_attempt();
+}
+
+}  // namespace portcullis::http

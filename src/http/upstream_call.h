@@ -1,0 +1,84 @@
+// The route stage's call to a service: admission to the service (bulkhead, adaptive limit), the
+// circuit breaker, then attempts until one brings a response head to relay. Each attempt is an
+// UpstreamAttempt; after each, http/retry.h decides from its outcome whether another is made and
+// where, under the service's retry budget. The breaker and the adaptive limiter hear of the
+// request once, when its outcome is known (the final head or the final failure).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "http/message.h"
+#include "http/parser.h"
+#include "pipeline/context.h"
+#include "protection/gate.h"
+
+namespace portcullis {
+class WorkerContext;
+struct Instance;
+struct Service;
+namespace protection {
+class AdaptiveLimiter;
+}
+}
+
+namespace portcullis::http {
+
+class Downstream;
+struct UpstreamConnection;
+
+// The response head an upstream call brought, on the connection to relay its body from.
+struct UpstreamResponse {
+  std::shared_ptr<UpstreamConnection> conn;
+  ResponseHead head;
+  ResponseFraming framing;
+};
+
+class UpstreamCall {
+ public:
+  using Clock = std::chrono::steady_clock;
+  UpstreamCall(WorkerContext& worker, Downstream& down, Context& ctx, std::string& head_buffer);
+  ~UpstreamCall();
+  UpstreamCall(const UpstreamCall&) = delete;
+  UpstreamCall& operator=(const UpstreamCall&) = delete;
+
+  // True with `out` filled; false when ctx.error, or ctx.local_response (the breaker's fallback),
+  // says what to answer.
+  boost::asio::awaitable<bool> run(UpstreamResponse& out);
+  // The response was relayed (`reusable`: its connection may carry another request) or given up.
+  void finish(UpstreamResponse& response, bool reusable);
+  // The route's overall deadline, retries included (max = none).
+  Clock::time_point deadline() const { return deadline_; }
+
+ private:
+  bool breaker_allows(std::int64_t now_ns);
+  // The breaker and the adaptive limiter hear of the request's outcome, once.
+  void settle(bool failed, bool dropped);
+  void begin_attempt(const Instance& instance);
+  void end_attempt();
+  void mirror_once(bool body_replayable);
+
+  WorkerContext& worker_;
+  Downstream& down_;
+  Context& ctx_;
+  std::string& head_buffer_;
+  protection::GateTicket ticket_;      // the service's concurrency slot
+  std::int64_t admitted_in_flight_ = 0;
+  const Service* service_ = nullptr;
+  // Outcome reporting: a request that ends any other way (cancelled, an exception) counts as a
+  // failure, so a half-open probe never leaves the circuit waiting.
+  bool settled_ = true;
+  bool probe_ = false;
+  protection::AdaptiveLimiter* adaptive_ = nullptr;
+  std::int64_t start_ns_ = 0;
+  const Instance* active_ = nullptr;  // the instance of the attempt under way (in flight, pool gauge)
+  bool mirrored_ = false;
+  Clock::time_point start_{};
+  Clock::time_point deadline_ = Clock::time_point::max();
+};
+
+}  // namespace portcullis::http
