@@ -37,7 +37,7 @@ count() {
   strace -c -f -o "$work/strace-$name.txt" "${attach[@]}" &
   local tracer=$!
   sleep 0.5  # strace attaches asynchronously; counting starts once it has
-  taskset -c 0 wrk -t1 -c1 -d"${DURATION:-5}s" "http://127.0.0.1:$port/bench" > "$work/wrk-$name.txt"
+  taskset -c 0 wrk -t1 -c"${CONNS:-1}" -d"${DURATION:-5}s" "http://127.0.0.1:$port/bench" > "$work/wrk-$name.txt"
   kill -INT "$tracer"
   wait "$tracer" 2> /dev/null || true
   local requests calls

@@ -1,7 +1,6 @@
 // access_log: one JSON line per request (time, request id, method, path, route, service, instance,
 // status, bytes, durations), written when the exchange is over. To stdout by default, or
 // `args: { path: FILE }`, reopened on SIGUSR1 for log rotation.
-#include <charconv>
 
 #include "config/snapshot.h"
 #include "observability/access_log.h"
@@ -10,25 +9,23 @@
 namespace portcullis::filters {
 namespace {
 
-void append_number(std::string& out, std::uint64_t n) {
-  char buf[24];
-  auto [end, _] = std::to_chars(buf, buf + sizeof(buf), n);
-  out.append(buf, end);
+// Milliseconds with three decimals ("12.345"), from whole microseconds: no floating point.
+void put_ms(StringWriter& out, Clock::duration d) {
+  const auto us = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  out.number(static_cast<std::uint64_t>(us / 1000));
+  const int frac = static_cast<int>(us % 1000);
+  const char tail[4] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                        static_cast<char>('0' + frac % 10)};
+  out.put({tail, sizeof(tail)});
 }
 
-void append_ms(std::string& out, Clock::duration d) {
-  char buf[32];
-  double ms = std::chrono::duration<double, std::milli>(d).count();
-  auto [end, _] = std::to_chars(buf, buf + sizeof(buf), ms, std::chars_format::fixed, 3);
-  out.append(buf, end);
-}
-
-void field(std::string& out, const char* name, std::string_view value) {
-  out += ",\"";
-  out += name;
-  out += "\":\"";
+// ,"name":"value" with the value escaped.
+void field(StringWriter& out, std::string_view name, std::string_view value) {
+  out.put(",\"");
+  out.put(name);
+  out.put("\":\"");
   observability::append_json_escaped(out, value);
-  out += '"';
+  out.put('"');
 }
 
 class AccessLogFilter final : public Filter {
@@ -40,33 +37,35 @@ class AccessLogFilter final : public Filter {
   bool wants_completion() const override { return true; }
 
   void on_complete(const Context& ctx) const override {
-    std::string& out = sink_->buffer(ctx.worker);
-    out += "{\"time\":\"";
-    observability::append_timestamp(out);
-    out += '"';
-    field(out, "request_id", ctx.request_id);
-    field(out, "client", ctx.client_address);
-    field(out, "method", ctx.request->method_text);
-    field(out, "path", ctx.request->target);
-    field(out, "route", ctx.route ? std::string_view(ctx.route->id) : std::string_view{});
-    const Service* service = ctx.service ? ctx.service : ctx.route ? ctx.route->service : nullptr;
-    field(out, "service", service ? std::string_view(service->name) : std::string_view{});
-    if (ctx.variant) field(out, "variant", ctx.variant->name);
-    field(out, "instance", ctx.instance ? std::string_view(ctx.instance->address) : std::string_view{});
-    out += ",\"status\":";
-    append_number(out, static_cast<std::uint64_t>(ctx.response_status));
-    out += ",\"bytes_in\":";
-    append_number(out, ctx.request_body_bytes);
-    out += ",\"bytes_out\":";
-    append_number(out, ctx.response_body_bytes);
-    out += ",\"duration_ms\":";
-    append_ms(out, ctx.end - ctx.start);
-    if (ctx.upstream_headers != Clock::time_point{}) {
-      out += ",\"upstream_ms\":";
-      append_ms(out, ctx.upstream_headers - ctx.upstream_start);
+    {
+      StringWriter out(sink_->buffer(ctx.worker), 512 + ctx.request->target.size() * 6);
+      out.put("{\"time\":\"");
+      observability::append_timestamp(out);
+      out.put('"');
+      field(out, "request_id", ctx.request_id);
+      field(out, "client", ctx.client_address);
+      field(out, "method", ctx.request->method_text);
+      field(out, "path", ctx.request->target);
+      field(out, "route", ctx.route ? std::string_view(ctx.route->id) : std::string_view{});
+      const Service* service = ctx.service ? ctx.service : ctx.route ? ctx.route->service : nullptr;
+      field(out, "service", service ? std::string_view(service->name) : std::string_view{});
+      if (ctx.variant) field(out, "variant", ctx.variant->name);
+      field(out, "instance", ctx.instance ? std::string_view(ctx.instance->address) : std::string_view{});
+      out.put(",\"status\":");
+      out.number(static_cast<std::uint64_t>(ctx.response_status));
+      out.put(",\"bytes_in\":");
+      out.number(ctx.request_body_bytes);
+      out.put(",\"bytes_out\":");
+      out.number(ctx.response_body_bytes);
+      out.put(",\"duration_ms\":");
+      put_ms(out, ctx.end - ctx.start);
+      if (ctx.upstream_headers != Clock::time_point{}) {
+        out.put(",\"upstream_ms\":");
+        put_ms(out, ctx.upstream_headers - ctx.upstream_start);
+      }
+      if (ctx.error) field(out, "error", ctx.error.message);
+      out.put("}\n");
     }
-    if (ctx.error) field(out, "error", ctx.error.message);
-    out += "}\n";
     sink_->maybe_flush(ctx.worker);
   }
 

@@ -51,7 +51,9 @@ class Worker {
 
   Server& server_;
   unsigned index_;
-  net::io_context ioc_{1};
+  // One thread, and its sockets are only ever touched by it: Asio's per-socket locks are off
+  // (the scheduler keeps its lock, for the control thread's posts).
+  net::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   WorkerContext context_;
   std::vector<std::unique_ptr<net::ip::tcp::acceptor>> acceptors_;
   // Per acceptor: its address and the TLS it was bound with. A reload may replace a TLS listener's

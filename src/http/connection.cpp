@@ -101,7 +101,7 @@ net::awaitable<Connection::Wait> Connection::wait_for_request() {
   idle_tick_ = 0;
   park_requested_ = false;
   boost::system::error_code ec;
-  co_await read_into(buffer_, 64 * 1024, ec, SIZE_MAX, true);
+  co_await read_into(buffer_, 64 * 1024, ec, SIZE_MAX, ReadKind::request_head);
   co_return after_idle_read(ec);
 }
 
@@ -128,13 +128,13 @@ void Connection::park() {
 // --- reading ---------------------------------------------------------------------------------
 
 net::awaitable<std::size_t> Connection::read_into(Buffer& buffer, std::size_t max, boost::system::error_code& ec,
-                                                  std::size_t at_most, bool request_head) {
+                                                  std::size_t at_most, ReadKind kind) {
   if (!buffer.prepare(4096, max)) {
     ec = net::error::no_buffer_space;
     co_return 0;
   }
   const std::size_t n =
-      co_await stream_.read_some(buffer.write_ptr(), std::min(buffer.writable(), at_most), ec, request_head);
+      co_await stream_.read_some(buffer.write_ptr(), std::min(buffer.writable(), at_most), ec, kind);
   if (!ec) buffer.commit(n);
   co_return n;
 }
@@ -188,7 +188,7 @@ net::awaitable<bool> Connection::read_head(RequestHead& head) {
       }
     }
     boost::system::error_code ec;
-    co_await read_into(buffer_, max_head, ec, SIZE_MAX, true);
+    co_await read_into(buffer_, max_head, ec, SIZE_MAX, ReadKind::request_head);
     if (ec == net::error::no_buffer_space) {
       co_await refuse(431, "request header section too large");
       co_return false;

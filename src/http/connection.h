@@ -64,7 +64,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::awaitable<void> refuse(int status, const char* message);
   // Reads into `buffer` (growing it up to `max` bytes); no_buffer_space when it is full.
   net::awaitable<std::size_t> read_into(Buffer& buffer, std::size_t max, boost::system::error_code& ec,
-                                        std::size_t at_most = SIZE_MAX, bool request_head = false);
+                                        std::size_t at_most = SIZE_MAX, ReadKind kind = ReadKind::plain);
   Wait after_idle_read(boost::system::error_code ec);
   void park();
   void spawn();

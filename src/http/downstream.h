@@ -75,8 +75,9 @@ class Downstream {
   // --- the response ------------------------------------------------------------------------
   // A 1xx from the origin, relayed as it came (`raw`) where the protocol allows.
   virtual net::awaitable<bool> send_informational(const ResponseHead& head, std::string_view raw) = 0;
-  // The head is held until the first body bytes or the end, so head and body leave in one write.
-  virtual net::awaitable<bool> send_head(const ResponseStart& start) = 0;
+  // The head is held until the first body bytes or the end, so head and body leave in one write
+  // (nothing is written here: it cannot fail, and it costs no coroutine frame).
+  virtual void send_head(const ResponseStart& start) = 0;
   // Body pieces (at most 4 per call); `last` ends the body with them.
   virtual net::awaitable<bool> send_body(std::span<const std::string_view> pieces, bool last) = 0;
   // Ends the response (after send_head, or after body pieces not marked last).

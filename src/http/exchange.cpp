@@ -49,8 +49,12 @@ net::awaitable<Disposition> Exchange::run(Downstream& downstream) {
     // before any byte reached the client is answered with the error instead.
     if (!proxied_) answer_error();
     bool sent = false;
+    const Route& route = ctx_.route ? *ctx_.route : snapshot_->no_route;
     while (!sent) {
-      co_await run_post_filters();
+      // The post filters edit ctx.response_fields; the status stays.
+      prepare_response();
+      std::size_t next = 0;
+      if (run_filters_now(route.post, next) == FilterRun::needs_await) co_await run_filters(route.post, next);
       if (!proxied_) {
         co_await send_local();
         break;
@@ -139,14 +143,20 @@ net::awaitable<bool> Exchange::before_route_stage() {
     co_return false;
   }
   const Route& route = ctx_.route ? *ctx_.route : snapshot_->no_route;
-  const bool pre_passed = co_await run_filters(route.pre);
-  if (!pre_passed) co_return false;
+  std::size_t next = 0;
+  FilterRun run = run_filters_now(route.pre, next);
+  bool passed = run == FilterRun::passed;
+  if (run == FilterRun::needs_await) passed = co_await run_filters(route.pre, next);
+  if (!passed) co_return false;
   // Concurrency limits after the pre filters: they may have set the priority, and a request they
   // turned away never held a slot. The tickets are given back when the exchange is reset.
   if (!admit_gateway_and_route(ctx_, worker_->shard(), global_ticket_, route_ticket_)) co_return false;
   if (answer_locally()) co_return false;
-  const bool route_passed = co_await run_filters(route.route_filters);
-  if (!route_passed) co_return false;
+  next = 0;
+  run = run_filters_now(route.route_filters, next);
+  passed = run == FilterRun::passed;
+  if (run == FilterRun::needs_await) passed = co_await run_filters(route.route_filters, next);
+  if (!passed) co_return false;
   if (!ctx_.route) {
     fail(ErrorKind::not_found, "no route matches the request");
     co_return false;
@@ -154,8 +164,27 @@ net::awaitable<bool> Exchange::before_route_stage() {
   co_return ctx_.route->service != nullptr;
 }
 
-net::awaitable<bool> Exchange::run_filters(const std::vector<const Filter*>& list) {
-  for (const Filter* filter : list) {
+// Runs the filters from `next` on while none needs to await (an asynchronous filter, or one
+// that needs the body read first): the common case costs no coroutine frame. `next` is left at
+// the filter that needs the coroutine.
+Exchange::FilterRun Exchange::run_filters_now(const std::vector<const Filter*>& list, std::size_t& next) {
+  for (; next < list.size(); ++next) {
+    const Filter* filter = list[next];
+    if (!filter->should_filter(ctx_)) continue;
+    if (filter->is_async() || (filter->body_limit(ctx_) > 0 && !ctx_.request_body && down_->head().has_body()))
+      return FilterRun::needs_await;
+    const Outcome outcome = filter->run(ctx_);
+    if (outcome == Outcome::proceed) continue;
+    if (outcome == Outcome::fail && !ctx_.error) fail(ErrorKind::internal, "filter " + filter->name() + " failed");
+    return FilterRun::stopped;  // respond or fail: the stage ends here
+  }
+  return FilterRun::passed;
+}
+
+// The rest of a stage from the filter that needs to await (see run_filters_now).
+net::awaitable<bool> Exchange::run_filters(const std::vector<const Filter*>& list, std::size_t next) {
+  for (; next < list.size(); ++next) {
+    const Filter* filter = list[next];
     if (!filter->should_filter(ctx_)) continue;
     if (const std::size_t limit = filter->body_limit(ctx_); limit > 0 && !ctx_.request_body && down_->head().has_body()) {
       const bool held = co_await hold_body(limit);
@@ -261,7 +290,7 @@ void Exchange::answer_error() {
   respond_with_error(ctx_);
 }
 
-net::awaitable<void> Exchange::run_post_filters() {
+void Exchange::prepare_response() {
   ctx_.response_status = proxied_ ? response_.head.status : ctx_.local_response->status;
   if (proxied_) {
     ctx_.response_fields = response_.head.fields;
@@ -272,8 +301,6 @@ net::awaitable<void> Exchange::run_post_filters() {
   if (ctx_.variant && !ctx_.route->variant_header.empty())
     ctx_.response_fields.set(ctx_.route->variant_header, ctx_.variant->name);
   for (const auto& [name, value] : ctx_.added_response_headers) ctx_.response_fields.add(name, value);
-  const Route& route = ctx_.route ? *ctx_.route : snapshot_->no_route;
-  co_await run_filters(route.post);  // they edit ctx.response_fields; the status stays
 }
 
 net::awaitable<Exchange::Sent> Exchange::send_proxied() {
@@ -283,10 +310,10 @@ net::awaitable<Exchange::Sent> Exchange::send_proxied() {
   std::int64_t length = -1;
   if (head.has_content_length && (!no_body || down_->head().method == Method::head))
     length = static_cast<std::int64_t>(head.content_length);
-  const bool sent = co_await down_->send_head(start_of(head.status, head.reason, length, no_body, false));
+  down_->send_head(start_of(head.status, head.reason, length, no_body, false));
   conn.buffer.consume(head.head_bytes);  // the sink has serialised the head: its views may go now
   if (no_body) {
-    const bool ended = sent ? co_await down_->end() : false;
+    const bool ended = co_await down_->end();
     if (!ended) close_ = true;
     call_->finish(response_, conn.buffer.empty() && head.keep_alive);  // a body where none belongs: do not reuse
     co_return Sent::done;
@@ -321,11 +348,12 @@ net::awaitable<void> Exchange::send_local() {
   const int status = r.status;
   const bool bodiless = down_->head().method == Method::head || status == 204 || status == 304 || status < 200;
   const std::int64_t length = status == 204 || status == 304 ? -1 : static_cast<std::int64_t>(r.body.size());
-  bool ok = co_await down_->send_head(start_of(status, {}, length, bodiless, true));
-  if (ok && !bodiless && !r.body.empty()) {
+  down_->send_head(start_of(status, {}, length, bodiless, true));
+  bool ok = false;
+  if (!bodiless && !r.body.empty()) {
     const std::string_view body = r.body;
     ok = co_await down_->send_body(std::span(&body, 1), true);
-  } else if (ok) {
+  } else {
     ok = co_await down_->end();
   }
   ctx_.response_body_bytes = bodiless ? 0 : r.body.size();

@@ -46,7 +46,9 @@ class Exchange {
   void match_route();
   void take_priority();
   net::awaitable<bool> before_route_stage();
-  net::awaitable<bool> run_filters(const std::vector<const Filter*>& list);
+  enum class FilterRun { passed, stopped, needs_await };
+  FilterRun run_filters_now(const std::vector<const Filter*>& list, std::size_t& next);
+  net::awaitable<bool> run_filters(const std::vector<const Filter*>& list, std::size_t next);
   net::awaitable<bool> hold_body(std::size_t limit);
   bool answer_locally();
   void shed(ShedReason reason, std::string message);
@@ -55,7 +57,7 @@ class Exchange {
   net::awaitable<bool> call_upstream();
   net::awaitable<void> tunnel();
   void answer_error();
-  net::awaitable<void> run_post_filters();
+  void prepare_response();
   // How sending an answer went: done, or the origin failed before anything reached the client
   // (the error is answered instead).
   enum class Sent { done, failed_unsent };

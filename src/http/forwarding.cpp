@@ -2,24 +2,26 @@
 #include "http/forwarding.h"
 
 #include <charconv>
+#include <cstring>
 
 #include "http/parser.h"
 #include "util/http_date.h"
+#include "util/writer.h"
 
 namespace portcullis::http {
 namespace {
 
-void append_number(std::string& out, std::uint64_t n) {
-  char buf[24];
-  auto [end, _] = std::to_chars(buf, buf + sizeof(buf), n);
-  out.append(buf, end);
-}
-
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
+void append_field(StringWriter& out, std::string_view name, std::string_view value) {
+  char* p = out.room(name.size() + value.size() + 4);
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '\r';
+  *p++ = '\n';
+  out.advance(name.size() + value.size() + 4);
 }
 
 bool named_in_connection(const Fields& fields, std::string_view name) {
@@ -37,18 +39,18 @@ bool is_forwarding_field(std::string_view n) {
 }
 
 // Max-Forwards on TRACE and OPTIONS is decremented (RFC 9110 7.6.2); true when it was written.
-bool append_max_forwards(std::string& out, std::string_view value) {
+bool append_max_forwards(StringWriter& out, std::string_view value) {
   std::uint64_t hops = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), hops);
   if (ec != std::errc() || p != value.data() + value.size() || hops == 0) return false;
-  out += "Max-Forwards: ";
-  append_number(out, hops - 1);
-  out += "\r\n";
+  out.put("Max-Forwards: ");
+  out.number(hops - 1);
+  out.put("\r\n");
   return true;
 }
 
 // The client's fields that go on, minus those the gateway rebuilds; returns the prior Via.
-std::string_view append_passed_fields(std::string& out, const ForwardedRequest& r) {
+std::string_view append_passed_fields(StringWriter& out, const ForwardedRequest& r) {
   const RequestHead& head = *r.head;
   const bool has_connection = head.fields.contains("connection");
   const bool hop_limited = head.method == Method::trace || head.method == Method::options;
@@ -69,17 +71,17 @@ std::string_view append_passed_fields(std::string& out, const ForwardedRequest& 
   return prior_via;
 }
 
-void append_forwarded_for(std::string& out, const ForwardedRequest& r) {
-  out += "X-Forwarded-For: ";
+void append_forwarded_for(StringWriter& out, const ForwardedRequest& r) {
+  out.put("X-Forwarded-For: ");
   if (r.client_trusted) {  // every X-Forwarded-For line of a trusted peer is one list (RFC 9110 5.3)
     for (const auto& f : r.head->fields.items()) {
       if (!iequals(f.name, "x-forwarded-for") || f.value.empty()) continue;
-      out += f.value;
-      out += ", ";
+      out.put(f.value);
+      out.put(", ");
     }
   }
-  out += r.client_ip;
-  out += "\r\n";
+  out.put(r.client_ip);
+  out.put("\r\n");
 }
 
 }  // namespace
@@ -100,57 +102,59 @@ bool skip_forwarding(const Fields& fields, std::string_view name, bool has_conne
   return is_hop_by_hop(name) || (has_connection && named_in_connection(fields, name));
 }
 
-void append_request_head(std::string& out, const ForwardedRequest& r) {
+void append_request_head(std::string& buffer, const ForwardedRequest& r) {
+  StringWriter out(buffer, 256 + r.head->target.size() + r.head->fields.size() * 64);
   const RequestHead& head = *r.head;
-  out += head.method_text;
-  out += ' ';
-  if (r.path.empty() || r.path.front() != '/') out += '/';
-  out += r.path;
+  out.put(head.method_text);
+  out.put(' ');
+  if (r.path.empty() || r.path.front() != '/') out.put('/');
+  out.put(r.path);
   if (!head.query.empty()) {
-    out += '?';
-    out += head.query;
+    out.put('?');
+    out.put(head.query);
   }
-  out += " HTTP/1.1\r\nHost: ";
-  out += r.authority;
-  out += "\r\n";
+  out.put(" HTTP/1.1\r\nHost: ");
+  out.put(r.authority);
+  out.put("\r\n");
   const std::string_view prior_via = append_passed_fields(out, r);
   append_forwarded_for(out, r);
   if (!r.client_trusted || !head.fields.contains("x-forwarded-proto"))
-    out += r.secure ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n";
+    out.put(r.secure ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
   if (!r.client_cert_subject.empty()) append_field(out, r.client_cert_header, r.client_cert_subject);
   if ((!r.client_trusted || !head.fields.contains("x-forwarded-host")) && !head.host.empty())
     append_field(out, "X-Forwarded-Host", head.host);
   if (!r.stripped_prefix.empty()) append_field(out, "X-Forwarded-Prefix", r.stripped_prefix);
   if (!r.via.empty()) {
-    out += "Via: ";
+    out.put("Via: ");
     if (!prior_via.empty()) {
-      out += prior_via;
-      out += ", ";
+      out.put(prior_via);
+      out.put(", ");
     }
-    out += head.version == 10 ? "1.0 " : "1.1 ";
-    out += r.via;
-    out += "\r\n";
+    out.put(head.version == 10 ? "1.0 " : "1.1 ");
+    out.put(r.via);
+    out.put("\r\n");
   }
   if (r.upgrade) {
-    out += "Connection: upgrade\r\n";
+    out.put("Connection: upgrade\r\n");
     append_field(out, "Upgrade", head.fields.get("upgrade"));
   }
   if (head.chunked) {
-    out += "Transfer-Encoding: chunked\r\n";
+    out.put("Transfer-Encoding: chunked\r\n");
   } else if (head.has_content_length) {
-    out += "Content-Length: ";
-    append_number(out, head.content_length);
-    out += "\r\n";
+    out.put("Content-Length: ");
+    out.number(head.content_length);
+    out.put("\r\n");
   }
-  out += "\r\n";
+  out.put("\r\n");
 }
 
-void append_response_head(std::string& out, const ForwardedResponse& r) {
-  out += r.client_version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  append_number(out, static_cast<std::uint64_t>(r.status));
-  out += ' ';
-  out += r.reason.empty() ? reason_phrase(r.status) : r.reason;
-  out += "\r\n";
+void append_response_head(std::string& buffer, const ForwardedResponse& r) {
+  StringWriter out(buffer, 256 + r.fields->size() * 64);
+  out.put(r.client_version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  out.number(static_cast<std::uint64_t>(r.status));
+  out.put(' ');
+  out.put(r.reason.empty() ? reason_phrase(r.status) : r.reason);
+  out.put("\r\n");
   const Fields& fields = *r.fields;
   const bool has_connection = fields.contains("connection");
   bool has_request_id = false;
@@ -165,20 +169,20 @@ void append_response_head(std::string& out, const ForwardedResponse& r) {
   if (r.server_header && !fields.contains("server")) append_field(out, "Server", "portcullis");
   if (!has_request_id && !r.request_id.empty()) append_field(out, "X-Request-Id", r.request_id);
   if (!r.via.empty()) {
-    out += "Via: 1.1 ";
-    out += r.via;
-    out += "\r\n";
+    out.put("Via: 1.1 ");
+    out.put(r.via);
+    out.put("\r\n");
   }
   if (r.content_length >= 0) {
-    out += "Content-Length: ";
-    append_number(out, static_cast<std::uint64_t>(r.content_length));
-    out += "\r\n";
+    out.put("Content-Length: ");
+    out.number(static_cast<std::uint64_t>(r.content_length));
+    out.put("\r\n");
   } else if (r.chunked) {
-    out += "Transfer-Encoding: chunked\r\n";
+    out.put("Transfer-Encoding: chunked\r\n");
   }
-  if (r.close) out += "Connection: close\r\n";
-  else if (r.client_version == 10) out += "Connection: keep-alive\r\n";
-  out += "\r\n";
+  if (r.close) out.put("Connection: close\r\n");
+  else if (r.client_version == 10) out.put("Connection: keep-alive\r\n");
+  out.put("\r\n");
 }
 
 bool usable_request_id(std::string_view id) {

@@ -160,7 +160,8 @@ void Http1Stream::keep_pipelined() {
 
 net::awaitable<bool> Http1Stream::write(std::span<const net::const_buffer> buffers) {
   conn_->watchdog_.arm(conn_->worker_.snapshot()->config.server.idle_timeout, &conn_->stream_);
-  const bool ok = co_await conn_->stream_.write(buffers);
+  const Stream::Written w = conn_->stream_.write_now(buffers);
+  const bool ok = w.done ? !w.failed : co_await conn_->stream_.write_rest(buffers, w.bytes);
   if (!ok) close_ = true;
   co_return ok;
 }
@@ -171,7 +172,7 @@ net::awaitable<bool> Http1Stream::send_informational(const ResponseHead&, std::s
   co_return co_await write(buffers);
 }
 
-net::awaitable<bool> Http1Stream::send_head(const ResponseStart& start) {
+void Http1Stream::send_head(const ResponseStart& start) {
   // Answering before the body was read: if the body will never come (no 100 Continue was sent) or
   // is too large to drain, say so now with Connection: close (RFC 9110 10.1.1).
   if (!body_done_ && ((head_.expect_continue && !sent_continue_) || head_.chunked || body_left_ > max_drain_bytes))
@@ -198,7 +199,6 @@ net::awaitable<bool> Http1Stream::send_head(const ResponseStart& start) {
   append_response_head(out_, r);
   head_pending_ = true;
   terminated_ = false;
-  co_return true;
 }
 
 net::awaitable<bool> Http1Stream::send_body(std::span<const std::string_view> pieces, bool last) {

@@ -42,7 +42,7 @@ class Http1Stream final : public Downstream {
   net::awaitable<std::string_view> read_body(Context& ctx, boost::system::error_code& ec) override;
 
   net::awaitable<bool> send_informational(const ResponseHead& head, std::string_view raw) override;
-  net::awaitable<bool> send_head(const ResponseStart& start) override;
+  void send_head(const ResponseStart& start) override;
   net::awaitable<bool> send_body(std::span<const std::string_view> pieces, bool last) override;
   net::awaitable<bool> end() override;
   bool response_started() const override { return started_; }

@@ -7,23 +7,6 @@
 
 namespace portcullis::http {
 
-namespace {
-
-// ASCII-only folding on purpose: field names are tokens, and locale-aware tolower would make
-// matching depend on the process's locale.
-constexpr char fold(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-}
-
-}  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (fold(a[i]) != fold(b[i])) return false;
-  return true;
-}
-
 const Field* Fields::find(std::string_view name) const {
   for (const Field& f : items_)
     if (iequals(f.name, name)) return &f;

@@ -12,7 +12,17 @@ struct Field {
   std::string_view value;
 };
 
-bool iequals(std::string_view a, std::string_view b);
+// ASCII-only case folding on purpose: field names are tokens, and locale-aware tolower would make
+// matching depend on the process's locale. Inline: most calls end at the length check.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + ('a' - 'A')) : a[i];
+    const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + ('a' - 'A')) : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
 
 // An ordered list of fields. Small and flat: lookups are linear, which beats hashing for the
 // 5-20 fields a real request carries.

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 
 namespace portcullis::http {
 namespace {
@@ -18,7 +19,13 @@ constexpr std::array<bool, 256> make_token_table() {
 constexpr auto token_table = make_token_table();
 
 // field-vchar / SP / HTAB / obs-text; everything else (CTLs, DEL, NUL, bare CR) is refused.
-inline bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+constexpr std::array<bool, 256> make_value_table() {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[static_cast<std::size_t>(c)] = c == '\t' || (c >= 0x20 && c != 0x7f);
+  return t;
+}
+constexpr auto value_table = make_value_table();
+inline bool is_value_char(unsigned char c) { return value_table[c]; }
 
 ParseResult error(int status, const char* message) {
   return ParseResult{ParseStatus::error, status, message};
@@ -93,12 +100,16 @@ ParseResult parse_fields(std::string_view block, std::size_t max_fields, Fields&
   return {};
 }
 
-// Checks that the head contains only CRLF line ends (no bare CR or LF) before splitting it.
+// Checks that the head contains only CRLF line ends (no bare CR or LF). A well-formed head never
+// needs it: a bare CR or LF always makes the line it is in fail the field syntax, and only then is
+// the head searched, to say which error it is.
 bool line_ends_are_crlf(std::string_view head) {
-  for (std::size_t i = 0; i < head.size(); ++i) {
-    if (head[i] == '\r' && (i + 1 >= head.size() || head[i + 1] != '\n')) return false;
-    if (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')) return false;
-  }
+  const char* begin = head.data();
+  const char* end = begin + head.size();
+  for (const char* p = begin; (p = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(end - p)))); ++p)
+    if (p + 1 >= end || p[1] != '\n') return false;
+  for (const char* p = begin; (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)))); ++p)
+    if (p == begin || p[-1] != '\r') return false;
   return true;
 }
 
@@ -106,6 +117,21 @@ bool line_ends_are_crlf(std::string_view head) {
 bool partial_line_ends_are_crlf(std::string_view partial) {
   if (!partial.empty() && partial.back() == '\r') partial.remove_suffix(1);
   return line_ends_are_crlf(partial);
+}
+
+// The field names framing and connection handling look at, recognised in one pass over the head.
+enum class Known { other, host, content_length, transfer_encoding, connection, upgrade, expect };
+
+Known known_name(std::string_view n) {
+  switch (n.size()) {
+    case 4: return iequals(n, "host") ? Known::host : Known::other;
+    case 6: return iequals(n, "expect") ? Known::expect : Known::other;
+    case 7: return iequals(n, "upgrade") ? Known::upgrade : Known::other;
+    case 10: return iequals(n, "connection") ? Known::connection : Known::other;
+    case 14: return iequals(n, "content-length") ? Known::content_length : Known::other;
+    case 17: return iequals(n, "transfer-encoding") ? Known::transfer_encoding : Known::other;
+    default: return Known::other;
+  }
 }
 
 ParseResult apply_transfer_encoding(const Fields& fields, bool& chunked) {
@@ -180,42 +206,56 @@ ParseResult classify_target(RequestHead& head) {
 
 ParseResult apply_request_semantics(RequestHead& head) {
   const Fields& f = head.fields;
+  // One pass collects what the checks below need; they then run in their order of precedence.
+  std::size_t hosts = 0;
+  std::string_view host;
+  bool cl_seen = false, cl_bad = false, te_present = false, upgrade_present = false;
+  bool connection_close = false, connection_keep_alive = false, connection_upgrade = false;
+  const Field* expect = nullptr;
+  for (const auto& field : f.items()) {
+    switch (known_name(field.name)) {
+      case Known::host:
+        if (hosts++ == 0) host = field.value;
+        break;
+      case Known::content_length:
+        if (!merge_content_length(field.value, cl_seen, head.content_length)) cl_bad = true;
+        break;
+      case Known::transfer_encoding: te_present = true; break;
+      case Known::connection:
+        for_each_list_item(field.value, [&](std::string_view opt) {
+          if (iequals(opt, "close")) connection_close = true;
+          else if (iequals(opt, "keep-alive")) connection_keep_alive = true;
+          else if (iequals(opt, "upgrade")) connection_upgrade = true;
+        });
+        break;
+      case Known::upgrade: upgrade_present = true; break;
+      case Known::expect:
+        if (!expect) expect = &field;
+        break;
+      case Known::other: break;
+    }
+  }
   // Host
-  std::size_t hosts = f.count("host");
   if (hosts > 1) return error(400, "more than one Host header");
   if (hosts == 0 && head.version == 11) return error(400, "missing Host header");
   if (hosts == 1) {
-    std::string_view host = f.get("host");
     if (!valid_host(host)) return error(400, "invalid Host header");
     if (!head.absolute_form) head.host = host;
   }
   // Framing
-  bool cl_seen = false;
-  for (const auto& field : f.items()) {
-    if (!iequals(field.name, "content-length")) continue;
-    if (!merge_content_length(field.value, cl_seen, head.content_length))
-      return error(400, "invalid or conflicting Content-Length");
-  }
+  if (cl_bad) return error(400, "invalid or conflicting Content-Length");
   head.has_content_length = cl_seen;
-  if (auto r = apply_transfer_encoding(f, head.chunked); r.status == ParseStatus::error) return r;
-  if (f.contains("transfer-encoding") && head.version == 10)
-    return error(400, "Transfer-Encoding in an HTTP/1.0 request");
+  if (te_present) {
+    if (auto r = apply_transfer_encoding(f, head.chunked); r.status == ParseStatus::error) return r;
+    if (head.version == 10) return error(400, "Transfer-Encoding in an HTTP/1.0 request");
+  }
   if (head.chunked && cl_seen) return error(400, "both Content-Length and Transfer-Encoding");
   // Connection
-  head.keep_alive = head.version == 11;
-  bool connection_upgrade = false;
-  for (const auto& field : f.items()) {
-    if (!iequals(field.name, "connection")) continue;
-    for_each_list_item(field.value, [&](std::string_view opt) {
-      if (iequals(opt, "close")) head.keep_alive = false;
-      else if (iequals(opt, "keep-alive") && head.version == 10) head.keep_alive = true;
-      else if (iequals(opt, "upgrade")) connection_upgrade = true;
-    });
-  }
-  head.upgrade = connection_upgrade && f.contains("upgrade");
+  head.keep_alive = connection_close ? false : (head.version == 11 || connection_keep_alive);
+  head.upgrade = connection_upgrade && upgrade_present;
   // Expect
-  if (const Field* e = f.find("expect")) {
-    if (!iequals(e->value, "100-continue")) return error(417, "unsupported expectation");
+  if (expect) {
+    if (!iequals(expect->value, "100-continue")) return error(417, "unsupported expectation");
     head.expect_continue = head.version == 11;
   }
   return {};
@@ -224,6 +264,49 @@ ParseResult apply_request_semantics(RequestHead& head) {
 }  // namespace
 
 bool is_token_char(unsigned char c) { return token_table[c]; }
+
+bool holds_whole_response(std::string_view bytes) {
+  // Run on every response read, before the head is parsed: a line walk that looks only at lines
+  // that can be Content-Length or Transfer-Encoding (by first letter and colon position).
+  const char* p = bytes.data();
+  const char* const end = p + bytes.size();
+  if (bytes.size() < 16 || std::memcmp(p, "HTTP/1.", 7) != 0) return false;
+  const char* status = p + 9;
+  if (status[0] == '1') return false;  // informational: more follows
+  const bool bodiless = (status[0] == '2' || status[0] == '3') && status[1] == '0' && status[2] == '4';
+  p = static_cast<const char*>(std::memchr(p, '\n', bytes.size()));
+  if (!p) return false;
+  ++p;
+  bool has_length = false, chunked = false;
+  std::uint64_t length = 0;
+  while (true) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (!nl || nl == p || nl[-1] != '\r') return false;
+    const std::size_t len = static_cast<std::size_t>(nl - p) - 1;  // without the CR
+    if (len == 0) {
+      p = nl + 1;
+      break;  // the empty line: the body follows
+    }
+    const char first = static_cast<char>(*p | 0x20);
+    if (first == 'c' && len > 15 && p[14] == ':' && iequals({p, 14}, "content-length")) {
+      if (has_length) return false;
+      std::string_view value = trim_ows({p + 15, len - 15});
+      if (value.empty() || value.size() > 18) return false;
+      for (char c : value) {
+        if (c < '0' || c > '9') return false;
+        length = length * 10 + static_cast<std::uint64_t>(c - '0');
+      }
+      has_length = true;
+    } else if (first == 't' && len > 18 && p[17] == ':' && iequals({p, 17}, "transfer-encoding")) {
+      chunked = true;
+    }
+    p = nl + 1;
+  }
+  const std::string_view body(p, static_cast<std::size_t>(end - p));
+  if (bodiless) return body.empty();
+  if (chunked) return !has_length && (body == "0\r\n\r\n" || body.ends_with("\r\n0\r\n\r\n"));
+  return has_length && body.size() == length;
+}
 
 bool valid_host(std::string_view host) {
   if (host.empty()) return true;
@@ -263,6 +346,11 @@ bool valid_host(std::string_view host) {
   return true;
 }
 
+namespace {
+ParseResult parse_whole_request(std::string_view whole, std::size_t line_end, const ParseLimits& limits,
+                                RequestHead& head);
+}
+
 ParseResult parse_request_head(std::string_view data, const ParseLimits& limits, RequestHead& head) {
   std::size_t skipped = 0;
   while (data.size() - skipped >= 2 && data[skipped] == '\r' && data[skipped + 1] == '\n') skipped += 2;
@@ -288,9 +376,23 @@ ParseResult parse_request_head(std::string_view data, const ParseLimits& limits,
   }
   end += line_end;
   if (end > limits.max_head_bytes) return error(431, "request header section too large");
-  std::string_view whole = rest.substr(0, end);
-  if (!line_ends_are_crlf(whole)) return error(400, "bare CR or LF in request head");
+  const std::string_view whole = rest.substr(0, end);
+  ParseResult r = parse_whole_request(whole, line_end, limits, head);
+  if (r.status == ParseStatus::error) {
+    // A bare CR or LF fails the line it is in; it is the error to report wherever it is.
+    if (!line_ends_are_crlf(whole)) return error(400, "bare CR or LF in request head");
+    return r;
+  }
+  head.head_bytes = skipped + end;
+  return r;
+}
 
+namespace {
+
+ParseResult parse_whole_request(std::string_view whole, std::size_t line_end, const ParseLimits& limits,
+                                RequestHead& head) {
+  const std::size_t end = whole.size();
+  const std::string_view rest = whole;
   head.reset();
   std::string_view line = rest.substr(0, line_end);
   std::size_t sp1 = line.find(' ');
@@ -314,8 +416,13 @@ ParseResult parse_request_head(std::string_view data, const ParseLimits& limits,
   if (auto r = parse_fields(block, limits.max_fields, head.fields); r.status == ParseStatus::error) return r;
   if (auto r = classify_target(head); r.status == ParseStatus::error) return r;
   if (auto r = apply_request_semantics(head); r.status == ParseStatus::error) return r;
-  head.head_bytes = skipped + end;
   return ParseResult{ParseStatus::complete, 0, ""};
+}
+
+}  // namespace
+
+namespace {
+ParseResult parse_whole_response(std::string_view whole, ResponseHead& head, ResponseFraming& framing);
 }
 
 ParseResult parse_response_head(std::string_view data, std::size_t max_head_bytes, ResponseHead& head,
@@ -328,8 +435,16 @@ ParseResult parse_response_head(std::string_view data, std::size_t max_head_byte
     return {};
   }
   if (end > max_head_bytes) return error(502, "upstream response head too large");
-  std::string_view whole = data.substr(0, end);
-  if (!line_ends_are_crlf(whole)) return error(502, "bare CR or LF in upstream response");
+  const std::string_view whole = data.substr(0, end);
+  ParseResult r = parse_whole_response(whole, head, framing);
+  if (r.status == ParseStatus::error && !line_ends_are_crlf(whole)) return error(502, "bare CR or LF in upstream response");
+  return r;
+}
+
+namespace {
+
+ParseResult parse_whole_response(std::string_view whole, ResponseHead& head, ResponseFraming& framing) {
+  const std::size_t end = whole.size();
   head.reset();
   framing = {};
   std::size_t line_end = whole.find("\r\n");
@@ -351,14 +466,25 @@ ParseResult parse_response_head(std::string_view data, std::size_t max_head_byte
   std::string_view block = whole.substr(line_end + 2, end - line_end - 4);
   if (auto r = parse_fields(block, 1000, head.fields); r.status == ParseStatus::error)
     return error(502, "invalid upstream header field");
-  bool cl_seen = false;
+  // One pass over the fields for framing and connection handling.
+  bool cl_seen = false, cl_bad = false, te_present = false, connection_close = false, connection_keep_alive = false;
   for (const auto& f : head.fields.items()) {
-    if (!iequals(f.name, "content-length")) continue;
-    if (!merge_content_length(f.value, cl_seen, head.content_length))
-      return error(502, "invalid or conflicting upstream Content-Length");
+    switch (known_name(f.name)) {
+      case Known::content_length:
+        if (!merge_content_length(f.value, cl_seen, head.content_length)) cl_bad = true;
+        break;
+      case Known::transfer_encoding: te_present = true; break;
+      case Known::connection:
+        for_each_list_item(f.value, [&](std::string_view opt) {
+          if (iequals(opt, "close")) connection_close = true;
+          else if (iequals(opt, "keep-alive")) connection_keep_alive = true;
+        });
+        break;
+      default: break;
+    }
   }
+  if (cl_bad) return error(502, "invalid or conflicting upstream Content-Length");
   head.has_content_length = cl_seen;
-  bool te_present = head.fields.contains("transfer-encoding");
   bool framing_conflict = false;
   if (te_present) {
     // Only "chunked" alone is relayed. Any other coding would have to reach the client with its
@@ -379,14 +505,7 @@ ParseResult parse_response_head(std::string_view data, std::size_t max_head_byte
     head.content_length = 0;
     head.fields.remove("content-length");
   }
-  head.keep_alive = head.version == 11;
-  for (const auto& f : head.fields.items()) {
-    if (!iequals(f.name, "connection")) continue;
-    for_each_list_item(f.value, [&](std::string_view opt) {
-      if (iequals(opt, "close")) head.keep_alive = false;
-      else if (iequals(opt, "keep-alive") && head.version == 10) head.keep_alive = true;
-    });
-  }
+  head.keep_alive = !connection_close && (head.version == 11 || connection_keep_alive);
   if (!head.chunked && !head.has_content_length && !framing.until_close) {
     bool bodiless = head.status < 200 || head.status == 204 || head.status == 304;
     if (!bodiless) framing.until_close = true;
@@ -395,6 +514,8 @@ ParseResult parse_response_head(std::string_view data, std::size_t max_head_byte
   head.head_bytes = end;
   return ParseResult{ParseStatus::complete, 0, ""};
 }
+
+}  // namespace
 
 ChunkedDecoder::Result ChunkedDecoder::next(std::string_view& in, std::string_view& out) {
   while (!in.empty()) {

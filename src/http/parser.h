@@ -71,6 +71,14 @@ class ChunkedDecoder {
   const char* error_ = "";
 };
 
+// Whether `bytes` (what one read returned) are exactly one whole response and nothing after it:
+// a head with Content-Length and that many body bytes, a 204 or 304 head, or a chunked body that
+// ends with its last chunk. Conservative, false whenever in doubt: the reads use it to know that
+// a socket has nothing more to give until the next request (http/stream.cpp).
+bool holds_whole_response(std::string_view bytes);
+// The same for a request read: it ended exactly at the end of a head (CRLF CRLF).
+inline bool ends_at_head_end(std::string_view bytes) { return bytes.ends_with("\r\n\r\n"); }
+
 // Token characters (RFC 9110 5.6.2).
 bool is_token_char(unsigned char c);
 

@@ -5,12 +5,13 @@
 // after a read returned end-of-stream. So after every message the next read is a recv that returns
 // EAGAIN before the reactor waits: one wasted call per message. A short read cannot in general be
 // taken for "drained" (a FIN that arrived with the data would then go unseen until the next edge,
-// and a message cut short would hang until its timeout). But a request head read that ends exactly
-// at the head's end (CRLF CRLF) and did not fill its buffer left nothing to read but, at most, the
-// client's FIN: the next read is the wait for the client's next request, and it waits for the edge
-// without a syscall (nginx's `ready` flag does the same). A FIN that came with the request is then
-// seen when the idle connection is parked, which re-arms the descriptor (at most two upkeep
-// periods later). The hook is Asio's per-buffer-type receive operation, a template of Boost 1.81
+// and a message cut short would hang until its timeout). But a short read that ends exactly where
+// its message ends (a request head ending in CRLF CRLF; a whole response with its Content-Length
+// body or last chunk) left nothing to read but, at most, the peer's FIN: the next read waits for
+// the peer's next message, and it waits for the edge without a syscall (nginx's `ready` flag does
+// the same). A FIN that came with the message is seen when the idle client connection is parked
+// (parking re-arms the descriptor) or when the pool's sweep peeks at its idle connections, at
+// most two upkeep periods later. The hook is Asio's per-buffer-type receive operation, a template of Boost 1.81
 // that other versions may change; with another Boost every read speculates (correct, one call more).
 //
 // Writes. An asynchronous write that completes at once is still posted to the event loop, and a
@@ -23,19 +24,30 @@
 
 #include <array>
 #include <cerrno>
+#include <cstring>
 
 #include <boost/asio/write.hpp>
 #include <boost/version.hpp>
 
+#include "http/parser.h"
 #include "util/awaitable.h"
 
 namespace portcullis::http {
 namespace {
 
-// A single buffer for request heads: a short read that ends at the end of a head drains the socket.
-struct HeadRead : net::mutable_buffer {
-  using net::mutable_buffer::mutable_buffer;
+// A single buffer whose read, when short and ending where its message ends, drains the socket.
+struct MessageRead : net::mutable_buffer {
+  MessageRead(void* data, std::size_t size, ReadKind kind) : net::mutable_buffer(data, size), kind(kind) {}
+  ReadKind kind;
 };
+
+// A short read that ends exactly at the end of its message: the rest of the exchange is the
+// other side's turn, so nothing more can arrive before a new edge (but a FIN, see above).
+bool drains(const MessageRead& buffer, std::size_t n) {
+  if (n >= buffer.size()) return false;
+  const std::string_view bytes(static_cast<const char*>(buffer.data()), n);
+  return buffer.kind == ReadKind::request_head ? ends_at_head_end(bytes) : holds_whole_response(bytes);
+}
 
 }  // namespace
 }  // namespace portcullis::http
@@ -45,10 +57,10 @@ struct HeadRead : net::mutable_buffer {
 namespace boost::asio::detail {
 
 template <>
-class reactive_socket_recv_op_base<portcullis::http::HeadRead> : public reactor_op {
+class reactive_socket_recv_op_base<portcullis::http::MessageRead> : public reactor_op {
  public:
   reactive_socket_recv_op_base(const boost::system::error_code& success_ec, socket_type socket,
-                               socket_ops::state_type state, const portcullis::http::HeadRead& buffer,
+                               socket_ops::state_type state, const portcullis::http::MessageRead& buffer,
                                socket_base::message_flags flags, func_type complete_func)
       : reactor_op(success_ec, &reactive_socket_recv_op_base::do_perform, complete_func),
         socket_(socket),
@@ -63,17 +75,13 @@ class reactive_socket_recv_op_base<portcullis::http::HeadRead> : public reactor_
                                         o->bytes_transferred_))
       return not_done;  // EAGAIN: wait for the edge
     if (o->ec_) return done_and_exhausted;
-    // Fewer bytes than asked for, ending where a head ends: nothing more until the next edge.
-    const std::size_t n = o->bytes_transferred_;
-    const char* end = static_cast<const char*>(o->buffer_.data()) + n;
-    const bool at_head_end = n >= 4 && end[-4] == '\r' && end[-3] == '\n' && end[-2] == '\r' && end[-1] == '\n';
-    return n < o->buffer_.size() && at_head_end ? done_and_exhausted : done;
+    return portcullis::http::drains(o->buffer_, o->bytes_transferred_) ? done_and_exhausted : done;
   }
 
  private:
   socket_type socket_;
   socket_ops::state_type state_;
-  portcullis::http::HeadRead buffer_;
+  portcullis::http::MessageRead buffer_;
   socket_base::message_flags flags_;
 };
 
@@ -99,15 +107,15 @@ bool Stream::tls_pending() {
 }
 
 net::awaitable<std::size_t> Stream::read_some(char* data, std::size_t size, boost::system::error_code& ec,
-                                              bool request_head) {
+                                              ReadKind kind) {
   if (tls_) {
     auto [e, n] = co_await tls_->async_read_some(net::buffer(data, size), use_tuple);
     ec = e;
     co_return n;
   }
   if (memory_) co_return co_await memory_->read_some(data, size, ec);
-  if (request_head) {
-    auto [e, n] = co_await socket_.async_read_some(HeadRead(data, size), use_tuple);
+  if (kind != ReadKind::plain) {
+    auto [e, n] = co_await socket_.async_read_some(MessageRead(data, size, kind), use_tuple);
     ec = e;
     co_return n;
   }
@@ -116,38 +124,68 @@ net::awaitable<std::size_t> Stream::read_some(char* data, std::size_t size, boos
   co_return n;
 }
 
-void Stream::start_read(char* data, std::size_t size,
-                        net::any_completion_handler<void(boost::system::error_code, std::size_t)> handler) {
-  if (tls_) tls_->async_read_some(net::buffer(data, size), std::move(handler));
-  else socket_.async_read_some(net::buffer(data, size), std::move(handler));
+void Stream::start_read(char* data, std::size_t size, ReadKind kind, ReadDone done) {
+  if (tls_) tls_->async_read_some(net::buffer(data, size), std::move(done));
+  else if (kind != ReadKind::plain) socket_.async_read_some(MessageRead(data, size, kind), std::move(done));
+  else socket_.async_read_some(net::buffer(data, size), std::move(done));
 }
 
-net::awaitable<bool> Stream::write(std::span<const net::const_buffer> buffers) {
-  if (tls_) {
-    auto [ec, n] = co_await net::async_write(*tls_, buffers, use_tuple);
-    co_return !ec;
-  }
-  if (memory_) co_return co_await memory_->write(buffers);
+Stream::Written Stream::write_now(std::span<const net::const_buffer> buffers) {
+  Written w;
+  if (tls_ || memory_) return w;  // not done: write_rest() does it all
   std::array<iovec, 16> iov;
   std::size_t count = 0;
   std::size_t total = 0;
   for (const auto& b : buffers) {
     if (b.size() == 0) continue;
-    if (count == iov.size()) co_return co_await write_rest(buffers, 0);
+    if (count == iov.size()) return w;
     iov[count++] = {const_cast<void*>(b.data()), b.size()};
     total += b.size();
   }
-  if (total == 0) co_return true;
-  msghdr msg{};
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = count;
-  const ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n == static_cast<ssize_t>(total)) co_return true;
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) co_return false;
-  co_return co_await write_rest(buffers, n < 0 ? 0 : static_cast<std::size_t>(n));
+  if (total == 0) {
+    w.done = true;
+    return w;
+  }
+  ssize_t n;
+  if (count == 1) {
+    n = ::send(socket_.native_handle(), iov[0].iov_base, total, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } else if (total <= 4096) {
+    // A small message in pieces (a head and a short body) leaves as one buffer.
+    thread_local char joined[4096];
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      std::memcpy(joined + at, iov[i].iov_base, iov[i].iov_len);
+      at += iov[i].iov_len;
+    }
+    n = ::send(socket_.native_handle(), joined, total, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } else {
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = count;
+    n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  if (n == static_cast<ssize_t>(total)) {
+    w.done = true;
+  } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    w.done = w.failed = true;
+  } else {
+    w.bytes = n < 0 ? 0 : static_cast<std::size_t>(n);
+  }
+  return w;
+}
+
+net::awaitable<bool> Stream::write(std::span<const net::const_buffer> buffers) {
+  const Written w = write_now(buffers);
+  if (w.done) co_return !w.failed;
+  co_return co_await write_rest(buffers, w.bytes);
 }
 
 net::awaitable<bool> Stream::write_rest(std::span<const net::const_buffer> buffers, std::size_t written) {
+  if (tls_) {
+    auto [ec, n] = co_await net::async_write(*tls_, buffers, use_tuple);
+    co_return !ec;
+  }
+  if (memory_) co_return co_await memory_->write(buffers);
   // The part the kernel did not take: skip what was written, await the rest.
   std::array<net::const_buffer, 16> rest;
   std::size_t count = 0;

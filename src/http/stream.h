@@ -11,7 +11,6 @@
 #include <span>
 #include <utility>
 
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -20,6 +19,10 @@
 namespace portcullis::http {
 
 namespace net = boost::asio;
+
+// What a read is for, so a read that leaves the socket drained can tell the event loop (see
+// stream.cpp): a request head, a response from an origin, or anything else.
+enum class ReadKind { plain, request_head, response };
 
 // A byte stream that is not a socket: the unit tests' in-memory peers.
 class ByteTransport {
@@ -63,16 +66,31 @@ class Stream {
   executor_type get_executor() { return socket_.get_executor(); }
   bool is_open() const { return memory_ ? memory_->is_open() : socket_.is_open(); }
 
-  // What is there, at most `size` bytes, waiting when nothing is. `request_head`: the read is
-  // for a request head (see stream.cpp).
+  // What is there, at most `size` bytes, waiting when nothing is.
   net::awaitable<std::size_t> read_some(char* data, std::size_t size, boost::system::error_code& ec,
-                                        bool request_head = false);
+                                        ReadKind kind = ReadKind::plain);
   // The same read with a completion handler, for reads that outlive any one coroutine (a pooled
-  // connection's pending read). Plain or TLS only.
-  void start_read(char* data, std::size_t size,
-                  net::any_completion_handler<void(boost::system::error_code, std::size_t)> handler);
+  // connection's pending read). Plain or TLS only. The handler is a plain function with its
+  // context and owner rather than a type-erased handler: Asio's type-erased handlers allocate a
+  // tracked executor for every operation they complete.
+  struct ReadDone {
+    void (*fn)(void* context, std::shared_ptr<void>& owner, boost::system::error_code ec, std::size_t n);
+    void* context;
+    std::shared_ptr<void> owner;
+    void operator()(boost::system::error_code ec, std::size_t n) { fn(context, owner, ec, n); }
+  };
+  void start_read(char* data, std::size_t size, ReadKind kind, ReadDone done);
   // Writes all of `buffers` (at most 16 of them); false when the peer is gone.
   net::awaitable<bool> write(std::span<const net::const_buffer> buffers);
+  // The same in two steps, so the common case costs no coroutine frame: write_now() sends what the
+  // kernel takes at once (a plain socket only); when it says pending, write_rest() sends the rest.
+  struct Written {
+    bool done = false;    // everything went out, or the stream failed (then `failed`)
+    bool failed = false;
+    std::size_t bytes = 0;
+  };
+  Written write_now(std::span<const net::const_buffer> buffers);
+  net::awaitable<bool> write_rest(std::span<const net::const_buffer> buffers, std::size_t written);
   net::awaitable<bool> write(std::string_view a, std::string_view b = {});
   void close();
   void shutdown_send();  // half-close; TLS has none, so a TLS stream closes
@@ -91,8 +109,6 @@ class Stream {
   }
 
  private:
-  net::awaitable<bool> write_rest(std::span<const net::const_buffer> buffers, std::size_t written);
-
   tcp::socket socket_;
   std::shared_ptr<const void> owner_;  // declared before tls_: it outlives the TLS object it made
   std::unique_ptr<net::ssl::stream<tcp::socket&>> tls_;

@@ -16,7 +16,7 @@ namespace portcullis::http {
 
 std::chrono::steady_clock::time_point upstream_deadline(std::chrono::steady_clock::duration d,
                                                         std::chrono::steady_clock::time_point route_deadline) {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = coarse_now();
   if (route_deadline - now < d) return std::max(route_deadline, now);
   return now + d;
 }
@@ -100,7 +100,9 @@ boost::asio::awaitable<bool> UpstreamAttempt::send() {
       down_.consume_buffered_body();
       ctx_.request_body_bytes = body.size();
     }
-    const bool sent = co_await out.write(head_, body);
+    const std::array<boost::asio::const_buffer, 2> parts{boost::asio::buffer(head_), boost::asio::buffer(body)};
+    const Stream::Written w = out.write_now(parts);
+    const bool sent = w.done ? !w.failed : co_await out.write_rest(parts, w.bytes);
     if (sent) co_return true;
     failed(ErrorKind::upstream_reset, "upstream closed the connection", true);
     co_return false;
@@ -183,7 +185,7 @@ boost::asio::awaitable<bool> UpstreamAttempt::read_head(ResponseHead& head, Resp
     }
     boost::system::error_code ec;
     c.buffer.set_initial(16 * 1024);
-    co_await c.read(max_head + 4096, ec);
+    co_await c.read(max_head + 4096, ec, ReadKind::response);
     if (!ec) continue;
     if (down_.watchdog().fired()) {
       failed(ErrorKind::upstream_timeout, "upstream did not answer within read_timeout");

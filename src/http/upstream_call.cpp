@@ -11,6 +11,7 @@
 #include "http/upstream_pool.h"
 #include "http/watchdog.h"
 #include "routing/request_key.h"
+#include "util/clock.h"
 
 namespace portcullis::http {
 namespace {
@@ -169,12 +170,12 @@ boost::asio::awaitable<bool> UpstreamCall::run(UpstreamResponse& out) {
     report.status = ok ? out.head.status : 0;
     report.error_retryable = ctx_.error.retryable;
     report.body_started = attempt.body_started;
-    report.time_left = Clock::now() < deadline_;
+    report.time_left = coarse_now() < deadline_;
     report.client_connected = down_.client_open();
     const int status_class = ok ? out.head.status / 100 : 0;
     shard.inc(instance->metrics.requests[static_cast<std::size_t>(std::min(status_class, 5))]);
     if (cfg.outlier)
-      rt.outlier_record(*cfg.outlier, *instance, report.failure != Failure::none, steady_ns(Clock::now()), shard);
+      rt.outlier_record(*cfg.outlier, *instance, report.failure != Failure::none, steady_ns(coarse_now()), shard);
 
     const RetryChoice choice = decide_retry(policy, report, counters);
     if (choice != RetryChoice::none && rt.budget_allows_retry(cfg.retries, steady_ns(Clock::now()))) {

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "config/snapshot.h"
+#include "util/clock.h"
 
 namespace portcullis::http {
 
@@ -26,7 +27,8 @@ constexpr std::size_t pending_read_bytes = 16 * 1024;
 
 }  // namespace
 
-boost::asio::awaitable<std::size_t> UpstreamConnection::read(std::size_t max_bytes, boost::system::error_code& ec) {
+boost::asio::awaitable<std::size_t> UpstreamConnection::read(std::size_t max_bytes, boost::system::error_code& ec,
+                                                             ReadKind kind) {
   if (reading || read_done) {
     // The read the pool left pending: its bytes are already committed to the buffer.
     if (!read_done) {
@@ -47,7 +49,8 @@ boost::asio::awaitable<std::size_t> UpstreamConnection::read(std::size_t max_byt
     ec = boost::asio::error::no_buffer_space;
     co_return 0;
   }
-  const std::size_t n = co_await stream.read_some(buffer.write_ptr(), buffer.writable(), ec);
+  if (!buffer.empty()) kind = ReadKind::plain;  // a continuation: it does not start the response
+  const std::size_t n = co_await stream.read_some(buffer.write_ptr(), buffer.writable(), ec, kind);
   if (!ec) buffer.commit(n);
   co_return n;
 }
@@ -85,7 +88,7 @@ void UpstreamPools::give_back(std::shared_ptr<UpstreamConnection> conn, const In
   // The read buffer stays with the pooled connection: the pool is bounded, and keeping it saves an
   // allocation per request on a busy keep-alive path.
   conn->idle = true;
-  conn->idle_since = std::chrono::steady_clock::now();
+  conn->idle_since = coarse_now();
   conn->instance_id = instance.id;
   conn->idle_gauge = instance.metrics.pool_idle;
   conn->max_idle = service.idle_connection_timeout;
@@ -102,21 +105,24 @@ void UpstreamPools::keep_reading(const std::shared_ptr<UpstreamConnection>& conn
   }
   conn->reading = true;
   conn->read_done = false;
-  conn->stream.start_read(conn->buffer.write_ptr(), conn->buffer.writable(),
-                          [this, conn](boost::system::error_code ec, std::size_t n) {
-                            conn->reading = false;
-                            // Readable while idle means EOF, a reset or bytes nobody asked for:
-                            // in every case the connection cannot carry another request.
-                            if (conn->idle) {
-                              drop(conn.get());
-                              return;
-                            }
-                            if (!ec) conn->buffer.commit(n);
-                            conn->read_ec = ec;
-                            conn->read_n = n;
-                            conn->read_done = true;
-                            if (conn->waiter) conn->waiter();
-                          });
+  conn->stream.start_read(conn->buffer.write_ptr(), conn->buffer.writable(), ReadKind::response,
+                          {&UpstreamPools::read_done, this, conn});
+}
+
+void UpstreamPools::read_done(void* pools, std::shared_ptr<void>& owner, boost::system::error_code ec, std::size_t n) {
+  auto* conn = static_cast<UpstreamConnection*>(owner.get());
+  conn->reading = false;
+  // Readable while idle means EOF, a reset or bytes nobody asked for: in every case the
+  // connection cannot carry another request.
+  if (conn->idle) {
+    static_cast<UpstreamPools*>(pools)->drop(conn);
+    return;
+  }
+  if (!ec) conn->buffer.commit(n);
+  conn->read_ec = ec;
+  conn->read_n = n;
+  conn->read_done = true;
+  if (conn->waiter) conn->waiter();
 }
 
 void UpstreamPools::drop(UpstreamConnection* conn) {
@@ -131,11 +137,13 @@ void UpstreamPools::drop(UpstreamConnection* conn) {
 }
 
 void UpstreamPools::sweep() {
+  // Past their idle timeout, or closed by the origin in a way the pending read may not have seen
+  // (a FIN that came with the last response: see http/stream.cpp).
   const auto now = std::chrono::steady_clock::now();
   for (auto& list : idle_) {
     std::vector<UpstreamConnection*> old;
     for (auto& c : list)
-      if (now - c->idle_since > c->max_idle) old.push_back(c.get());
+      if (now - c->idle_since > c->max_idle || (!c->stream.secure() && peer_closed(c->socket()))) old.push_back(c.get());
     for (auto* c : old) drop(c);
   }
 }

@@ -34,8 +34,9 @@ struct UpstreamConnection {
   boost::asio::ip::tcp::socket& socket() { return stream.socket(); }
 
   // Response bytes into `buffer` (at most up to `max_bytes` buffered): the pending read when one
-  // is out, else a new read.
-  boost::asio::awaitable<std::size_t> read(std::size_t max_bytes, boost::system::error_code& ec);
+  // is out, else a new read. `kind`: response when the read starts a response (its head).
+  boost::asio::awaitable<std::size_t> read(std::size_t max_bytes, boost::system::error_code& ec,
+                                           ReadKind kind = ReadKind::plain);
 
   Stream stream;
   const void* tls = nullptr;  // the service TLS context the connection was made with; null = plain
@@ -77,6 +78,7 @@ class UpstreamPools {
 
  private:
   void keep_reading(const std::shared_ptr<UpstreamConnection>& conn);
+  static void read_done(void* pools, std::shared_ptr<void>& conn, boost::system::error_code ec, std::size_t n);
   void drop(UpstreamConnection* conn);
 
   boost::asio::io_context& ioc_;

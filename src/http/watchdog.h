@@ -10,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "util/clock.h"
+
 namespace portcullis::http {
 
 class Stream;
@@ -22,7 +24,7 @@ class Watchdog {
   void bind(std::weak_ptr<void> owner) { owner_ = std::move(owner); }
 
   // `target` is closed if `d` passes before the next arm() or disarm().
-  void arm(Clock::duration d, Stream* target) { arm_at(Clock::now() + d, target); }
+  void arm(Clock::duration d, Stream* target) { arm_at(coarse_now() + d, target); }
   void arm_at(Clock::time_point deadline, Stream* target);
   void disarm() {
     deadline_ = Clock::time_point::max();

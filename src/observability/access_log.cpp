@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -84,43 +85,76 @@ void LogSink::reopen_all() {
     if (auto s = weak.lock()) s->reopen();
 }
 
-void append_json_escaped(std::string& out, std::string_view text) {
+namespace {
+
+// Bytes that cannot appear as they are inside a JSON string of the log: quotes, backslashes,
+// controls, and everything outside printable ASCII (which also keeps the log valid UTF-8 whatever
+// a client sent).
+constexpr std::array<bool, 256> make_escape_table() {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[static_cast<std::size_t>(c)] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+  return t;
+}
+constexpr auto needs_escape = make_escape_table();
+
+}  // namespace
+
+void append_json_escaped(StringWriter& out, std::string_view text) {
   static const char hex[] = "0123456789abcdef";
-  for (unsigned char c : text) {
+  char* p = out.room(text.size() * 6);  // the longest escape is \u00XX
+  char* const start = p;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (!needs_escape[c]) {
+      *p++ = ch;
+      continue;
+    }
+    *p++ = '\\';
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"': *p++ = '"'; break;
+      case '\\': *p++ = '\\'; break;
+      case '\n': *p++ = 'n'; break;
+      case '\r': *p++ = 'r'; break;
+      case '\t': *p++ = 't'; break;
       default:
-        if (c < 0x20 || c >= 0x7f) {  // also keeps the log valid UTF-8 whatever the client sent
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 15];
     }
   }
+  out.advance(static_cast<std::size_t>(p - start));
 }
 
-void append_timestamp(std::string& out) {
+void append_json_escaped(std::string& out, std::string_view text) {
+  StringWriter w(out, text.size() + 16);
+  append_json_escaped(w, text);
+}
+
+void append_timestamp(StringWriter& out) {
   thread_local std::time_t cached_second = 0;
   thread_local char cached[32];
+  thread_local std::size_t cached_length = 0;
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   std::time_t second = static_cast<std::time_t>(ms / 1000);
   if (second != cached_second) {
     std::tm tm{};
     gmtime_r(&second, &tm);
-    std::strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_length = std::strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
     cached_second = second;
   }
-  char frac[8];
-  std::snprintf(frac, sizeof(frac), ".%03dZ", static_cast<int>(ms % 1000));
-  out += cached;
-  out += frac;
+  const int frac = static_cast<int>(ms % 1000);
+  const char tail[5] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                        static_cast<char>('0' + frac % 10), 'Z'};
+  out.put({cached, cached_length});
+  out.put({tail, sizeof(tail)});
+}
+
+void append_timestamp(std::string& out) {
+  StringWriter w(out, 32);
+  append_timestamp(w);
 }
 
 }  // namespace portcullis::observability

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "util/writer.h"
+
 namespace portcullis::observability {
 
 class LogSink {
@@ -40,9 +42,11 @@ class LogSink {
 
 // Appends `text` to `out` escaped for a JSON string (without quotes).
 void append_json_escaped(std::string& out, std::string_view text);
+void append_json_escaped(StringWriter& out, std::string_view text);
 
 // Appends the current UTC time as RFC 3339 with milliseconds; the second-resolution part is cached
 // per thread so a busy worker formats it once a second.
 void append_timestamp(std::string& out);
+void append_timestamp(StringWriter& out);
 
 }  // namespace portcullis::observability
