@@ -170,7 +170,7 @@ boost::asio::awaitable<bool> UpstreamCall::run(UpstreamResponse& out) {
     report.status = ok ? out.head.status : 0;
     report.error_retryable = ctx_.error.retryable;
     report.body_started = attempt.body_started;
-    report.time_left = coarse_now() < deadline_;
+    report.time_left = Clock::now() < deadline_;  // precise: the watchdog may have fired at this deadline
     report.client_connected = down_.client_open();
     const int status_class = ok ? out.head.status / 100 : 0;
     shard.inc(instance->metrics.requests[static_cast<std::size_t>(std::min(status_class, 5))]);
