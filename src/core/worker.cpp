@@ -94,7 +94,7 @@ void Worker::accept_loop(std::size_t i) {
     while (acceptor.is_open()) {
       co_await wait_for_room();
       if (!acceptor.is_open()) break;
-      auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+      auto [ec, socket] = co_await acceptor.async_accept(ioc_, use_tuple);
       if (ec) {
         if (ec == net::error::operation_aborted || !acceptor.is_open()) break;
         // Out of descriptors or similar: back off briefly instead of spinning.

@@ -143,7 +143,7 @@ struct HttpExchange : std::enable_shared_from_this<HttpExchange> {
 
   tcp::resolver resolver;
   http::Stream stream;
-  tcp::socket& socket;  // the stream's
+  http::Stream::Socket& socket;  // the stream's
   net::steady_timer timer;
   bool timed_out = false;
   bool cancelled = false;

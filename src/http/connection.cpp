@@ -19,8 +19,9 @@
 
 namespace portcullis::http {
 
-Connection::Connection(WorkerContext& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls)
-    : worker_(worker), stream_(std::move(socket)), watchdog_(worker.io()), tls_(std::move(tls)) {
+Connection::Connection(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls)
+    : worker_(worker), stream_(std::move(socket)), watchdog_(worker.io()) {
+  if (tls) tls_ = std::make_unique<Tls>(Tls{std::move(tls), {}});
   stream_.configure_tcp();
   boost::system::error_code ec;
   const auto remote = stream_.socket().remote_endpoint(ec);
@@ -37,14 +38,12 @@ Connection::Connection(WorkerContext& worker, tcp::socket socket, std::shared_pt
       ::inet_ntop(AF_INET6, b.data(), peer_text_, sizeof(peer_text_));
     }
   }
-  peer_.address = peer_text_;
-  peer_.bytes = &peer_bytes_;
   worker_.add(*this);
 }
 
 Connection::~Connection() { worker_.remove(*this); }
 
-void Connection::start(WorkerContext& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls) {
+void Connection::start(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls) {
   auto connection = std::make_shared<Connection>(worker, std::move(socket), std::move(tls));
   connection->watchdog_.bind(connection);
   connection->spawn();
@@ -114,7 +113,7 @@ void Connection::park() {
   worker_.shard().inc(worker_.metrics().parked);
   watchdog_.stop();  // frees the pending wait; the sweep enforces the idle deadline meanwhile
   idle_ = true;
-  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+  stream_.socket().async_wait(Stream::Socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
     self->parked_ = false;
     self->idle_ = false;
     if (ec || self->worker_.draining() || !self->stream_.is_open()) {
@@ -142,12 +141,12 @@ net::awaitable<std::size_t> Connection::read_into(Buffer& buffer, std::size_t ma
 net::awaitable<bool> Connection::handshake() {
   // The listener's context as it was when the connection was accepted: a reload that changes the
   // certificates applies to the next connections.
-  auto context = std::move(tls_);
-  tcp::socket& socket = stream_.socket();
+  auto context = std::move(tls_->context);
+  Stream::Socket& socket = stream_.socket();
   watchdog_.arm(worker_.snapshot()->config.server.request_header_timeout, &stream_);
   // A client speaking plain HTTP to a TLS port gets a plain 400 that says so, not a silent close:
   // a TLS connection starts with a handshake record (0x16), a plain request with a method name.
-  auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+  auto [wait_ec] = co_await socket.async_wait(Stream::Socket::wait_read, use_tuple);
   if (wait_ec) co_return false;
   unsigned char first = 0;
   if (::recv(socket.native_handle(), &first, 1, MSG_PEEK) == 1 && first != 0x16 && std::isupper(first)) {
@@ -166,9 +165,7 @@ net::awaitable<bool> Connection::handshake() {
     co_return false;
   }
   worker_.shard().inc(tls::resumed(ssl) ? m.tls_resumed : m.tls_full_handshakes);
-  if (context->verify() != tls::Verify::none) client_subject_ = tls::peer_subject(ssl);
-  peer_.secure = true;
-  peer_.client_cert_subject = client_subject_;
+  if (context->verify() != tls::Verify::none) tls_->client_subject = tls::peer_subject(ssl);
   co_return true;
 }
 
@@ -226,7 +223,7 @@ net::awaitable<bool> Connection::serve(Http1Request& request) {
 
 net::awaitable<void> Connection::run() {
   buffer_.set_initial(4096);
-  if (tls_) {
+  if (tls_ && tls_->context) {
     const bool secured = co_await handshake();
     if (!secured) {
       close();

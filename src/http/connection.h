@@ -38,9 +38,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   using tcp = boost::asio::ip::tcp;
   // `tls`: the listener's TLS context; null for a plain listener.
-  Connection(WorkerContext& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls);
+  Connection(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls);
   ~Connection();
-  static void start(WorkerContext& worker, tcp::socket socket, std::shared_ptr<const tls::ServerContext> tls);
+  static void start(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls);
 
   void wake_if_idle();  // drain: an idle keep-alive connection closes now
   // The worker's periodic sweep: a connection idle for a whole sweep period is parked; a parked
@@ -70,15 +70,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void spawn();
   void close();
 
+  // What only a TLS connection has (a plain one, most idle ones, keeps just the pointer).
+  struct Tls {
+    std::shared_ptr<const tls::ServerContext> context;  // until the handshake is over
+    std::string client_subject;                         // the verified client certificate's subject
+  };
+
   WorkerContext& worker_;
   Stream stream_;
   Watchdog watchdog_;
-  std::shared_ptr<const tls::ServerContext> tls_;  // until the handshake is over
-  std::string client_subject_;                     // the verified client certificate's subject
+  std::unique_ptr<Tls> tls_;
   Buffer buffer_;  // request heads (and the start of bodies, pipelined requests)
-  Peer peer_;
-  std::array<std::uint8_t, 16> peer_bytes_{};
-  char peer_text_[46] = {};
+  std::array<std::uint8_t, 16> peer_bytes_{};  // the client's address, IPv4 mapped into IPv6
+  char peer_text_[46] = {};                    // the same as text
   bool idle_ = false;
   bool parked_ = false;
   bool park_requested_ = false;

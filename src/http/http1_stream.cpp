@@ -22,6 +22,10 @@ constexpr std::uint64_t max_drain_bytes = 1024 * 1024;  // an unread body larger
 
 void Http1Stream::begin(Connection& connection) {
   conn_ = &connection;
+  peer_.address = conn_->peer_text_;
+  peer_.bytes = &conn_->peer_bytes_;
+  peer_.secure = conn_->stream_.secure();
+  peer_.client_cert_subject = conn_->tls_ ? std::string_view(conn_->tls_->client_subject) : std::string_view{};
   chunked_.reset();
   body_start_ = body_cursor_ = head_.head_bytes;
   body_left_ = head_.chunked ? 0 : head_.content_length;
@@ -35,7 +39,6 @@ void Http1Stream::begin(Connection& connection) {
 }
 
 std::string_view Http1Stream::head_bytes() const { return conn_->buffer_.readable().substr(0, head_.head_bytes); }
-const Peer& Http1Stream::peer() const { return conn_->peer_; }
 Watchdog& Http1Stream::watchdog() { return conn_->watchdog_; }
 bool Http1Stream::client_open() const { return conn_->stream_.is_open(); }
 

@@ -31,7 +31,7 @@ class Http1Stream final : public Downstream {
 
   RequestHead& head() override { return head_; }
   std::string_view head_bytes() const override;
-  const Peer& peer() const override;
+  const Peer& peer() const override { return peer_; }
   Watchdog& watchdog() override;
   bool client_open() const override;
 
@@ -54,6 +54,7 @@ class Http1Stream final : public Downstream {
   bool fail_body(Context& ctx, ErrorKind kind, const char* message, boost::system::error_code& ec);
 
   Connection* conn_ = nullptr;
+  Peer peer_;
   RequestHead head_;
   ChunkedDecoder chunked_;
   Buffer body_buf_;               // body bytes read after the head's buffer was used up

@@ -223,7 +223,7 @@ void Stream::shutdown_send() {
   }
   boost::system::error_code ec;
   if (tls_) socket_.close(ec);
-  else socket_.shutdown(tcp::socket::shutdown_send, ec);
+  else socket_.shutdown(Socket::shutdown_send, ec);
 }
 
 void Stream::cancel() {

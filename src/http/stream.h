@@ -38,9 +38,12 @@ class ByteTransport {
 class Stream {
  public:
   using tcp = net::ip::tcp;
-  using executor_type = tcp::socket::executor_type;
+  // The io_context's own executor rather than any_io_executor: a smaller socket (an idle
+  // connection is mostly its socket) and no type-erased executor to track per operation.
+  using Socket = net::basic_stream_socket<tcp, net::io_context::executor_type>;
+  using executor_type = Socket::executor_type;
 
-  explicit Stream(tcp::socket socket) : socket_(std::move(socket)) {}
+  explicit Stream(Socket socket) : socket_(std::move(socket)) {}
   explicit Stream(net::io_context& ioc) : socket_(ioc) {}
   Stream(net::io_context& ioc, std::unique_ptr<ByteTransport> transport)
       : socket_(ioc), memory_(std::move(transport)) {}
@@ -48,12 +51,12 @@ class Stream {
   // Layers TLS over the socket before any byte is read or written; `ssl` (from tls::ServerContext
   // or tls::ClientContext) is owned by the stream from here on. `owner` keeps its context alive.
   void start_tls(ssl_st* ssl, std::shared_ptr<const void> owner) {
-    tls_ = std::make_unique<net::ssl::stream<tcp::socket&>>(socket_, ssl);
+    tls_ = std::make_unique<net::ssl::stream<Socket&>>(socket_, ssl);
     owner_ = std::move(owner);
   }
   bool secure() const { return tls_ != nullptr; }
   ssl_st* native_tls() { return tls_ ? tls_->native_handle() : nullptr; }
-  net::ssl::stream<tcp::socket&>& tls() { return *tls_; }
+  net::ssl::stream<Socket&>& tls() { return *tls_; }
   // Whether the TLS layer holds bytes already read from the socket (a readiness wait on the socket
   // would miss them).
   bool tls_pending();
@@ -62,7 +65,7 @@ class Stream {
 
   // TCP_NODELAY, and (with the epoll backend) a non-blocking socket for the direct writes.
   void configure_tcp();
-  tcp::socket& socket() { return socket_; }
+  Socket& socket() { return socket_; }
   executor_type get_executor() { return socket_.get_executor(); }
   bool is_open() const { return memory_ ? memory_->is_open() : socket_.is_open(); }
 
@@ -109,9 +112,9 @@ class Stream {
   }
 
  private:
-  tcp::socket socket_;
+  Socket socket_;
   std::shared_ptr<const void> owner_;  // declared before tls_: it outlives the TLS object it made
-  std::unique_ptr<net::ssl::stream<tcp::socket&>> tls_;
+  std::unique_ptr<net::ssl::stream<Socket&>> tls_;
   std::unique_ptr<ByteTransport> memory_;
 };
 

@@ -17,7 +17,7 @@ namespace portcullis::http {
 namespace {
 
 // An idle connection must have nothing to read: EOF or bytes mean the origin is done with it.
-bool peer_closed(boost::asio::ip::tcp::socket& socket) {
+bool peer_closed(Stream::Socket& socket) {
   char byte;
   const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);

@@ -31,7 +31,7 @@ struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc) {}
   UpstreamConnection(boost::asio::io_context& ioc, std::unique_ptr<ByteTransport> transport)
       : stream(ioc, std::move(transport)) {}
-  boost::asio::ip::tcp::socket& socket() { return stream.socket(); }
+  Stream::Socket& socket() { return stream.socket(); }
 
   // Response bytes into `buffer` (at most up to `max_bytes` buffered): the pending read when one
   // is out, else a new read. `kind`: response when the read starts a response (its head).

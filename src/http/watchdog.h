@@ -42,7 +42,8 @@ class Watchdog {
   void start();
   void on_timer();
 
-  boost::asio::steady_timer timer_;
+  boost::asio::basic_waitable_timer<Clock, boost::asio::wait_traits<Clock>, boost::asio::io_context::executor_type>
+      timer_;
   std::weak_ptr<void> owner_;
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point expiry_{};

@@ -93,7 +93,7 @@ TEST_CASE("a proxied keep-alive request allocates nothing once the worker is war
       ioc,
       [&]() -> net::awaitable<void> {
         while (true) {
-          auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+          auto [ec, socket] = co_await acceptor.async_accept(ioc, use_tuple);
           if (ec) break;
           http::Connection::start(worker, std::move(socket), nullptr);
         }
