@@ -94,14 +94,39 @@ Connection::Wait Connection::after_idle_read(boost::system::error_code ec) {
 }
 
 net::awaitable<Connection::Wait> Connection::wait_for_request() {
-  // A busy keep-alive connection keeps its buffer and reads straight into it. One that stays idle
-  // across a sweep of its worker is parked (see park()).
+  // TLS: the wait stays in the coroutine (a TLS connection is never parked).
   idle_ = true;
   idle_tick_ = 0;
   park_requested_ = false;
   boost::system::error_code ec;
   co_await read_into(buffer_, 64 * 1024, ec, SIZE_MAX, ReadKind::request_head);
   co_return after_idle_read(ec);
+}
+
+void Connection::wait_idle() {
+  // A plain connection waits for its next request outside any coroutine: run() has returned, and
+  // what the wait holds is the read buffer and one read operation. Its frames went back to the
+  // worker's cache for the next request of any connection, so they neither pile up while
+  // thousands of connections sit idle nor leave holes in the heap when those are parked.
+  idle_ = true;
+  idle_tick_ = 0;
+  park_requested_ = false;
+  if (!buffer_.prepare(4096, 64 * 1024)) {
+    close();
+    return;
+  }
+  stream_.start_read(buffer_.write_ptr(), buffer_.writable(), ReadKind::request_head,
+                     {&Connection::on_idle_read, this, shared_from_this()});
+}
+
+void Connection::on_idle_read(void* self, std::shared_ptr<void>&, boost::system::error_code ec, std::size_t n) {
+  auto* c = static_cast<Connection*>(self);
+  if (!ec) c->buffer_.commit(n);
+  switch (c->after_idle_read(ec)) {
+    case Wait::parked: return;  // park() holds the connection and resumes it later
+    case Wait::closed: c->close(); return;
+    case Wait::ready: c->spawn(); return;
+  }
 }
 
 void Connection::park() {
@@ -237,8 +262,11 @@ net::awaitable<void> Connection::run() {
       const auto timeout = served_ == 0 ? server.request_header_timeout : server.idle_timeout;
       if (worker_.draining() && served_ > 0) break;
       watchdog_.arm(timeout, &stream_);
+      if (!stream_.secure()) {
+        wait_idle();  // resumes run() when the next request arrives
+        co_return;
+      }
       const Wait wait = co_await wait_for_request();
-      if (wait == Wait::parked) co_return;  // park() holds the connection and resumes it later
       if (wait == Wait::closed) break;
     }
     std::unique_ptr<Http1Request> request =
