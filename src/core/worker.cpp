@@ -94,7 +94,8 @@ void Worker::accept_loop(std::size_t i) {
     while (acceptor.is_open()) {
       co_await wait_for_room();
       if (!acceptor.is_open()) break;
-      auto [ec, socket] = co_await acceptor.async_accept(ioc_, use_tuple);
+      tcp::endpoint peer;
+      auto [ec, socket] = co_await acceptor.async_accept(ioc_, peer, use_tuple);
       if (ec) {
         if (ec == net::error::operation_aborted || !acceptor.is_open()) break;
         // Out of descriptors or similar: back off briefly instead of spinning.
@@ -113,7 +114,7 @@ void Worker::accept_loop(std::size_t i) {
         for (const auto& l : context_.snapshot()->config.server.listen)
           if (l.tls && l.port == bound.port && l.host == bound.host) tls_context = l.tls->context;
       }
-      http::Connection::start(context_, std::move(socket), std::move(tls_context));
+      http::Connection::start(context_, std::move(socket), std::move(tls_context), peer);
     }
   }, net::detached);
 }

@@ -19,12 +19,13 @@
 
 namespace portcullis::http {
 
-Connection::Connection(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls)
+Connection::Connection(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls,
+                       const tcp::endpoint& peer)
     : worker_(worker), stream_(std::move(socket)), watchdog_(worker.io()) {
   if (tls) tls_ = std::make_unique<Tls>(Tls{std::move(tls), {}});
   stream_.configure_tcp();
   boost::system::error_code ec;
-  const auto remote = stream_.socket().remote_endpoint(ec);
+  const auto remote = peer.port() != 0 ? peer : stream_.socket().remote_endpoint(ec);
   if (!ec) {
     const auto address = remote.address();
     if (address.is_v4()) {
@@ -43,8 +44,9 @@ Connection::Connection(WorkerContext& worker, Stream::Socket socket, std::shared
 
 Connection::~Connection() { worker_.remove(*this); }
 
-void Connection::start(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls) {
-  auto connection = std::make_shared<Connection>(worker, std::move(socket), std::move(tls));
+void Connection::start(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls,
+                       const tcp::endpoint& peer) {
+  auto connection = std::make_shared<Connection>(worker, std::move(socket), std::move(tls), peer);
   connection->watchdog_.bind(connection);
   connection->spawn();
 }
@@ -171,10 +173,14 @@ net::awaitable<bool> Connection::handshake() {
   watchdog_.arm(worker_.snapshot()->config.server.request_header_timeout, &stream_);
   // A client speaking plain HTTP to a TLS port gets a plain 400 that says so, not a silent close:
   // a TLS connection starts with a handshake record (0x16), a plain request with a method name.
-  auto [wait_ec] = co_await socket.async_wait(Stream::Socket::wait_read, use_tuple);
-  if (wait_ec) co_return false;
+  // The ClientHello has usually arrived with the connection: peek first, wait only if it has not.
   unsigned char first = 0;
-  if (::recv(socket.native_handle(), &first, 1, MSG_PEEK) == 1 && first != 0x16 && std::isupper(first)) {
+  if (::recv(socket.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1) {
+    auto [wait_ec] = co_await socket.async_wait(Stream::Socket::wait_read, use_tuple);
+    if (wait_ec) co_return false;
+    if (::recv(socket.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1) co_return false;
+  }
+  if (first != 0x16 && std::isupper(first)) {
     worker_.shard().inc(worker_.metrics().tls_handshake_failures);
     co_await refuse(400, "plain HTTP sent to a TLS port: use https://");
     co_return false;
@@ -279,7 +285,9 @@ net::awaitable<void> Connection::run() {
     ++served_;
   }
   if (stream_.secure() && stream_.is_open() && !watchdog_.fired()) {
-    // close_notify, so the client can tell the end from a cut; bounded, as the peer may not answer.
+    // close_notify, so the client can tell the end from a cut. Sent without waiting for the
+    // client's own (as nginx does): marking it received makes the shutdown end once ours is out.
+    SSL_set_shutdown(stream_.native_tls(), SSL_RECEIVED_SHUTDOWN);
     watchdog_.arm(std::chrono::seconds(1), &stream_);
     co_await stream_.tls().async_shutdown(use_tuple);
   }

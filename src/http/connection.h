@@ -37,10 +37,13 @@ class Http1Stream;
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   using tcp = boost::asio::ip::tcp;
-  // `tls`: the listener's TLS context; null for a plain listener.
-  Connection(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls);
+  // `tls`: the listener's TLS context; null for a plain listener. `peer`: the client's address as
+  // accept() gave it (no getpeername call); unspecified = read it from the socket.
+  Connection(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls,
+             const tcp::endpoint& peer);
   ~Connection();
-  static void start(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls);
+  static void start(WorkerContext& worker, Stream::Socket socket, std::shared_ptr<const tls::ServerContext> tls,
+                    const tcp::endpoint& peer = {});
 
   void wake_if_idle();  // drain: an idle keep-alive connection closes now
   // The worker's periodic sweep: a connection idle for a whole sweep period is parked; a parked
