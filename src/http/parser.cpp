@@ -264,6 +264,7 @@ ParseResult apply_request_semantics(RequestHead& head) {
 }  // namespace
 
 bool is_token_char(unsigned char c) { return token_table[c]; }
+bool is_field_value_char(unsigned char c) { return value_table[c]; }
 
 bool holds_whole_response(std::string_view bytes) {
   // Run on every response read, before the head is parsed: a line walk that looks only at lines
@@ -516,85 +517,5 @@ ParseResult parse_whole_response(std::string_view whole, ResponseHead& head, Res
 }
 
 }  // namespace
-
-ChunkedDecoder::Result ChunkedDecoder::next(std::string_view& in, std::string_view& out) {
-  while (!in.empty()) {
-    const char c = in.front();
-    switch (state_) {
-      case State::size: {
-        int digit = (c >= '0' && c <= '9') ? c - '0'
-                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                    : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-        if (digit >= 0) {
-          if (in_bws_) return fail("whitespace inside chunk size");
-          if (++size_digits_ > 15) return fail("chunk size too large");
-          remaining_ = remaining_ * 16 + static_cast<unsigned>(digit);
-          in.remove_prefix(1);
-          break;
-        }
-        if (size_digits_ == 0) return fail("invalid chunk size");
-        if (c == ' ' || c == '\t') { in_bws_ = true; in.remove_prefix(1); break; }
-        if (c == ';') { state_ = State::extension; in.remove_prefix(1); break; }
-        if (c == '\r') { state_ = State::size_lf; in.remove_prefix(1); break; }
-        return fail(c == '\n' ? "chunk size line ends in bare LF" : "invalid chunk size");
-      }
-      case State::extension:
-        if (c == '\r') { state_ = State::size_lf; in.remove_prefix(1); break; }
-        if (c == '\n') return fail("chunk extension ends in bare LF");
-        if (!is_value_char(static_cast<unsigned char>(c))) return fail("invalid character in chunk extension");
-        if (++extension_bytes_ > max_extension_) return fail("chunk extension too long");
-        in.remove_prefix(1);
-        break;
-      case State::size_lf:
-        if (c != '\n') return fail("chunk size line without LF");
-        in.remove_prefix(1);
-        size_digits_ = 0;
-        in_bws_ = false;
-        extension_bytes_ = 0;
-        state_ = remaining_ == 0 ? State::trailer_line : State::data;
-        line_bytes_ = 0;
-        break;
-      case State::data: {
-        std::size_t n = in.size() < remaining_ ? in.size() : static_cast<std::size_t>(remaining_);
-        out = in.substr(0, n);
-        in.remove_prefix(n);
-        remaining_ -= n;
-        if (remaining_ == 0) state_ = State::data_cr;
-        return Result::data;
-      }
-      case State::data_cr:
-        if (c != '\r') return fail("chunk data not followed by CRLF");
-        state_ = State::data_lf;
-        in.remove_prefix(1);
-        break;
-      case State::data_lf:
-        if (c != '\n') return fail("chunk data not followed by CRLF");
-        state_ = State::size;
-        in.remove_prefix(1);
-        break;
-      case State::trailer_line:
-        if (++trailer_bytes_ > max_trailer_) return fail("trailer section too large");
-        if (c == '\r') { state_ = State::trailer_lf; in.remove_prefix(1); break; }
-        if (c == '\n') return fail("trailer line ends in bare LF");
-        if (!is_value_char(static_cast<unsigned char>(c))) return fail("invalid character in trailer");
-        ++line_bytes_;
-        in.remove_prefix(1);
-        break;
-      case State::trailer_lf:
-        if (c != '\n') return fail("trailer line without LF");
-        in.remove_prefix(1);
-        if (line_bytes_ == 0) {
-          state_ = State::done;
-          return Result::done;
-        }
-        line_bytes_ = 0;
-        state_ = State::trailer_line;
-        break;
-      case State::done:
-        return Result::done;
-    }
-  }
-  return state_ == State::done ? Result::done : Result::need_more;
-}
 
 }  // namespace portcullis::http

@@ -81,6 +81,8 @@ inline bool ends_at_head_end(std::string_view bytes) { return bytes.ends_with("\
 
 // Token characters (RFC 9110 5.6.2).
 bool is_token_char(unsigned char c);
+// field-vchar / SP / HTAB / obs-text (RFC 9110 5.5).
+bool is_field_value_char(unsigned char c);
 
 // Validates a Host value: reg-name / IPv4 / [IPv6] with an optional :port. Empty is valid.
 bool valid_host(std::string_view host);

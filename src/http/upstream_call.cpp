@@ -85,120 +85,143 @@ void UpstreamCall::mirror_once(bool body_replayable) {
   start_mirror(worker_, ctx_, head_buffer_, body_replayable ? &body : nullptr);
 }
 
-boost::asio::awaitable<bool> UpstreamCall::run(UpstreamResponse& out) {
+bool UpstreamCall::begin() {
   service_ = ctx_.service;
   const Service& service = *service_;
   const ServiceConfig& cfg = service.config;
-  discovery::ServiceRuntime& rt = *service.runtime;
-  auto& shard = worker_.shard();
   start_ = Clock::now();
   ctx_.upstream_start = start_;
   start_ns_ = steady_ns(start_);
-
   // Concurrency limits, then the breaker: all fail fast, without queueing, so one slow service
   // cannot hold every connection of the gateway.
-  if (!admit_service(ctx_, service, shard, ticket_, admitted_in_flight_)) co_return false;
-  if (!breaker_allows(start_ns_)) co_return false;
+  if (!admit_service(ctx_, service, worker_.shard(), ticket_, admitted_in_flight_)) return false;
+  if (!breaker_allows(start_ns_)) return false;
   settled_ = false;
   adaptive_ = service.adaptive.get();
-
-  discovery::Balancer& balancer = worker_.balancer(service.id);
   const RequestHead& request = down_.head();
-  const std::uint64_t hash =
-      service.policy == discovery::Policy::consistent_hash
-          ? canary::hash_key(routing::request_key(service.hash_on, service.hash_name, request, ctx_.client_address))
-          : 0;
-  RetryCounters counters{cfg.retries.max_auto_retries, cfg.retries.max_auto_retries_next_server};
-  if (counters.same_left + counters.next_left > 0) rt.budget_request(start_ns_);
+  hash_ = service.policy == discovery::Policy::consistent_hash
+              ? canary::hash_key(routing::request_key(service.hash_on, service.hash_name, request, ctx_.client_address))
+              : 0;
+  counters_ = {cfg.retries.max_auto_retries, cfg.retries.max_auto_retries_next_server};
+  if (counters_.same_left + counters_.next_left > 0) service.runtime->budget_request(start_ns_);
   // A body can be sent again only when all of it is in memory (held for a filter, or buffered).
-  const bool body_replayable = !request.has_body() || ctx_.request_body || down_.buffered_body().has_value();
-  const RetryPolicy policy = policy_for(service, request, body_replayable);
+  body_replayable_ = !request.has_body() || ctx_.request_body || down_.buffered_body().has_value();
+  policy_ = policy_for(service, request, body_replayable_);
   const Duration route_timeout = ctx_.route->config->timeout;
   deadline_ = route_timeout.count() > 0 ? start_ + route_timeout : Clock::time_point::max();
+  return true;
+}
 
-  std::uint32_t exclude = UINT32_MAX;
-  const Instance* instance = nullptr;
-  bool pick = true;
-  bool replayed = false;
+bool UpstreamCall::pick() {
+  // A retry picks from the newest set; the request keeps the set of its current instance alive.
+  const Service& service = *service_;
+  discovery::ServiceRuntime& rt = *service.runtime;
+  discovery::Balancer& balancer = worker_.balancer(service.id);
+  balancer.refresh(rt);
+  ctx_.instance_owner = balancer.hold();
+  const std::int64_t now = exclude_ == UINT32_MAX ? start_ns_ : steady_ns(Clock::now());
+  const discovery::PickResult r = balancer.pick(service.policy, service.config.zone_aware,
+                                                service.config.zone_min_healthy_percent, hash_, now, exclude_);
+  if (!r.instance) {
+    ctx_.instance = nullptr;
+    ctx_.error = {ErrorKind::no_instances, ErrorSource::upstream, 0, "no instances available for " + service.name};
+    adaptive_ = nullptr;  // nothing was sent: no latency to learn from
+    settle(true, false);
+    return false;
+  }
+  if (r.panic) worker_.shard().inc(rt.metrics().panic_picks);
+  instance_ = r.instance;
+  return true;
+}
+
+boost::asio::awaitable<UpstreamCall::Tried> UpstreamCall::try_instance(UpstreamAttempt& attempt, UpstreamResponse& out) {
+  const Instance& instance = *instance_;
+  bool ok = co_await attempt.connect(instance);
+  if (!ok) co_return Tried::failed;
+  ++ctx_.attempts;
+  worker_.shard().add(instance.metrics.pool_active, 1);
+  ok = co_await attempt.send();
+  if (ok) mirror_once(body_replayable_);
+  if (ok) ok = co_await attempt.read_head(out.head, out.framing);
+  if (ok) co_return Tried::answered;
+  worker_.shard().add(instance.metrics.pool_active, -1);
+  if (attempt.conn) attempt.conn->stream.close();
+  if (replay_on_fresh_connection(attempt.reused, replayed_, attempt.got_bytes, attempt.body_started,
+                                 down_.watchdog().fired(), down_.head().has_body(), ctx_.error.kind)) {
+    ctx_.error = {};
+    replayed_ = true;
+    co_return Tried::replay;
+  }
+  co_return Tried::failed;
+}
+
+AttemptReport UpstreamCall::report(bool ok, const UpstreamAttempt& attempt, const ResponseHead& head) {
+  // What this attempt tells about the instance (metrics, outlier detection) and for the retry.
+  AttemptReport r;
+  r.failure = ok ? Failure::none : classify(ctx_.error.kind);
+  if (ok && head.status >= 500) r.failure = Failure::status;
+  r.status = ok ? head.status : 0;
+  r.error_retryable = ctx_.error.retryable;
+  r.body_started = attempt.body_started;
+  r.time_left = Clock::now() < deadline_;  // precise: the watchdog may have fired at this deadline
+  r.client_connected = down_.client_open();
+  const ServiceConfig& cfg = service_->config;
+  auto& shard = worker_.shard();
+  const int status_class = ok ? head.status / 100 : 0;
+  shard.inc(instance_->metrics.requests[static_cast<std::size_t>(std::min(status_class, 5))]);
+  if (cfg.outlier)
+    service_->runtime->outlier_record(*cfg.outlier, *instance_, r.failure != Failure::none, steady_ns(coarse_now()), shard);
+  return r;
+}
+
+bool UpstreamCall::retry(bool ok, const AttemptReport& report, UpstreamAttempt& attempt) {
+  discovery::ServiceRuntime& rt = *service_->runtime;
+  auto& shard = worker_.shard();
+  const RetryChoice choice = decide_retry(policy_, report, counters_);
+  if (choice == RetryChoice::none) return false;
+  if (!rt.budget_allows_retry(service_->config.retries, steady_ns(Clock::now()))) {
+    shard.inc(rt.metrics().retry_budget_exhausted);
+    return false;
+  }
+  shard.inc(rt.metrics().retries);
+  if (ok) {  // a 5xx held back: this connection is not reused, its body is not wanted
+    shard.add(instance_->metrics.pool_active, -1);
+    attempt.conn->stream.close();
+  }
+  if (choice == RetryChoice::next_server) exclude_ = instance_->id;
+  pick_next_ = choice == RetryChoice::next_server;
+  down_.watchdog().clear();
+  ctx_.error = {};
+  if (!ctx_.request_body) down_.rewind_body();  // a held body is sent again from memory
+  return true;
+}
+
+boost::asio::awaitable<bool> UpstreamCall::run(UpstreamResponse& out) {
+  if (!begin()) co_return false;
+  pick_next_ = true;
   while (true) {
-    if (pick) {
-      // A retry picks from the newest set; the request keeps the set of its current instance alive.
-      balancer.refresh(rt);
-      ctx_.instance_owner = balancer.hold();
-      const std::int64_t now = exclude == UINT32_MAX ? start_ns_ : steady_ns(Clock::now());
-      discovery::PickResult r = balancer.pick(service.policy, cfg.zone_aware, cfg.zone_min_healthy_percent, hash, now,
-                                              exclude);
-      if (!r.instance) {
-        ctx_.instance = nullptr;
-        ctx_.error = {ErrorKind::no_instances, ErrorSource::upstream, 0, "no instances available for " + service.name};
-        adaptive_ = nullptr;  // nothing was sent: no latency to learn from
-        settle(true, false);
-        co_return false;
-      }
-      if (r.panic) shard.inc(rt.metrics().panic_picks);
-      instance = r.instance;
-    }
-    ctx_.instance = instance;
-    begin_attempt(*instance);
-
+    if (pick_next_ && !pick()) co_return false;
+    ctx_.instance = instance_;
+    begin_attempt(*instance_);
     UpstreamAttempt attempt(worker_, down_, ctx_, head_buffer_, deadline_);
-    bool ok = co_await attempt.connect(*instance);
-    if (ok) {
-      ++ctx_.attempts;
-      shard.add(instance->metrics.pool_active, 1);
-      ok = co_await attempt.send();
-      if (ok) mirror_once(body_replayable);
-      if (ok) ok = co_await attempt.read_head(out.head, out.framing);
-      if (!ok) {
-        shard.add(instance->metrics.pool_active, -1);
-        if (attempt.conn) attempt.conn->stream.close();
-        if (replay_on_fresh_connection(attempt.reused, replayed, attempt.got_bytes, attempt.body_started,
-                                       down_.watchdog().fired(), request.has_body(), ctx_.error.kind)) {
-          ctx_.error = {};
-          replayed = true;
-          pick = false;
-          end_attempt();
-          continue;
-        }
-      }
-    }
-
-    // What this attempt tells about the instance, and whether another may be made.
-    AttemptReport report;
-    report.failure = ok ? Failure::none : classify(ctx_.error.kind);
-    if (ok && out.head.status >= 500) report.failure = Failure::status;
-    report.status = ok ? out.head.status : 0;
-    report.error_retryable = ctx_.error.retryable;
-    report.body_started = attempt.body_started;
-    report.time_left = Clock::now() < deadline_;  // precise: the watchdog may have fired at this deadline
-    report.client_connected = down_.client_open();
-    const int status_class = ok ? out.head.status / 100 : 0;
-    shard.inc(instance->metrics.requests[static_cast<std::size_t>(std::min(status_class, 5))]);
-    if (cfg.outlier)
-      rt.outlier_record(*cfg.outlier, *instance, report.failure != Failure::none, steady_ns(coarse_now()), shard);
-
-    const RetryChoice choice = decide_retry(policy, report, counters);
-    if (choice != RetryChoice::none && rt.budget_allows_retry(cfg.retries, steady_ns(Clock::now()))) {
-      shard.inc(rt.metrics().retries);
-      if (ok) {  // a 5xx held back: this connection is not reused, its body is not wanted
-        shard.add(instance->metrics.pool_active, -1);
-        attempt.conn->stream.close();
-      }
-      pick = choice == RetryChoice::next_server;
-      if (pick) exclude = instance->id;
-      down_.watchdog().clear();
-      ctx_.error = {};
-      if (!ctx_.request_body) down_.rewind_body();  // a held body is sent again from memory
+    const Tried tried = co_await try_instance(attempt, out);
+    const bool ok = tried == Tried::answered;
+    if (tried == Tried::replay) {
+      pick_next_ = false;
       end_attempt();
       continue;
     }
-    if (choice != RetryChoice::none) shard.inc(rt.metrics().retry_budget_exhausted);
+    const AttemptReport r = report(ok, attempt, out.head);
+    if (retry(ok, r, attempt)) {
+      end_attempt();
+      continue;
+    }
     // Client-side failures (an aborted upload) say nothing about the service.
-    const bool dropped = report.failure == Failure::timeout || report.failure == Failure::connect ||
+    const bool dropped = r.failure == Failure::timeout || r.failure == Failure::connect ||
                          (ok && (out.head.status == 503 || out.head.status == 429));
-    settle(report.failure != Failure::none, dropped);
+    settle(r.failure != Failure::none, dropped);
     if (!ok) {
-      if ((report.failure == Failure::timeout || report.failure == Failure::connect) && !report.time_left)
+      if ((r.failure == Failure::timeout || r.failure == Failure::connect) && !r.time_left)
         ctx_.error = {ErrorKind::upstream_timeout, ErrorSource::upstream, 0, "route timeout exceeded"};
       end_attempt();
       co_return false;

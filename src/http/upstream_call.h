@@ -14,6 +14,7 @@
 
 #include "http/message.h"
 #include "http/parser.h"
+#include "http/retry.h"
 #include "pipeline/context.h"
 #include "protection/gate.h"
 
@@ -29,6 +30,7 @@ class AdaptiveLimiter;
 namespace portcullis::http {
 
 class Downstream;
+class UpstreamAttempt;
 struct UpstreamConnection;
 
 // The response head an upstream call brought, on the connection to relay its body from.
@@ -55,6 +57,12 @@ class UpstreamCall {
   Clock::time_point deadline() const { return deadline_; }
 
  private:
+  enum class Tried { answered, failed, replay };
+  bool begin();
+  bool pick();
+  boost::asio::awaitable<Tried> try_instance(UpstreamAttempt& attempt, UpstreamResponse& out);
+  AttemptReport report(bool ok, const UpstreamAttempt& attempt, const ResponseHead& head);
+  bool retry(bool ok, const AttemptReport& report, UpstreamAttempt& attempt);
   bool breaker_allows(std::int64_t now_ns);
   // The breaker and the adaptive limiter hear of the request's outcome, once.
   void settle(bool failed, bool dropped);
@@ -77,6 +85,15 @@ class UpstreamCall {
   std::int64_t start_ns_ = 0;
   const Instance* active_ = nullptr;  // the instance of the attempt under way (in flight, pool gauge)
   bool mirrored_ = false;
+  // The attempts: what the retries decide from.
+  std::uint64_t hash_ = 0;
+  RetryCounters counters_;
+  RetryPolicy policy_;
+  bool body_replayable_ = true;
+  const Instance* instance_ = nullptr;
+  std::uint32_t exclude_ = UINT32_MAX;  // an instance a next-server retry does not pick again
+  bool pick_next_ = true;
+  bool replayed_ = false;
   Clock::time_point start_{};
   Clock::time_point deadline_ = Clock::time_point::max();
 };
