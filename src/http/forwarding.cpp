@@ -93,7 +93,7 @@ bool is_hop_by_hop(std::string_view name) {
     case 10: return iequals(name, "connection") || iequals(name, "keep-alive");
     case 16: return iequals(name, "proxy-connection");
     case 17: return iequals(name, "transfer-encoding");
-    case 19: return iequals(name, "proxy-authenticate");
+    case 18: return iequals(name, "proxy-authenticate");
     default: return false;
   }
 }
