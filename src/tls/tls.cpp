@@ -101,7 +101,7 @@ bool set_mac_key(EVP_MAC_CTX* mac, unsigned char* key, std::size_t size) {
   return EVP_MAC_CTX_set_params(mac, params) == 1;
 }
 
-int on_ticket_key(SSL*, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
+int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
                   int encrypt) {
   TicketKey key;
   if (encrypt) {
@@ -114,7 +114,11 @@ int on_ticket_key(SSL*, unsigned char key_name[16], unsigned char* iv, EVP_CIPHE
   const int found = TicketKeys::instance().find(key_name, key);
   if (found == 0) return 0;  // unknown or expired key: a full handshake
   if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) return -1;
-  return set_mac_key(mac, key.hmac, sizeof(key.hmac)) ? found : -1;
+  if (!set_mac_key(mac, key.hmac, sizeof(key.hmac))) return -1;
+  // TLS 1.3 clients should use a ticket once (RFC 8446, C.4), and OpenSSL sends a resumed TLS 1.3
+  // connection no new ticket unless asked to renew: without renewal a client that resumes gets a
+  // full handshake every other time. TLS 1.2 keeps its ticket until the key ages.
+  return SSL_version(ssl) >= TLS1_3_VERSION ? 2 : found;
 }
 
 int on_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in, unsigned int in_len,

@@ -312,6 +312,26 @@ TEST_CASE("TLS session resumption: tickets and session ids, across a reload", "[
                                  .session = session});
       REQUIRE(again.handshake_ok());
       CHECK(again.resumed());
+      // A resumed connection hands out a ticket of its own, which resumes too: a client that uses
+      // each TLS 1.3 ticket once (RFC 8446, C.4) keeps resuming, not every other connection.
+      REQUIRE(again.get("/hello", "a.example.test"));
+      SSL_SESSION* next = again.session();
+      REQUIRE(next);
+      if (version == TLS1_3_VERSION) {
+        const unsigned char* old_ticket = nullptr;
+        const unsigned char* new_ticket = nullptr;
+        std::size_t old_length = 0, new_length = 0;
+        SSL_SESSION_get0_ticket(session, &old_ticket, &old_length);
+        SSL_SESSION_get0_ticket(next, &new_ticket, &new_length);
+        REQUIRE(new_length > 0);
+        CHECK(std::string_view(reinterpret_cast<const char*>(new_ticket), new_length) !=
+              std::string_view(reinterpret_cast<const char*>(old_ticket), old_length));
+      }
+      TlsClient third(tls_port, {.sni = "a.example.test", .min_version = version, .max_version = version,
+                                 .session = next});
+      SSL_SESSION_free(next);
+      REQUIRE(third.handshake_ok());
+      CHECK(third.resumed());
     }
     // Ticket keys are the process's, not the config's: a reload keeps tickets valid.
     REQUIRE(reload(gw));
@@ -324,7 +344,7 @@ TEST_CASE("TLS session resumption: tickets and session ids, across a reload", "[
     SSL_SESSION_free(session);
   }
   // A TLS 1.3 client is done before the gateway has read its Finished: the count follows shortly.
-  CHECK(eventually([&] { return metric(gw.admin_port(), "portcullis_tls_handshakes_total{resumed=\"true\"}") >= 4; }));
+  CHECK(eventually([&] { return metric(gw.admin_port(), "portcullis_tls_handshakes_total{resumed=\"true\"}") >= 6; }));
 }
 
 TEST_CASE("TLS client certificates: required, optional, and a subject header clients cannot forge", "[tls]") {
