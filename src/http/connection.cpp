@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cctype>
+#include <cerrno>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -174,11 +175,15 @@ net::awaitable<bool> Connection::handshake() {
   // A client speaking plain HTTP to a TLS port gets a plain 400 that says so, not a silent close:
   // a TLS connection starts with a handshake record (0x16), a plain request with a method name.
   // The ClientHello has usually arrived with the connection: peek first, wait only if it has not.
+  // A readiness wait may end with nothing to read (wake-ups can be spurious), so only
+  // end-of-stream or an error ends the connection.
   unsigned char first = 0;
-  if (::recv(socket.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1) {
+  while (true) {
+    const ssize_t n = ::recv(socket.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 1) break;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) co_return false;
     auto [wait_ec] = co_await socket.async_wait(Stream::Socket::wait_read, use_tuple);
     if (wait_ec) co_return false;
-    if (::recv(socket.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1) co_return false;
   }
   if (first != 0x16 && std::isupper(first)) {
     worker_.shard().inc(worker_.metrics().tls_handshake_failures);
@@ -257,6 +262,7 @@ net::awaitable<void> Connection::run() {
   if (tls_ && tls_->context) {
     const bool secured = co_await handshake();
     if (!secured) {
+      if (stream_.is_open() && !watchdog_.fired()) co_await linger();  // the alert or 400 gets read
       close();
       co_return;
     }
@@ -291,7 +297,35 @@ net::awaitable<void> Connection::run() {
     watchdog_.arm(std::chrono::seconds(1), &stream_);
     co_await stream_.tls().async_shutdown(use_tuple);
   }
+  if (stream_.is_open() && !watchdog_.fired()) co_await linger();
   close();
+}
+
+// The last answer is out: the write side closes, and what the client still sends (requests after
+// a Connection: close, a TLS close_notify) is read and dropped until the client closes too or a
+// second has passed. Closing a socket with unread bytes, or receiving bytes after closing it,
+// makes the kernel send a reset, which can destroy an answer the client has not read yet
+// (RFC 9112, 9.6) and turns a TLS client's orderly close into an error.
+net::awaitable<void> Connection::linger() {
+  if (!stream_.pollable()) co_return;
+  constexpr auto kLingerTime = std::chrono::seconds(1);
+  constexpr std::size_t kLingerBytes = 256 * 1024;
+  thread_local char scratch[2048];
+  Stream::Socket& socket = stream_.socket();
+  boost::system::error_code ec;
+  socket.shutdown(Stream::Socket::shutdown_send, ec);
+  if (ec) co_return;
+  watchdog_.arm(kLingerTime, &stream_);
+  for (std::size_t dropped = 0; dropped < kLingerBytes;) {
+    const ssize_t n = ::recv(socket.native_handle(), scratch, sizeof(scratch), MSG_DONTWAIT);
+    if (n > 0) {
+      dropped += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) co_return;
+    auto [wait_ec] = co_await socket.async_wait(Stream::Socket::wait_read, use_tuple);
+    if (wait_ec) co_return;
+  }
 }
 
 }  // namespace portcullis::http

@@ -1,5 +1,6 @@
 // WebSocket-style upgrades, IPv6 listeners and the PORT override.
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -152,4 +153,31 @@ TEST_CASE("a parked connection is still closed at its idle timeout", "[protocol-
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
   CHECK(request(gw.admin_port(), "GET", "/metrics")->body.find("portcullis_idle_connections_parked_total 1") !=
         std::string::npos);
+}
+
+TEST_CASE("a connection closed after its answer lingers: bytes the client still sends draw no reset",
+          "[protocol-extra]") {
+  Backend b("b");
+  Gateway gw(config("  hello:\n    instances: [\"" + b.address() + "\"]\n",
+                    "  - id: hello\n    path: /hello/**\n    service: hello\n"));
+  Client c(gw.port());
+  c.send("GET /hello/one HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  REQUIRE(c.closed_by_peer());  // the gateway's side is shut: its FIN has arrived
+  // Bytes sent after that (a client that pipelined, or is still sending a body) are read and
+  // dropped. Had the gateway closed its socket at once, they would draw a reset (EPIPE here).
+  c.send("GET /hello/two HTTP/1.1\r\nHost: t\r\n\r\n");
+  ::shutdown(c.fd(), SHUT_WR);
+  // Both sides are done once the socket reaches CLOSED (by the gateway's ACK of our FIN, or by a reset).
+  REQUIRE(eventually([&] {
+    tcp_info info{};
+    socklen_t len = sizeof(info);
+    return ::getsockopt(c.fd(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_CLOSE;
+  }));
+  int error = 0;
+  socklen_t len = sizeof(error);
+  REQUIRE(::getsockopt(c.fd(), SOL_SOCKET, SO_ERROR, &error, &len) == 0);
+  CHECK(error == 0);
 }
