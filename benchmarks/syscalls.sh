@@ -11,6 +11,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/benchmarks/lib.sh"
 bench_start "${1:-}" syscalls
 command -v strace > /dev/null || { echo "strace is needed (apt-get install strace)" >&2; exit 1; }
+report="$root/benchmarks/results/syscalls-$(date +%F).md"
+exec > >(tee "$report")
+printf '# System calls per proxied keep-alive request, %s\n\n%s connection(s), %ss, access log on\n\n```\n' \
+  "$(date +%F)" "${CONNS:-1}" "${DURATION:-5}"
 
 backend_port=$(free_port)
 taskset -c 0 "$build_dir/portcullis-example-backend" --port "$backend_port" --name bench > /dev/null &
@@ -61,3 +65,4 @@ pids+=("$gw_pid")
 wait_ready "http://127.0.0.1:$admin_port/health"
 count portcullis "$gw_port" "$gw_pid"
 stop_process "$gw_pid"
+echo '```'
