@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "config/errors.h"
+#include "config/suggest.h"
 #include "routing/route_table.h"
 #include "util/cidr.h"
 
@@ -241,7 +242,7 @@ bool Parser::expect_keys(const YAML::Node& node, const std::string& path, const 
     if (!entry.first.IsScalar()) continue;  // reported by expect_map
     const std::string& key = entry.first.Scalar();
     if (std::find(known.begin(), known.end(), key) == known.end())
-      error(entry.first, join(path, key), "unknown key");
+      error(entry.first, join(path, key), "unknown key" + did_you_mean(key, known));
   }
   return true;
 }
@@ -734,7 +735,7 @@ void Parser::parse_discovery(const YAML::Node& node, const std::string& path, Di
   static const Keys types = {"static", "registry", "eureka", "etcd", "dns"};
   auto check_type = [&](const YAML::Node& at_node, const std::string& at) {
     if (std::find(types.begin(), types.end(), out.type) != types.end()) return;
-    error(at_node, at, "unknown discovery type " + in_quotes(out.type) +
+    error(at_node, at, "unknown discovery type " + in_quotes(out.type) + did_you_mean(out.type, types) +
                            " (expected static, registry, eureka, etcd or dns)");
     out.type = "static";  // so the rest of the service is checked as the default kind
   };
@@ -804,7 +805,7 @@ void Parser::parse_service(const YAML::Node& node, const std::string& path, Serv
     if (!read_string(value, at, out.lb)) return;
     static const Keys policies = {"round_robin", "weighted_round_robin", "random", "least_request", "consistent_hash"};
     if (std::find(policies.begin(), policies.end(), out.lb) == policies.end())
-      error(value, at, "unknown lb " + in_quotes(out.lb) +
+      error(value, at, "unknown lb " + in_quotes(out.lb) + did_you_mean(out.lb, policies) +
                            " (expected round_robin, weighted_round_robin, random, least_request or consistent_hash)");
   });
   with_key(node, "hash_on", path, [&](const YAML::Node& value, const std::string& at) {
@@ -861,7 +862,8 @@ void Parser::parse_adaptive(const YAML::Node& node, const std::string& path, Ada
     return;
   with_key(node, "algorithm", path, [&](const YAML::Node& v, const std::string& at) {
     if (read_string(v, at, out.algorithm) && out.algorithm != "gradient2" && out.algorithm != "vegas")
-      error(v, at, "unknown algorithm " + in_quotes(out.algorithm) + " (expected gradient2 or vegas)");
+      error(v, at, "unknown algorithm " + in_quotes(out.algorithm) + did_you_mean(out.algorithm, {"gradient2", "vegas"}) +
+                       " (expected gradient2 or vegas)");
   });
   const auto limit = [&](std::string_view key, unsigned& field) {
     with_key(node, key, path, [&](const YAML::Node& v, const std::string& at) { read_integer(v, at, field, 1u, 1000000u); });
@@ -1011,6 +1013,7 @@ void Parser::parse_retries(const YAML::Node& node, const std::string& path, Retr
       const bool ok = c == "connect_failure" || c == "reset" || c == "timeout" || c == "5xx" ||
                       (c.size() == 3 && c >= "500" && c <= "599" && std::all_of(c.begin(), c.end(), ::isdigit));
       if (!ok) error(v[i], indexed(at, i), "unknown retry condition " + in_quotes(c) +
+                                            did_you_mean(c, {"connect_failure", "reset", "timeout", "5xx"}) +
                                             " (connect_failure, reset, timeout, 5xx or a 5xx status code)");
     }
   });

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "config/errors.h"
+#include "config/suggest.h"
 #include "filters/static/static_response.h"
 #include "http/message.h"
 #include "pipeline/registry.h"
@@ -130,7 +131,10 @@ class Compiler {
       const FilterFactory* factory = FilterRegistry::instance().find(fc.name);
       if (!factory) {
         const YAML::Node at = fc.node.IsMap() && fc.node["name"] ? fc.node["name"] : fc.node;
-        errors_.add(at, fc.yaml_path + ".name", "unknown filter '" + fc.name + "'");
+        const std::vector<std::string> names = FilterRegistry::instance().names();
+        errors_.add(at, fc.yaml_path + ".name",
+                    "unknown filter '" + fc.name + "'" +
+                        did_you_mean(fc.name, std::vector<std::string_view>(names.begin(), names.end())));
         continue;
       }
       FilterArgs args(fc.args, fc.yaml_path, errors_);

@@ -2,6 +2,9 @@
 #include "pipeline/registry.h"
 
 #include <algorithm>
+#include <string_view>
+
+#include "config/suggest.h"
 
 namespace portcullis {
 
@@ -109,7 +112,8 @@ bool FilterArgs::finish() {
     for (const auto& kv : args_) {
       const std::string key = kv.first.Scalar();
       if (std::find(known_.begin(), known_.end(), key) == known_.end())
-        errors_.add(kv.first, path_ + "." + key, "unknown key");
+        errors_.add(kv.first, path_ + "." + key,
+                    "unknown key" + did_you_mean(key, std::vector<std::string_view>(known_.begin(), known_.end())));
     }
   }
   return errors_.list().size() == errors_before_;

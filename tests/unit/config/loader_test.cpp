@@ -425,16 +425,41 @@ filters:
   - name: g
     ordre: 1
 )",
-                 {"test.yaml:1:1: serverr: unknown key",
-                  "test.yaml:3:3: server.listn: unknown key",
-                  "test.yaml:4:13: server.limits.max_conections: unknown key",
-                  "test.yaml:5:15: server.timeouts.idel: unknown key",
-                  "test.yaml:6:10: admin.enable: unknown key",
+                 {"test.yaml:1:1: serverr: unknown key; did you mean server?",
+                  "test.yaml:3:3: server.listn: unknown key; did you mean listen?",
+                  "test.yaml:4:13: server.limits.max_conections: unknown key; did you mean max_connections?",
+                  "test.yaml:5:15: server.timeouts.idel: unknown key; did you mean idle?",
+                  "test.yaml:6:10: admin.enable: unknown key; did you mean enabled?",
                   "test.yaml:10:5: services.s.timeout: unknown key",
-                  "test.yaml:17:5: routes[0].method: unknown key",
-                  "test.yaml:16:20: routes[0].filters[0].arg: unknown key",
-                  "test.yaml:22:7: routes[1].static.bodyy: unknown key",
-                  "test.yaml:25:5: filters[0].ordre: unknown key"});
+                  "test.yaml:17:5: routes[0].method: unknown key; did you mean methods?",
+                  "test.yaml:16:20: routes[0].filters[0].arg: unknown key; did you mean args?",
+                  "test.yaml:22:7: routes[1].static.bodyy: unknown key; did you mean body?",
+                  "test.yaml:25:5: filters[0].ordre: unknown key; did you mean order?"});
+}
+
+TEST_CASE("misspelt keys and enum values get the closest known spelling", "[config]") {
+  require_errors(R"(server:
+  workerz: 2
+services:
+  s:
+    instances: ["127.0.0.1:1"]
+    lb: round_robbin
+    discovery: { type: staticc }
+    retries: { on: [timeuot] }
+    adaptive_concurrency: { algorithm: vegass }
+routes:
+  - { id: r, path: /r, service: s, colour: blue }
+)",
+                 {"test.yaml:2:3: server.workerz: unknown key; did you mean workers?",
+                  "test.yaml:7:24: services.s.discovery.type: unknown discovery type \"staticc\"; did you mean "
+                  "static? (expected static, registry, eureka, etcd or dns)",
+                  "test.yaml:6:9: services.s.lb: unknown lb \"round_robbin\"; did you mean round_robin? (expected "
+                  "round_robin, weighted_round_robin, random, least_request or consistent_hash)",
+                  "test.yaml:8:21: services.s.retries.on[0]: unknown retry condition \"timeuot\"; did you mean "
+                  "timeout? (connect_failure, reset, timeout, 5xx or a 5xx status code)",
+                  "test.yaml:9:40: services.s.adaptive_concurrency.algorithm: unknown algorithm \"vegass\"; did "
+                  "you mean vegas? (expected gradient2 or vegas)",
+                  "test.yaml:11:36: routes[0].colour: unknown key"});
 }
 
 TEST_CASE("duplicate keys are reported at the second one", "[config]") {
@@ -846,7 +871,7 @@ filters:
       R"(test.yaml:8:33: routes[0].service: service "missing" is not defined)",
       R"(test.yaml:9:11: routes[1].id: duplicate route id "a" (first used at line 8))",
       R"(test.yaml:9:5: routes[1]: a route needs either "service", "split" or "static")",
-      "test.yaml:10:46: routes[2].static.bodyy: unknown key",
+      "test.yaml:10:46: routes[2].static.bodyy: unknown key; did you mean body?",
       "test.yaml:10:42: routes[2].static.status: must be between 200 and 599",
       "test.yaml:12:5: filters[0].name: missing required key"});
   CHECK(parsed.errors.joined().find('\n') != std::string::npos);
