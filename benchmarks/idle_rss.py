@@ -4,11 +4,15 @@
 Each connection first completes one GET, so it sits in the proxy's keep-alive idle state (the
 state that costs memory at scale), then stays open while RSS is read from /proc.
 
-  idle_rss.py --port 8080 --pid 1234 [--count 10000] [--path /x]
+  idle_rss.py --port 8080 --pid 1234 [--count 10000] [--path /x] [--tls]
+
+With --tls every connection is a TLS connection (certificate not verified: the benchmarks use a
+self-signed one), each a full handshake.
 """
 import argparse
 import resource
 import socket
+import ssl
 import sys
 import time
 
@@ -47,7 +51,18 @@ def main():
                         help="process whose RSS counts (repeat for master + worker)")
     parser.add_argument("--count", type=int, default=10000)
     parser.add_argument("--path", default="/x")
+    parser.add_argument("--tls", action="store_true")
     args = parser.parse_args()
+
+    context = None
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+
+    def connect():
+        s = socket.create_connection(("127.0.0.1", args.port))
+        return context.wrap_socket(s, server_hostname="bench.local") if context else s
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = args.count + 256
@@ -56,7 +71,7 @@ def main():
 
     request = f"GET {args.path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
     # Warm the proxy (pools, caches) so the baseline is not its cold start.
-    warm = socket.create_connection(("127.0.0.1", args.port))
+    warm = connect()
     for _ in range(100):
         warm.sendall(request)
         read_response(warm)
@@ -65,7 +80,7 @@ def main():
     before = rss_kib(args.pid)
     conns = []
     for _ in range(args.count):
-        s = socket.create_connection(("127.0.0.1", args.port))
+        s = connect()
         s.sendall(request)
         read_response(s)
         conns.append(s)

@@ -8,15 +8,19 @@
 #    new connections per second, and CPU per resumed handshake;
 #  - full handshakes: FULL_CLIENTS (8) `openssl s_time -new` loops, each making one connection
 #    after another without resuming: CPU per full handshake (s_time reports no latencies).
-# Writes benchmarks/results/tls-DATE.md; compare_peers.sh runs it after the plain comparison.
+#  - idle TLS connections: RSS per idle keep-alive TLS connection after one request each
+#    (TLS_IDLE_CONNS, 5,000 by default).
 # Writes benchmarks/results/tls-DATE.md; compare_peers.sh runs it after the plain comparison.
 #
-#   benchmarks/tls_compare.sh [BUILD_DIR]     (DURATION=10 CONNECTIONS=64)
+#   benchmarks/tls_compare.sh [BUILD_DIR]     (DURATION=10 CONNECTIONS=64 ROUNDS=3 TLS_IDLE_CONNS=5000)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=benchmarks/lib.sh
 source "$root/benchmarks/lib.sh"
 bench_start "${1:-}" tls
+tls_idle_conns="${TLS_IDLE_CONNS:-5000}"
+# Thousands of idle connections need descriptors: raise the soft limit to the hard one.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 backend_port=$(free_port)
 taskset -c 0 "$build_dir/portcullis-example-backend" --port "$backend_port" --name bench > /dev/null &
@@ -44,19 +48,34 @@ wait_tls() {  # port
   exit 1
 }
 
-run_both() {  # name-suffix [measure function]: nginx then portcullis, with the current wrk_extra
-  local suffix=$1 how=${2:-measure}
+start_nginx_tls() {
   start_nginx "$work"
-  local master=$nginx_pid
   wait_tls "$nginx_port"
-  measure_url="https://127.0.0.1:$nginx_port/bench" "$how" "nginx$suffix" "$nginx_port" "$master" $(pgrep -P "$master")
-  stop_process "$master"
+}
+start_portcullis_tls() {
   taskset -c 1 "$build_dir/portcullis" run -c "$work/portcullis.yaml" 2> "$work/portcullis.log" &
-  local gw=$!
-  pids+=("$gw")
+  gw_pid=$!
+  pids+=("$gw_pid")
   wait_tls "$gw_port"
-  measure_url="https://127.0.0.1:$gw_port/bench" "$how" "portcullis$suffix" "$gw_port" "$gw"
-  stop_process "$gw"
+}
+
+# run_both NAME-SUFFIX [MEASURE]: nginx and portcullis with the current wrk_extra; in even rounds
+# portcullis goes first, so neither always meets the machine warming up.
+run_both() {
+  local suffix=$1 how=${2:-measure} first second proxy
+  if [ $((round % 2)) = 1 ]; then first=nginx second=portcullis; else first=portcullis second=nginx; fi
+  for proxy in "$first" "$second"; do
+    if [ "$proxy" = nginx ]; then
+      start_nginx_tls
+      measure_url="https://127.0.0.1:$nginx_port/bench" "$how" "nginx$suffix" "$nginx_port" "$nginx_pid" \
+        $(pgrep -P "$nginx_pid")
+      stop_process "$nginx_pid"
+    else
+      start_portcullis_tls
+      measure_url="https://127.0.0.1:$gw_port/bench" "$how" "portcullis$suffix" "$gw_port" "$gw_pid"
+      stop_process "$gw_pid"
+    fi
+  done
 }
 
 # measure_full NAME PORT PID...: FULL_CLIENTS s_time loops of new connections, each sending one
@@ -88,27 +107,47 @@ measure_full() {
   results+=("$name|$rps|-|-|$cpu_us|none")
 }
 
-wrk_extra=()
-run_both " keep-alive"
-wrk_extra=(-H "Connection: close")
-run_both " resumed handshakes"
-run_both " full handshakes" measure_full
+# measure_idle NAME PORT PID...: RSS per idle TLS keep-alive connection of the given processes.
+declare -A idle_kib
+measure_idle() {
+  local name=$1 port=$2 p args=()
+  shift 2
+  for p in "$@"; do args+=(--pid "$p"); done
+  idle_kib[$name]=$(python3 benchmarks/idle_rss.py --tls --port "$port" --count "$tls_idle_conns" \
+    --path /bench "${args[@]}" | sed -E 's/.*kib_per_idle_connection=([0-9.]+).*/\1/')
+}
 
-declare -A rps cpu p99
-table="| proxy, load | req/s | p50 | p99 | CPU µs/request | errors |
-|---|---|---|---|---|---|"
-for row in "${results[@]}"; do
-  IFS='|' read -r name r50 a b c e <<< "$row"
-  rps[$name]=$r50; p99[$name]=$b; cpu[$name]=$c
-  table+="
-| $name | $r50 | $a | $b | $c | $e |"
+rounds="${ROUNDS:-3}"
+loads=("keep-alive" "resumed handshakes" "full handshakes")
+declare -A rps cpu ratio_rps ratio_cpu
+table="| round | proxy, load | req/s | p50 | p99 | CPU µs/request | errors |
+|---|---|---|---|---|---|---|"
+for round in $(seq 1 "$rounds"); do
+  results=()
+  wrk_extra=()
+  run_both " keep-alive"
+  wrk_extra=(-H "Connection: close")
+  run_both " resumed handshakes"
+  run_both " full handshakes" measure_full
+  [ "$round" != 1 ] || run_both "" measure_idle
+  for row in "${results[@]}"; do
+    IFS='|' read -r name r50 a b c e <<< "$row"
+    rps[$name]=$r50; cpu[$name]=$c
+    table+="
+| $round | $name | $r50 | $a | $b | $c | $e |"
+  done
+  for load in "${loads[@]}"; do
+    ratio_rps[$load,$round]=$(awk -v a="${rps[portcullis $load]}" -v b="${rps[nginx $load]}" 'BEGIN {printf "%.3f", a/b}')
+    ratio_cpu[$load,$round]=$(awk -v a="${cpu[portcullis $load]}" -v b="${cpu[nginx $load]}" 'BEGIN {printf "%.3f", a/b}')
+  done
 done
+median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else printf "%.4g\n", (v[NR/2]+v[NR/2+1])/2}'; }
 ratios=""
-for load in "keep-alive" "resumed handshakes" "full handshakes"; do
-  ratios+=$(awk -v a="${rps[portcullis $load]}" -v b="${rps[nginx $load]}" -v c="${cpu[portcullis $load]}" \
-    -v d="${cpu[nginx $load]}" -v l="$load" \
-    'BEGIN {printf "- %s: portcullis vs nginx req/s %.2fx, CPU per request %.2fx\n", l, a/b, c/d}')
-  ratios+=$'\n'
+for load in "${loads[@]}"; do
+  per_rps="" per_cpu=""
+  for r in $(seq 1 "$rounds"); do per_rps+=" ${ratio_rps[$load,$r]}"; per_cpu+=" ${ratio_cpu[$load,$r]}"; done
+  ratios+="- $load: portcullis vs nginx (median of the $rounds rounds' ratios) req/s $(printf '%s\n' $per_rps | median)x, CPU per request $(printf '%s\n' $per_cpu | median)x (per round: req/s$per_rps; CPU$per_cpu)
+"
 done
 report="# TLS peer comparison, $(date -u +%Y-%m-%d)
 
@@ -117,11 +156,14 @@ same file for both. Load: wrk -t1 -c$connections -d${duration}s on CPU 0 beside 
 proxy on CPU 1, one worker, plain keep-alive to the backend. \"resumed handshakes\": wrk with
 Connection: close, every request a new TLS connection that resumes the previous one's session;
 req/s there is handshakes/s. \"full handshakes\": ${FULL_CLIENTS:-8} \`openssl s_time -new\` loops for
-${duration}s, no resumption, req/s is handshakes/s (s_time reports no latencies).
+${duration}s, no resumption, req/s is handshakes/s (s_time reports no latencies). $rounds rounds;
+nginx first in odd rounds, portcullis first in even ones.
 
 $table
 
-$ratios"
+$ratios
+RSS per idle TLS keep-alive connection (round 1, $tls_idle_conns connections, one request each): nginx
+${idle_kib[nginx]} KiB, portcullis ${idle_kib[portcullis]} KiB."
 mkdir -p benchmarks/results
 out="benchmarks/results/tls-$(date -u +%Y-%m-%d).md"
 echo "$report" > "$out"
