@@ -1,11 +1,18 @@
-// Sharded Prometheus metrics: slot storage per worker, the registry that hands out slot ids, and
-// the text-format 0.0.4 renderer that sums the shards at scrape time.
+// Sharded Prometheus metrics: slot storage per worker and the registry that hands out slot ids.
+// A scrape sums the shards into prometheus-cpp's MetricFamily model (a Collectable), which its
+// TextSerializer renders: the exposition format and its escaping are the library's.
 #include "observability/metrics.h"
 
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
 #include <algorithm>
-#include <charconv>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <ostream>
+#include <streambuf>
 #include <stdexcept>
 
 namespace portcullis::observability {
@@ -36,6 +43,17 @@ bool valid_label_name(std::string_view name) {
   return true;
 }
 
+const char* type_name(MetricType type) {
+  switch (type) {
+    case MetricType::counter: return "counter";
+    case MetricType::gauge: return "gauge";
+    case MetricType::histogram: return "histogram";
+  }
+  return "untyped";
+}
+
+// prometheus-cpp 1.0.1 writes HELP text as given, while the text format asks for `\\` and `\n`
+// to be escaped there (label values it escapes itself): help is stored escaped.
 std::string escape_help(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -47,47 +65,32 @@ std::string escape_help(std::string_view text) {
   return out;
 }
 
-std::string escape_label_value(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
-
-// Shortest digits that parse back to the same double. Plain shortest to_chars picks "5e-04" over
-// "0.0005", so mid-range magnitudes are forced to fixed notation (the same cut-offs as Go's %g,
-// which is what Prometheus' own clients print); non-finite values use Go's spelling.
-std::string format_double(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  double magnitude = std::fabs(v);
-  auto format = (v == 0 || (magnitude >= 1e-4 && magnitude < 1e21)) ? std::chars_format::fixed
-                                                                      : std::chars_format::general;
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, format);
-  if (ec != std::errc{}) return "NaN";  // cannot happen with 64 bytes; keeps the output parseable
-  return std::string(buf, end);
-}
-
-template <class Int>
-void append_int(std::string& out, Int v) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, ec == std::errc{} ? end : buf);
-}
-
-const char* type_name(MetricType type) {
+prometheus::MetricType prometheus_type(MetricType type) {
   switch (type) {
-    case MetricType::counter: return "counter";
-    case MetricType::gauge: return "gauge";
-    case MetricType::histogram: return "histogram";
+    case MetricType::counter: return prometheus::MetricType::Counter;
+    case MetricType::gauge: return prometheus::MetricType::Gauge;
+    case MetricType::histogram: return prometheus::MetricType::Histogram;
   }
-  return "untyped";
+  return prometheus::MetricType::Untyped;
+}
+
+// A histogram's raw slots (one per finite bucket, +Inf, count, sum in nanounits) as cumulative
+// buckets.
+template <class Total>
+void collect_histogram(const std::vector<double>& bounds, std::uint32_t index, Total& total,
+                       prometheus::ClientMetric::Histogram& out) {
+  const std::size_t n = bounds.size();
+  std::uint64_t cumulative = 0;
+  out.bucket.reserve(n + 1);
+  for (std::size_t i = 0; i <= n; ++i) {
+    cumulative += total(index + static_cast<std::uint32_t>(i));
+    out.bucket.push_back({cumulative, i < n ? bounds[i] : std::numeric_limits<double>::infinity()});
+  }
+  // The count is taken from the buckets rather than the count slot: a scrape racing a writer
+  // could otherwise show _count disagreeing with the +Inf bucket.
+  out.sample_count = cumulative;
+  const auto nanos = static_cast<std::int64_t>(total(index + static_cast<std::uint32_t>(n + 2)));
+  out.sample_sum = static_cast<double>(nanos) / 1e9;
 }
 
 }  // namespace
@@ -136,17 +139,16 @@ void Shard::ensure(std::uint32_t slots) {
 
 struct Registry::Series {
   std::uint32_t index = 0;
-  std::string label_text;  // escaped `a="x",b="y"`, without braces, built once at registration
+  std::vector<prometheus::ClientMetric::Label> labels;  // built once at registration
 };
 
 struct Registry::Family {
   std::string name;
-  std::string help;  // already escaped
+  std::string help;  // escaped
   MetricType type = MetricType::counter;
   std::vector<std::string> label_names;
   std::unique_ptr<const std::vector<double>> bounds;  // histograms; address handed out in ids
-  std::vector<std::string> bound_text;                // formatted le values, +Inf excluded
-  std::vector<Series> series;                         // registration order, which render keeps
+  std::vector<Series> series;                         // registration order, which a scrape keeps
   std::map<std::vector<std::string>, std::size_t> by_values;
 };
 
@@ -246,23 +248,15 @@ SlotId Registry::add_series(std::string_view name, std::string_view help, Metric
     fresh->help = escape_help(help);
     fresh->type = type;
     fresh->label_names = names;
-    if (type == MetricType::histogram) {
-      fresh->bounds = std::make_unique<const std::vector<double>>(*bounds);
-      for (double b : *bounds) fresh->bound_text.push_back(format_double(b));
-    }
+    if (type == MetricType::histogram) fresh->bounds = std::make_unique<const std::vector<double>>(*bounds);
     family = fresh.get();
     families_.insert(it, std::move(fresh));
   }
 
   Series series;
   series.index = index;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) series.label_text += ',';
-    series.label_text += names[i];
-    series.label_text += "=\"";
-    series.label_text += escape_label_value(values[i]);
-    series.label_text += '"';
-  }
+  series.labels.reserve(names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) series.labels.push_back({names[i], values[i]});
   family->series.push_back(std::move(series));
   family->by_values.emplace(std::move(values), family->series.size() - 1);
   next_slot_ = index + slots;
@@ -270,7 +264,7 @@ SlotId Registry::add_series(std::string_view name, std::string_view help, Metric
   return SlotId{index};
 }
 
-std::string Registry::render() const {
+std::vector<prometheus::MetricFamily> Registry::collect() const {
   std::lock_guard lock(mutex_);
   // Wrapping unsigned addition is exact for counters and, reinterpreted, for signed gauges.
   auto total = [this](std::uint32_t index) {
@@ -278,74 +272,80 @@ std::string Registry::render() const {
     for (const auto& shard : shards_) sum += shard->read(index);
     return sum;
   };
-
-  std::string out;
-  out.reserve(4096);
-  auto series_line = [&out](const std::string& name, std::string_view suffix,
-                            const std::string& labels, std::string_view extra) {
-    out += name;
-    out += suffix;
-    if (!labels.empty() || !extra.empty()) {
-      out += '{';
-      out += labels;
-      if (!labels.empty() && !extra.empty()) out += ',';
-      out += extra;
-      out += '}';
-    }
-    out += ' ';
-  };
-
+  std::vector<prometheus::MetricFamily> out;
+  out.reserve(families_.size());
   for (const auto& family : families_) {
-    out += "# HELP ";
-    out += family->name;
-    out += ' ';
-    out += family->help;
-    out += "\n# TYPE ";
-    out += family->name;
-    out += ' ';
-    out += type_name(family->type);
-    out += '\n';
-
+    prometheus::MetricFamily& f = out.emplace_back();
+    f.name = family->name;
+    f.help = family->help;
+    f.type = prometheus_type(family->type);
+    f.metric.reserve(family->series.size());
     for (const Series& s : family->series) {
+      prometheus::ClientMetric& m = f.metric.emplace_back();
+      m.label = s.labels;
       switch (family->type) {
         case MetricType::counter:
-          series_line(family->name, "", s.label_text, "");
-          append_int(out, total(s.index));
-          out += '\n';
+          m.counter.value = static_cast<double>(total(s.index));
           break;
         case MetricType::gauge:
-          series_line(family->name, "", s.label_text, "");
-          append_int(out, static_cast<std::int64_t>(total(s.index)));
-          out += '\n';
+          m.gauge.value = static_cast<double>(static_cast<std::int64_t>(total(s.index)));
           break;
-        case MetricType::histogram: {
-          const std::size_t n = family->bounds->size();
-          std::uint64_t cumulative = 0;
-          std::string le;
-          for (std::size_t i = 0; i <= n; ++i) {
-            cumulative += total(s.index + static_cast<std::uint32_t>(i));
-            le = "le=\"";
-            le += i < n ? family->bound_text[i] : std::string("+Inf");
-            le += '"';
-            series_line(family->name, "_bucket", s.label_text, le);
-            append_int(out, cumulative);
-            out += '\n';
-          }
-          auto nanos = static_cast<std::int64_t>(total(s.index + static_cast<std::uint32_t>(n + 2)));
-          series_line(family->name, "_sum", s.label_text, "");
-          out += format_double(static_cast<double>(nanos) / 1e9);
-          out += '\n';
-          // The count is taken from the buckets rather than the count slot: a scrape racing a
-          // writer could otherwise show _count disagreeing with the +Inf bucket.
-          series_line(family->name, "_count", s.label_text, "");
-          append_int(out, cumulative);
-          out += '\n';
+        case MetricType::histogram:
+          collect_histogram(*family->bounds, s.index, total, m.histogram);
           break;
-        }
       }
     }
   }
   return out;
+}
+
+namespace {
+
+// Hands a registry to anything that gathers prometheus-cpp Collectables (an Exposer, a Gateway).
+class RegistryCollectable final : public prometheus::Collectable {
+ public:
+  explicit RegistryCollectable(const Registry& registry) : registry_(registry) {}
+  std::vector<prometheus::MetricFamily> Collect() const override { return registry_.collect(); }
+
+ private:
+  const Registry& registry_;
+};
+
+// The serializer writes through an ostream; this buffer appends straight to a string reserved for
+// the whole exposition, instead of a stringbuf that grows by copying and is copied out at the end.
+class StringAppendBuf final : public std::streambuf {
+ public:
+  explicit StringAppendBuf(std::string& out) : out_(out) {}
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) out_.push_back(traits_type::to_char_type(c));
+    return traits_type::not_eof(c);
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out_.append(s, static_cast<std::size_t>(n));
+    return n;
+  }
+
+ private:
+  std::string& out_;
+};
+
+}  // namespace
+
+std::string Registry::render() const {
+  const std::vector<prometheus::MetricFamily> families = RegistryCollectable(*this).Collect();
+  std::string text;
+  text.reserve(last_render_bytes_.load(std::memory_order_relaxed) + 4096);
+  StringAppendBuf buffer(text);
+  std::ostream out(&buffer);
+  prometheus::TextSerializer().Serialize(out, families);
+  last_render_bytes_.store(text.size(), std::memory_order_relaxed);
+  return text;
+}
+
+std::shared_ptr<prometheus::Collectable> Registry::collectable() const {
+  return std::make_shared<RegistryCollectable>(*this);
 }
 
 const std::vector<double>& Registry::default_latency_bounds() {

@@ -1,7 +1,8 @@
 // Native Prometheus metrics. Each worker writes only its own shard (plain relaxed stores by one
 // writer, no lock-prefixed instructions and no mutex on the request path); a scrape sums the
-// shards and renders text format 0.0.4. Series are registered when a config snapshot is compiled,
-// so the request path only holds pre-resolved slot ids and never builds a label string.
+// shards into prometheus-cpp's model and its TextSerializer renders text format 0.0.4. Series are
+// registered when a config snapshot is compiled, so the request path only holds pre-resolved slot
+// ids and never builds a label string. prometheus-cpp's own headers stay in metrics.cpp.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -11,6 +12,11 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace prometheus {
+struct MetricFamily;
+class Collectable;
+}  // namespace prometheus
 
 namespace portcullis::observability {
 
@@ -78,8 +84,12 @@ class Registry {
   Shard& shard(unsigned i) { return *shards_[i]; }
   unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
 
-  // Prometheus text exposition format 0.0.4, families sorted by name, shards summed.
+  // The shards summed into prometheus-cpp's model, families sorted by name, series in
+  // registration order; render() is that through prometheus-cpp's text format 0.0.4 serializer.
+  std::vector<prometheus::MetricFamily> collect() const;
   std::string render() const;
+  // A prometheus::Collectable over this registry (which must outlive it).
+  std::shared_ptr<prometheus::Collectable> collectable() const;
 
   static const std::vector<double>& default_latency_bounds();  // seconds, 0.5ms .. 60s
 
@@ -94,6 +104,7 @@ class Registry {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::unique_ptr<Family>> families_;
   std::uint32_t next_slot_ = 0;
+  mutable std::atomic<std::size_t> last_render_bytes_{0};  // sizes the next scrape's buffer
 };
 
 }  // namespace portcullis::observability

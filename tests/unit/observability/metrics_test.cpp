@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -14,6 +15,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
 
 #include "observability/metrics.h"
 
@@ -193,13 +198,14 @@ TEST_CASE("histogram observations land in the right buckets", "[metrics]") {
 
   std::string text = registry.render();
   CHECK(contains(text, "# TYPE test_duration_seconds histogram\n"));
+  // Buckets are cumulative and in bound order; the serializer writes _count and _sum first.
   CHECK(contains(text,
                  "test_duration_seconds_bucket{route=\"r\",le=\"0.005\"} 2\n"
                  "test_duration_seconds_bucket{route=\"r\",le=\"1\"} 3\n"
                  "test_duration_seconds_bucket{route=\"r\",le=\"60\"} 4\n"
-                 "test_duration_seconds_bucket{route=\"r\",le=\"+Inf\"} 5\n"
-                 "test_duration_seconds_sum{route=\"r\"} 121.506\n"
-                 "test_duration_seconds_count{route=\"r\"} 5\n"));
+                 "test_duration_seconds_bucket{route=\"r\",le=\"+Inf\"} 5\n"));
+  CHECK(contains(text, "\ntest_duration_seconds_sum{route=\"r\"} 121.506\n"));
+  CHECK(contains(text, "\ntest_duration_seconds_count{route=\"r\"} 5\n"));
 }
 
 TEST_CASE("histogram without labels and default bounds renders naturally", "[metrics]") {
@@ -327,4 +333,41 @@ TEST_CASE("the promtool check rejects broken exposition text", "[metrics][promto
   PromtoolResult result = promtool_check("# TYPE broken counter\nbroken{le=\"1\" 1\n");
   INFO("promtool output:\n" << result.output);
   CHECK(result.exit_code != 0);
+}
+
+TEST_CASE("the registry is a prometheus-cpp Collectable with the shards summed", "[metrics]") {
+  Registry registry(2);
+  auto hits = registry.counter("test_collect_total", "Hits.", {{"route", "a"}});
+  auto depth = registry.gauge("test_collect_depth", "Depth.");
+  auto wait = registry.histogram("test_collect_seconds", "Wait.", {}, {0.1, 1});
+  registry.shard(0).inc(hits, 3);
+  registry.shard(1).inc(hits, 4);
+  registry.shard(0).add(depth, 2);
+  registry.shard(1).add(depth, -5);
+  registry.shard(1).observe(wait, 0.5);
+
+  const std::shared_ptr<prometheus::Collectable> collectable = registry.collectable();
+  const std::vector<prometheus::MetricFamily> families = collectable->Collect();
+  REQUIRE(families.size() == 3);  // sorted by name
+  CHECK(families[0].name == "test_collect_depth");
+  CHECK(families[0].type == prometheus::MetricType::Gauge);
+  CHECK(families[0].metric.at(0).gauge.value == -3);
+  CHECK(families[1].name == "test_collect_seconds");
+  CHECK(families[1].type == prometheus::MetricType::Histogram);
+  const auto& histogram = families[1].metric.at(0).histogram;
+  CHECK(histogram.sample_count == 1);
+  CHECK(histogram.sample_sum == 0.5);
+  REQUIRE(histogram.bucket.size() == 3);
+  CHECK(histogram.bucket[0].cumulative_count == 0);
+  CHECK(histogram.bucket[1].cumulative_count == 1);
+  CHECK(histogram.bucket[2].cumulative_count == 1);
+  CHECK(std::isinf(histogram.bucket[2].upper_bound));
+  CHECK(families[2].name == "test_collect_total");
+  CHECK(families[2].help == "Hits.");
+  REQUIRE(families[2].metric.at(0).label.size() == 1);
+  CHECK(families[2].metric[0].label[0].name == "route");
+  CHECK(families[2].metric[0].label[0].value == "a");
+  CHECK(families[2].metric[0].counter.value == 7);
+  // /metrics is exactly this model through prometheus-cpp's serializer.
+  CHECK(prometheus::TextSerializer().Serialize(families) == registry.render());
 }
