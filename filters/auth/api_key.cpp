@@ -10,6 +10,8 @@
 
 #include <openssl/crypto.h>
 
+#include <yaml-cpp/yaml.h>
+
 #include "filters/auth/auth_common.h"
 #include "filters/auth/auth_filters.h"
 

@@ -18,6 +18,8 @@
 #include <functional>
 #include <unordered_map>
 
+#include <yaml-cpp/yaml.h>
+
 #include "filters/auth/auth_common.h"
 #include "filters/auth/auth_filters.h"
 #include "http/message.h"

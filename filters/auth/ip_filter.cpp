@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include <yaml-cpp/yaml.h>
+
 #include "filters/auth/auth_common.h"
 #include "filters/auth/auth_filters.h"
 #include "http/message.h"

@@ -24,6 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <yaml-cpp/yaml.h>
+
 #include "discovery/http_client.h"
 #include "http/parser.h"
 #include "observability/metrics.h"

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include <yaml-cpp/yaml.h>
+
 #include "http/parser.h"
 #include "util/units.h"
 

@@ -14,6 +14,8 @@
 
 #include <algorithm>
 
+#include <yaml-cpp/yaml.h>
+
 #include "filters/edge/edge_util.h"
 #include "http/parser.h"
 

@@ -8,6 +8,8 @@
 //       args: { max_bytes: 1MiB }
 #include "filters/edge/request_size_limit.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include "util/units.h"
 
 namespace portcullis::filters {

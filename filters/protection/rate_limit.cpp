@@ -17,6 +17,8 @@
 
 #include <boost/asio/this_coro.hpp>
 
+#include <yaml-cpp/yaml.h>
+
 #include "canary/canary.h"
 #include "config/config.h"
 #include "filters/protection/gcra_table.h"

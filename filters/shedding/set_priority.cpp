@@ -8,6 +8,8 @@
 //       args: { priority: 10, header: "X-Request-Kind: prefetch", methods: [GET] }
 #include "filters/shedding/set_priority.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include "http/parser.h"
 
 namespace portcullis::filters {

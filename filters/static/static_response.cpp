@@ -2,6 +2,8 @@
 // upstream. A route filter, so pre filters (auth, rate limits) still run before it.
 #include "filters/static/static_response.h"
 
+#include <yaml-cpp/yaml.h>
+
 namespace portcullis::filters {
 
 StaticResponseFilter::StaticResponseFilter(int status, std::vector<std::pair<std::string, std::string>> headers,

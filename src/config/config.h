@@ -9,8 +9,7 @@
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
+#include "config/yaml_node.h"
 #include "tls/tls.h"
 #include "util/units.h"
 
@@ -58,10 +57,10 @@ struct AdminConfig {
 
 struct FilterConfig {
   std::string name;
-  YAML::Node args;  // validated by the filter's factory
+  YamlNode args;  // validated by the filter's factory
   std::optional<int> order;  // overrides the filter's default order
   std::string yaml_path;     // for error messages
-  YAML::Node node;           // the whole entry: its mark places errors found at compile time
+  YamlNode node;             // the whole entry: its mark places errors found at compile time
 };
 
 struct StaticResponseConfig {

@@ -12,6 +12,8 @@
 #include <map>
 #include <set>
 
+#include <yaml-cpp/yaml.h>
+
 #include "config/config.h"
 #include "config/errors.h"
 #include "config/suggest.h"

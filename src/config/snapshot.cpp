@@ -9,6 +9,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include <yaml-cpp/yaml.h>
+
 #include "config/errors.h"
 #include "config/suggest.h"
 #include "filters/static/static_response.h"
@@ -130,14 +132,15 @@ class Compiler {
     for (const auto& fc : list) {
       const FilterFactory* factory = FilterRegistry::instance().find(fc.name);
       if (!factory) {
-        const YAML::Node at = fc.node.IsMap() && fc.node["name"] ? fc.node["name"] : fc.node;
+        const YAML::Node& entry = *fc.node;
+        const YAML::Node at = entry.IsMap() && entry["name"] ? entry["name"] : entry;
         const std::vector<std::string> names = FilterRegistry::instance().names();
         errors_.add(at, fc.yaml_path + ".name",
                     "unknown filter '" + fc.name + "'" +
                         did_you_mean(fc.name, std::vector<std::string_view>(names.begin(), names.end())));
         continue;
       }
-      FilterArgs args(fc.args, fc.yaml_path, errors_);
+      FilterArgs args(*fc.args, fc.yaml_path, errors_);
       FilterBuild build{args, fc.yaml_path, route_id, metrics_};
       std::unique_ptr<Filter> filter = (*factory)(build);
       if (!args.finish() || !filter) continue;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <string_view>
 
+#include <yaml-cpp/yaml.h>
+
 #include "config/suggest.h"
 
 namespace portcullis {
@@ -22,7 +24,7 @@ boost::asio::awaitable<Outcome> Filter::run_async(Context& ctx) const { co_retur
 
 FilterArgs::FilterArgs(const YAML::Node& args, const std::string& yaml_path, ConfigErrors& errors)
     : args_(args), path_(yaml_path + ".args"), errors_(errors), errors_before_(errors.list().size()) {
-  if (args_ && !args_.IsNull() && !args_.IsMap()) errors_.add(args_, path_, "args must be a map");
+  if (args && !args.IsNull() && !args.IsMap()) errors_.add(args, path_, "args must be a map");
 }
 
 FilterArgs::FilterArgs(const YAML::Node& args, std::string path, ConfigErrors& errors, nested_tag)
@@ -37,26 +39,25 @@ FilterArgs FilterArgs::map(const std::string& key) {
 
 YAML::Node FilterArgs::node(const std::string& key) {
   known_.push_back(key);
-  if (!args_ || !args_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
-  YAML::Node value = args_[key];
+  if (!args() || !args().IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  YAML::Node value = args()[key];
   if (!value || value.IsNull()) return YAML::Node(YAML::NodeType::Undefined);
   return value;
 }
 
 bool FilterArgs::present(const std::string& key) const {
-  const YAML::Node& args = args_;  // the const operator[] never inserts
-  return args && args.IsMap() && args[key];
+  return args() && args().IsMap() && args()[key];  // the const operator[] never inserts
 }
 
 void FilterArgs::error(const std::string& key, const std::string& message) {
-  YAML::Node at = (args_ && args_.IsMap() && args_[key]) ? args_[key] : args_;
+  YAML::Node at = (args() && args().IsMap() && args()[key]) ? args()[key] : args();
   errors_.add(at, path_ + "." + key, message);
 }
 
 std::optional<std::string> FilterArgs::string(const std::string& key, bool required) {
   const YAML::Node n = node(key);
   if (!n) {
-    if (required) errors_.add(args_, path_ + "." + key, "is required");
+    if (required) errors_.add(args(), path_ + "." + key, "is required");
     return std::nullopt;
   }
   if (!n.IsScalar()) {
@@ -108,8 +109,8 @@ std::optional<std::vector<std::string>> FilterArgs::strings(const std::string& k
 }
 
 bool FilterArgs::finish() {
-  if (args_ && args_.IsMap()) {
-    for (const auto& kv : args_) {
+  if (args() && args().IsMap()) {
+    for (const auto& kv : args()) {
       const std::string key = kv.first.Scalar();
       if (std::find(known_.begin(), known_.end(), key) == known_.end())
         errors_.add(kv.first, path_ + "." + key,

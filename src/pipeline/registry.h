@@ -8,9 +8,8 @@
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
 #include "config/errors.h"
+#include "config/yaml_node.h"
 #include "pipeline/filter.h"
 
 namespace portcullis {
@@ -39,7 +38,8 @@ class FilterArgs {
  private:
   struct nested_tag {};
   FilterArgs(const YAML::Node& args, std::string path, ConfigErrors& errors, nested_tag);
-  YAML::Node args_;
+  const YAML::Node& args() const { return *args_; }
+  YamlNode args_;
   std::string path_;
   ConfigErrors& errors_;
   std::vector<std::string> known_;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <yaml-cpp/yaml.h>
+
 #include "config/config.h"
 #include "config/errors.h"
 
@@ -159,9 +161,9 @@ TEST_CASE("the full example parses to the right values", "[config]") {
   CHECK(route.filters[0].name == "add_request_header");
   CHECK(route.filters[0].order == std::optional<int>(10));
   CHECK(route.filters[0].yaml_path == "routes[0].filters[0]");
-  REQUIRE(route.filters[0].args.IsMap());
-  CHECK(route.filters[0].args["name"].as<std::string>() == "X-Gateway");
-  CHECK(route.filters[0].args["value"].as<std::string>() == "portcullis");
+  REQUIRE(route.filters[0].args->IsMap());
+  CHECK((*route.filters[0].args)["name"].as<std::string>() == "X-Gateway");
+  CHECK((*route.filters[0].args)["value"].as<std::string>() == "portcullis");
 
   const auto& ping = config.routes[1];
   CHECK(ping.id == "ping");
@@ -177,7 +179,7 @@ TEST_CASE("the full example parses to the right values", "[config]") {
   CHECK(config.filters[0].name == "access_log");
   CHECK(config.filters[0].yaml_path == "filters[0]");
   CHECK_FALSE(config.filters[0].order);
-  CHECK(config.filters[0].args.IsNull());
+  CHECK(config.filters[0].args->IsNull());
 }
 
 TEST_CASE("load_config_file reads the full example and records the file", "[config]") {
@@ -782,12 +784,12 @@ filters:
   CHECK(route_filters[0].yaml_path == "routes[0].filters[0]");
   CHECK(route_filters[1].yaml_path == "routes[0].filters[1]");
   CHECK(route_filters[1].order == std::optional<int>(-5));
-  CHECK(route_filters[1].args["anything"].size() == 2);  // not validated here, kept as given
-  CHECK(route_filters[1].args["goes"].as<std::string>() == "here");
+  CHECK((*route_filters[1].args)["anything"].size() == 2);  // not validated here, kept as given
+  CHECK((*route_filters[1].args)["goes"].as<std::string>() == "here");
   const auto& global = parsed.config.filters;
   REQUIRE(global.size() == 2);
   CHECK(global[0].name == "global");
-  CHECK(global[0].args.IsNull());
+  CHECK(global[0].args->IsNull());
   CHECK(global[1].yaml_path == "filters[1]");
   CHECK(global[1].order == std::optional<int>(0));
 }

@@ -14,6 +14,8 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include <yaml-cpp/yaml.h>
+
 #include "filters/protection/gcra_table.h"
 #include "filters/protection/rate_limit.h"
 #include "protection/redis_client.h"

@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include <yaml-cpp/yaml.h>
+
 #include "config/config.h"
 #include "config/errors.h"
 #include "protection/adaptive.h"
