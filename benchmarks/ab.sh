@@ -4,7 +4,11 @@
 # CPU per request of each binary. Same set-up as compare_peers.sh: wrk and the backend on CPU 0,
 # the gateway on CPU 1 with one worker and upstream keep-alive.
 #
-#   benchmarks/ab.sh OLD_BINARY NEW_BINARY [ROUNDS]     (DURATION=10 CONNECTIONS=64)
+# TLS=1 puts a TLS listener (a fresh ECDSA P-256 certificate, TLS 1.3) in front; with CLOSE=1 too,
+# every request is a new connection that resumes the previous one's session (wrk with
+# Connection: close), so CPU per request is CPU per resumed handshake.
+#
+#   benchmarks/ab.sh OLD_BINARY NEW_BINARY [ROUNDS]     (DURATION=10 CONNECTIONS=64 TLS=0 CLOSE=0)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 old_bin=$(realpath "$1")
@@ -20,7 +24,18 @@ pids+=($!)
 wait_ready "http://127.0.0.1:$backend_port/"
 gw_port=$(free_port)
 admin_port=$(free_port)
-write_gateway_conf "$work/portcullis.yaml" "$gw_port" "$admin_port" "127.0.0.1:$backend_port"
+scheme=http
+if [ "${TLS:-0}" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=bench.local" \
+    -addext "subjectAltName=DNS:bench.local" -keyout "$work/bench.key" -out "$work/bench.pem" 2> /dev/null
+  write_gateway_conf "$work/portcullis.yaml" "$gw_port" "$admin_port" "127.0.0.1:$backend_port" "$work/bench.pem" "$work/bench.key"
+  scheme=https
+else
+  write_gateway_conf "$work/portcullis.yaml" "$gw_port" "$admin_port" "127.0.0.1:$backend_port"
+fi
+wrk_extra=()
+[ "${CLOSE:-0}" = 1 ] && wrk_extra=(-H "Connection: close")
+measure_url="$scheme://127.0.0.1:$gw_port/bench"
 
 for round in $(seq 1 "$rounds"); do
   for side in old new; do

@@ -170,7 +170,8 @@ struct Reader {
 
   net::awaitable<boost::system::error_code> more() {
     if (!buffer.prepare(read_size, max_buffer)) co_return net::error::no_buffer_space;
-    auto [ec, n] = co_await stream.async_read_some(net::buffer(buffer.write_ptr(), buffer.writable()), use_tuple);
+    boost::system::error_code ec;
+    const std::size_t n = co_await stream.read_some(buffer.write_ptr(), buffer.writable(), ec);
     // A TLS peer that closes without close_notify ends the stream like a plain close.
     if (ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
       ec = net::error::eof;
@@ -322,16 +323,15 @@ net::awaitable<HttpResult> exchange(net::io_context& ioc, HttpRequest req, const
         break;
       }
       ex->stream.start_tls(ssl, context);
-      auto [hec] = co_await ex->stream.tls().async_handshake(net::ssl::stream_base::client, use_tuple);
+      const boost::system::error_code hec = co_await ex->stream.handshake(http::Stream::TlsRole::client);
       if (hec) {
         error = "TLS handshake with " + where + " failed: " + hec.message();
         break;
       }
     }
     std::string out = build_request(req, *url);
-    auto [wec, written] = co_await net::async_write(ex->stream, net::buffer(out), use_tuple);
-    if (wec) {
-      error = "cannot send to " + where + ": " + wec.message();
+    if (!co_await ex->stream.write(std::string_view(out))) {
+      error = "cannot send to " + where + ": connection closed";
       break;
     }
     Reader reader{ex->stream, {}, false};

@@ -75,8 +75,9 @@ void Connection::park_if_idle(std::uint64_t tick) {
     watchdog_.check(std::chrono::steady_clock::now());
     return;
   }
-  // A TLS connection is not parked: its TLS layer may hold bytes a readiness wait would not see.
-  if (!idle_ || stream_.secure()) return;
+  // A TLS connection whose TLS layer holds bytes (part of a record) is not parked: a readiness
+  // wait would not see them.
+  if (!idle_ || stream_.tls_pending()) return;
   if (idle_tick_ == 0) {
     idle_tick_ = tick;  // the first sweep that sees it idle: it gets one more period
   } else if (idle_tick_ < tick) {
@@ -96,19 +97,10 @@ Connection::Wait Connection::after_idle_read(boost::system::error_code ec) {
   return Wait::ready;
 }
 
-net::awaitable<Connection::Wait> Connection::wait_for_request() {
-  // TLS: the wait stays in the coroutine (a TLS connection is never parked).
-  idle_ = true;
-  idle_tick_ = 0;
-  park_requested_ = false;
-  boost::system::error_code ec;
-  co_await read_into(buffer_, 64 * 1024, ec, SIZE_MAX, ReadKind::request_head);
-  co_return after_idle_read(ec);
-}
-
 void Connection::wait_idle() {
-  // A plain connection waits for its next request outside any coroutine: run() has returned, and
-  // what the wait holds is the read buffer and one read operation. Its frames went back to the
+  // A connection waits for its next request outside any coroutine: run() has returned, and what
+  // the wait holds is the read buffer and one read operation (for TLS, a readiness wait after
+  // OpenSSL found nothing to read). Its frames went back to the
   // worker's cache for the next request of any connection, so they neither pile up while
   // thousands of connections sit idle nor leave holes in the heap when those are parked.
   idle_ = true;
@@ -193,7 +185,7 @@ net::awaitable<bool> Connection::handshake() {
   ssl_st* ssl = context->new_connection();
   if (!ssl) co_return false;
   stream_.start_tls(ssl, context);
-  auto [ec] = co_await stream_.tls().async_handshake(net::ssl::stream_base::server, use_tuple);
+  const boost::system::error_code ec = co_await stream_.handshake(Stream::TlsRole::server);
   watchdog_.disarm();
   const WorkerMetrics& m = worker_.metrics();
   if (ec) {
@@ -274,12 +266,8 @@ net::awaitable<void> Connection::run() {
       const auto timeout = served_ == 0 ? server.request_header_timeout : server.idle_timeout;
       if (worker_.draining() && served_ > 0) break;
       watchdog_.arm(timeout, &stream_);
-      if (!stream_.secure()) {
-        wait_idle();  // resumes run() when the next request arrives
-        co_return;
-      }
-      const Wait wait = co_await wait_for_request();
-      if (wait == Wait::closed) break;
+      wait_idle();  // resumes run() when the next request arrives
+      co_return;
     }
     std::unique_ptr<Http1Request> request =
         worker_.http1_requests().take([this] { return std::make_unique<Http1Request>(worker_); });
@@ -292,10 +280,9 @@ net::awaitable<void> Connection::run() {
   }
   if (stream_.secure() && stream_.is_open() && !watchdog_.fired()) {
     // close_notify, so the client can tell the end from a cut. Sent without waiting for the
-    // client's own (as nginx does): marking it received makes the shutdown end once ours is out.
-    SSL_set_shutdown(stream_.native_tls(), SSL_RECEIVED_SHUTDOWN);
+    // client's own, as nginx does.
     watchdog_.arm(std::chrono::seconds(1), &stream_);
-    co_await stream_.tls().async_shutdown(use_tuple);
+    co_await stream_.close_notify();
   }
   if (stream_.is_open() && !watchdog_.fired()) co_await linger();
   close();

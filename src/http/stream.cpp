@@ -100,19 +100,9 @@ void Stream::configure_tcp() {
 #endif
 }
 
-bool Stream::tls_pending() {
-  if (!tls_) return false;
-  ssl_st* ssl = tls_->native_handle();
-  return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) == 1;
-}
-
 net::awaitable<std::size_t> Stream::read_some(char* data, std::size_t size, boost::system::error_code& ec,
                                               ReadKind kind) {
-  if (tls_) {
-    auto [e, n] = co_await tls_->async_read_some(net::buffer(data, size), use_tuple);
-    ec = e;
-    co_return n;
-  }
+  if (ssl_) co_return co_await tls_read_some(data, size, ec);
   if (memory_) co_return co_await memory_->read_some(data, size, ec);
   if (kind != ReadKind::plain) {
     auto [e, n] = co_await socket_.async_read_some(MessageRead(data, size, kind), use_tuple);
@@ -125,14 +115,15 @@ net::awaitable<std::size_t> Stream::read_some(char* data, std::size_t size, boos
 }
 
 void Stream::start_read(char* data, std::size_t size, ReadKind kind, ReadDone done) {
-  if (tls_) tls_->async_read_some(net::buffer(data, size), std::move(done));
+  if (ssl_) tls_start_read(data, size, std::move(done));
   else if (kind != ReadKind::plain) socket_.async_read_some(MessageRead(data, size, kind), std::move(done));
   else socket_.async_read_some(net::buffer(data, size), std::move(done));
 }
 
 Stream::Written Stream::write_now(std::span<const net::const_buffer> buffers) {
+  if (ssl_) return tls_write_now(buffers);
   Written w;
-  if (tls_ || memory_) return w;  // not done: write_rest() does it all
+  if (memory_) return w;  // not done: write_rest() does it all
   std::array<iovec, 16> iov;
   std::size_t count = 0;
   std::size_t total = 0;
@@ -181,10 +172,7 @@ net::awaitable<bool> Stream::write(std::span<const net::const_buffer> buffers) {
 }
 
 net::awaitable<bool> Stream::write_rest(std::span<const net::const_buffer> buffers, std::size_t written) {
-  if (tls_) {
-    auto [ec, n] = co_await net::async_write(*tls_, buffers, use_tuple);
-    co_return !ec;
-  }
+  if (ssl_) co_return co_await tls_write_rest(buffers, written);
   if (memory_) co_return co_await memory_->write(buffers);
   // The part the kernel did not take: skip what was written, await the rest.
   std::array<net::const_buffer, 16> rest;
@@ -222,7 +210,7 @@ void Stream::shutdown_send() {
     return;
   }
   boost::system::error_code ec;
-  if (tls_) socket_.close(ec);
+  if (ssl_) socket_.close(ec);
   else socket_.shutdown(Socket::shutdown_send, ec);
 }
 

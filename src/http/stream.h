@@ -5,6 +5,7 @@
 // Reads and writes are shaped for few system calls (see stream.cpp): a request head read that
 // drained the socket lets the wait for the next request go without a recv that would return
 // EAGAIN; a write is one sendmsg made at once, the remainder (a full socket buffer) awaited.
+// TLS runs OpenSSL straight over the socket (see stream_tls.cpp).
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -14,7 +15,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
+
+struct ssl_st;
 
 namespace portcullis::http {
 
@@ -50,13 +52,14 @@ class Stream {
 
   // Layers TLS over the socket before any byte is read or written; `ssl` (from tls::ServerContext
   // or tls::ClientContext) is owned by the stream from here on. `owner` keeps its context alive.
-  void start_tls(ssl_st* ssl, std::shared_ptr<const void> owner) {
-    tls_ = std::make_unique<net::ssl::stream<Socket&>>(socket_, ssl);
-    owner_ = std::move(owner);
-  }
-  bool secure() const { return tls_ != nullptr; }
-  ssl_st* native_tls() { return tls_ ? tls_->native_handle() : nullptr; }
-  net::ssl::stream<Socket&>& tls() { return *tls_; }
+  void start_tls(ssl_st* ssl, std::shared_ptr<const void> owner);
+  bool secure() const { return ssl_ != nullptr; }
+  ssl_st* native_tls() { return ssl_.get(); }
+  enum class TlsRole { client, server };
+  // The TLS handshake; errors carry OpenSSL's reason (Asio's ssl category).
+  net::awaitable<boost::system::error_code> handshake(TlsRole role);
+  // Sends close_notify without waiting for the peer's (the caller bounds it with a deadline).
+  net::awaitable<void> close_notify();
   // Whether the TLS layer holds bytes already read from the socket (a readiness wait on the socket
   // would miss them).
   bool tls_pending();
@@ -99,22 +102,23 @@ class Stream {
   void shutdown_send();  // half-close; TLS has none, so a TLS stream closes
   void cancel();         // pending operations end with operation_aborted
 
-  // For Asio's composed operations (the control-plane client): plain or TLS only.
-  template <class MutableBuffers, class Token>
-  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-    if (tls_) return tls_->async_read_some(buffers, std::forward<Token>(token));
-    return socket_.async_read_some(buffers, std::forward<Token>(token));
-  }
-  template <class ConstBuffers, class Token>
-  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    if (tls_) return tls_->async_write_some(buffers, std::forward<Token>(token));
-    return socket_.async_write_some(buffers, std::forward<Token>(token));
-  }
-
  private:
+  enum class TlsStep { want_read, want_write, failed };
+  struct SslFree {
+    void operator()(ssl_st* ssl) const;
+  };
+  struct TlsReadOp;
+  TlsStep tls_step(int result, boost::system::error_code& ec);
+  net::awaitable<boost::system::error_code> tls_wait(TlsStep step);
+  net::awaitable<std::size_t> tls_read_some(char* data, std::size_t size, boost::system::error_code& ec);
+  void tls_start_read(char* data, std::size_t size, ReadDone done);
+  Written tls_write_now(std::span<const net::const_buffer> buffers);
+  net::awaitable<bool> tls_write_rest(std::span<const net::const_buffer> buffers, std::size_t written);
+  net::awaitable<bool> tls_write_all(const char* data, std::size_t size);
+
   Socket socket_;
-  std::shared_ptr<const void> owner_;  // declared before tls_: it outlives the TLS object it made
-  std::unique_ptr<net::ssl::stream<Socket&>> tls_;
+  std::shared_ptr<const void> owner_;  // declared before ssl_: it outlives the TLS object it made
+  std::unique_ptr<ssl_st, SslFree> ssl_;
   std::unique_ptr<ByteTransport> memory_;
 };
 

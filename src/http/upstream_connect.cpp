@@ -52,7 +52,7 @@ boost::asio::awaitable<Error> TcpConnector::connect(const Instance& instance, co
     if (!ssl) co_return Error{ErrorKind::internal, ErrorSource::internal, 0, "cannot create a TLS connection"};
     conn->stream.start_tls(ssl, tls);
     conn->tls = tls.get();
-    auto [hec] = co_await conn->stream.tls().async_handshake(boost::asio::ssl::stream_base::client, use_tuple);
+    const boost::system::error_code hec = co_await conn->stream.handshake(Stream::TlsRole::client);
     if (hec) {
       Error e = connect_error(watchdog.fired(), instance.address, "TLS handshake with");
       if (!watchdog.fired()) e.message = "TLS handshake with " + instance.address + " failed: " + hec.message();

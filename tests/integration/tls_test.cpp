@@ -512,3 +512,29 @@ TEST_CASE("Upstream TLS: verified origin, SNI, client certificate to the origin"
     CHECK(r->status == 502);
   }
 }
+
+TEST_CASE("An idle TLS keep-alive connection is parked and serves its next request", "[tls]") {
+  Backend backend("tls-park");
+  const Pki& p = pki();
+  Gateway gw(gateway_config("        cert: " + p.path("a.pem") + "\n        key: " + p.path("a.key") + "\n",
+                            backend.address()));
+  const int tls_port = gw.ports()[1];
+  TlsClient c(tls_port, {.sni = "a.example.test"});
+  REQUIRE(c.handshake_ok());
+  auto first = c.get("/one", "a.example.test");
+  REQUIRE(first);
+  CHECK(first->status == 200);
+  // Idle across two upkeep periods: the connection gives back its buffers and waits for readiness.
+  REQUIRE(eventually([&] {
+    auto m = request(gw.admin_port(), "GET", "/metrics");
+    return m && m->body.find("portcullis_idle_connections_parked_total 1") != std::string::npos;
+  }));
+  // The next request over the same TLS session wakes it.
+  auto second = c.get("/two", "a.example.test");
+  REQUIRE(second);
+  CHECK(second->status == 200);
+  CHECK(second->header("X-Seen-Path") == "/two");
+  auto third = c.get("/three", "a.example.test");
+  REQUIRE(third);
+  CHECK(third->header("X-Seen-Path") == "/three");
+}
