@@ -86,8 +86,10 @@ void Server::begin_shutdown() {
   for (auto& w : workers_) w->begin_drain();
   control_->drain_deadline = std::chrono::steady_clock::now() + drain;
   // Poll for the end of the drain; past the deadline the remaining work is stopped.
+  // The pending timer wait holds the poll; the poll holds itself weakly, so it is freed once done.
   auto tick = std::make_shared<std::function<void()>>();
-  *tick = [this, tick] {
+  *tick = [this, weak = std::weak_ptr<std::function<void()>>(tick)] {
+    auto self = weak.lock();
     bool all_done = true;
     for (auto& w : workers_) all_done = all_done && w->stopped();
     if (all_done) {
@@ -102,8 +104,8 @@ void Server::begin_shutdown() {
       for (auto& w : workers_) w->force_stop();
     }
     control_->drain_timer.expires_after(20ms);
-    control_->drain_timer.async_wait([tick](boost::system::error_code ec) {
-      if (!ec) (*tick)();
+    control_->drain_timer.async_wait([self](boost::system::error_code ec) {
+      if (!ec) (*self)();
     });
   };
   (*tick)();
