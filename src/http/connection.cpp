@@ -119,7 +119,14 @@ void Connection::on_idle_read(void* self, std::shared_ptr<void>&, boost::system:
   if (!ec) c->buffer_.commit(n);
   switch (c->after_idle_read(ec)) {
     case Wait::parked: return;  // park() holds the connection and resumes it later
-    case Wait::closed: c->close(); return;
+    case Wait::closed:
+      // An idle TLS connection ended by drain or by its client still says goodbye properly.
+      if (c->stream_.secure()) {
+        net::co_spawn(c->worker_.io(), [self = c->shared_from_this()]() { return self->finish(); }, net::detached);
+      } else {
+        c->close();
+      }
+      return;
     case Wait::ready: c->spawn(); return;
   }
 }
@@ -278,9 +285,13 @@ net::awaitable<void> Connection::run() {
     if (!keep) break;
     ++served_;
   }
+  co_await finish();
+}
+
+// The end of a connection: close_notify on TLS, so the client can tell the end from a cut (sent
+// without waiting for the client's own, as nginx does), then the lingering close.
+net::awaitable<void> Connection::finish() {
   if (stream_.secure() && stream_.is_open() && !watchdog_.fired()) {
-    // close_notify, so the client can tell the end from a cut. Sent without waiting for the
-    // client's own, as nginx does.
     watchdog_.arm(std::chrono::seconds(1), &stream_);
     co_await stream_.close_notify();
   }

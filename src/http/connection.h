@@ -61,6 +61,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::awaitable<void> run();
   net::awaitable<bool> handshake();
   net::awaitable<void> linger();
+  net::awaitable<void> finish();
   void wait_idle();
   static void on_idle_read(void* self, std::shared_ptr<void>& owner, boost::system::error_code ec, std::size_t n);
   net::awaitable<bool> read_head(RequestHead& head);

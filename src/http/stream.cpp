@@ -215,6 +215,7 @@ void Stream::shutdown_send() {
 }
 
 void Stream::cancel() {
+  ++cancels_;
   boost::system::error_code ec;
   socket_.cancel(ec);
 }

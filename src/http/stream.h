@@ -8,6 +8,7 @@
 // TLS runs OpenSSL straight over the socket (see stream_tls.cpp).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <utility>
@@ -49,6 +50,9 @@ class Stream {
   explicit Stream(net::io_context& ioc) : socket_(ioc) {}
   Stream(net::io_context& ioc, std::unique_ptr<ByteTransport> transport)
       : socket_(ioc), memory_(std::move(transport)) {}
+  // The TLS layer keeps the socket's address: a stream stays where it was made.
+  Stream(Stream&&) = delete;
+  Stream& operator=(Stream&&) = delete;
 
   // Layers TLS over the socket before any byte is read or written; `ssl` (from tls::ServerContext
   // or tls::ClientContext) is owned by the stream from here on. `owner` keeps its context alive.
@@ -109,7 +113,7 @@ class Stream {
   };
   struct TlsReadOp;
   TlsStep tls_step(int result, boost::system::error_code& ec);
-  net::awaitable<boost::system::error_code> tls_wait(TlsStep step);
+  net::awaitable<boost::system::error_code> tls_wait(TlsStep step, std::uint32_t generation);
   net::awaitable<std::size_t> tls_read_some(char* data, std::size_t size, boost::system::error_code& ec);
   void tls_start_read(char* data, std::size_t size, ReadDone done);
   Written tls_write_now(std::span<const net::const_buffer> buffers);
@@ -120,6 +124,7 @@ class Stream {
   std::shared_ptr<const void> owner_;  // declared before ssl_: it outlives the TLS object it made
   std::unique_ptr<ssl_st, SslFree> ssl_;
   std::unique_ptr<ByteTransport> memory_;
+  std::uint32_t cancels_ = 0;  // cancel() calls, for TLS operations between two waits
 };
 
 }  // namespace portcullis::http

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include <boost/asio/post.hpp>
@@ -27,7 +28,9 @@ namespace {
 // Records are at most 16 KiB of plaintext: pieces up to that leave as one record and one send.
 constexpr std::size_t kJoinLimit = 16 * 1024;
 
-int fd_of(BIO* bio) { return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(bio))); }
+// The BIO reads the descriptor from the socket at every call: once the socket is closed that is -1
+// and a late call fails with EBADF, never touching a number the kernel has since reused.
+int fd_of(BIO* bio) { return static_cast<Stream::Socket*>(BIO_get_data(bio))->native_handle(); }
 
 bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
 
@@ -42,10 +45,23 @@ int socket_read(BIO* bio, char* data, int size) {
   BIO_clear_retry_flags(bio);
   const ssize_t n = ::recv(fd_of(bio), data, static_cast<std::size_t>(size), MSG_DONTWAIT);
   if (n < 0 && would_block()) BIO_set_retry_read(bio);
+  if (n == 0) BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // lets OpenSSL tell a peer's close from an error
   return static_cast<int>(n);
 }
 
-long socket_ctrl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+long socket_ctrl(BIO* bio, int command, long, void*) {
+  switch (command) {
+    case BIO_CTRL_FLUSH: return 1;
+    case BIO_CTRL_EOF: return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0;
+    default: return 0;
+  }
+}
+
+// Before each SSL call: OpenSSL's error queue and errno say what that call did, nothing older.
+void clear_errors() {
+  ERR_clear_error();
+  errno = 0;
+}
 
 int socket_create(BIO* bio) {
   BIO_set_init(bio, 1);
@@ -55,6 +71,7 @@ int socket_create(BIO* bio) {
 BIO_METHOD* socket_method() {
   static BIO_METHOD* const method = [] {
     BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "portcullis socket");
+    if (!m) throw std::bad_alloc();
     BIO_meth_set_write(m, socket_write);
     BIO_meth_set_read(m, socket_read);
     BIO_meth_set_ctrl(m, socket_ctrl);
@@ -92,8 +109,9 @@ void Stream::SslFree::operator()(ssl_st* ssl) const { SSL_free(ssl); }
 
 void Stream::start_tls(ssl_st* ssl, std::shared_ptr<const void> owner) {
   BIO* bio = BIO_new(socket_method());
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(socket_.native_handle())));
-  SSL_set_bio(ssl, bio, bio);  // the SSL owns the BIO
+  if (!bio) throw std::bad_alloc();
+  BIO_set_data(bio, &socket_);  // a Stream never moves (its move operations are deleted)
+  SSL_set_bio(ssl, bio, bio);   // the SSL owns the BIO
   // Partial writes and a moved retry buffer, as Asio's stream sets them; read-ahead so a record
   // comes in one recv rather than its header and its body in two.
   SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -120,6 +138,7 @@ Stream::TlsStep Stream::tls_step(int result, boost::system::error_code& ec) {
       break;
     default: {
       const unsigned long error = ERR_get_error();
+      ERR_clear_error();  // the rest of the queue describes the same failure
       // OpenSSL 3 reports a peer that closed without close_notify as an SSL error.
       if (ERR_GET_REASON(error) == SSL_R_UNEXPECTED_EOF_WHILE_READING) ec = net::ssl::error::stream_truncated;
       else if (error != 0) ec = boost::system::error_code(static_cast<int>(error), net::error::get_ssl_category());
@@ -129,48 +148,54 @@ Stream::TlsStep Stream::tls_step(int result, boost::system::error_code& ec) {
   return TlsStep::failed;
 }
 
-net::awaitable<boost::system::error_code> Stream::tls_wait(TlsStep step) {
+// A cancel() that came while a completed wait was queued found nothing to abort: the generation
+// it bumped stops the operation before it waits again.
+net::awaitable<boost::system::error_code> Stream::tls_wait(TlsStep step, std::uint32_t generation) {
+  if (cancels_ != generation) co_return net::error::operation_aborted;
   auto [ec] = co_await socket_.async_wait(step == TlsStep::want_read ? Socket::wait_read : Socket::wait_write,
                                           use_tuple);
   co_return ec;
 }
 
 net::awaitable<boost::system::error_code> Stream::handshake(TlsRole role) {
+  const std::uint32_t generation = cancels_;
   if (role == TlsRole::server) SSL_set_accept_state(ssl_.get());
   else SSL_set_connect_state(ssl_.get());
   while (true) {
-    ERR_clear_error();
+    clear_errors();
     const int r = SSL_do_handshake(ssl_.get());
     if (r == 1) co_return boost::system::error_code();
     boost::system::error_code ec;
     const TlsStep step = tls_step(r, ec);
     if (step == TlsStep::failed) co_return ec;
-    if (const auto wait_ec = co_await tls_wait(step)) co_return wait_ec;
+    if (const auto wait_ec = co_await tls_wait(step, generation)) co_return wait_ec;
   }
 }
 
 net::awaitable<void> Stream::close_notify() {
+  const std::uint32_t generation = cancels_;
   // Marking the peer's close_notify as received makes SSL_shutdown done once ours is out.
   SSL_set_shutdown(ssl_.get(), SSL_RECEIVED_SHUTDOWN);
   while (true) {
-    ERR_clear_error();
+    clear_errors();
     const int r = SSL_shutdown(ssl_.get());
     if (r == 1) co_return;
     boost::system::error_code ec;
     const TlsStep step = tls_step(r, ec);
-    if (step == TlsStep::failed || co_await tls_wait(step)) co_return;
+    if (step == TlsStep::failed || co_await tls_wait(step, generation)) co_return;
   }
 }
 
 net::awaitable<std::size_t> Stream::tls_read_some(char* data, std::size_t size, boost::system::error_code& ec) {
+  const std::uint32_t generation = cancels_;
   while (true) {
-    ERR_clear_error();
+    clear_errors();
     std::size_t n = 0;
     const int r = SSL_read_ex(ssl_.get(), data, size, &n);
     if (r == 1) co_return n;
     const TlsStep step = tls_step(r, ec);
     if (step == TlsStep::failed) co_return 0;
-    if (const auto wait_ec = co_await tls_wait(step)) {
+    if (const auto wait_ec = co_await tls_wait(step, generation)) {
       ec = wait_ec;
       co_return 0;
     }
@@ -184,16 +209,18 @@ struct Stream::TlsReadOp {
   char* data;
   std::size_t size;
   ReadDone done;
+  std::uint32_t generation;
 
   // A read attempt: true when it ended (done was called or handed on), false to wait on `step`.
   bool attempt(TlsStep& step, boost::system::error_code& ec, std::size_t& n) {
-    ERR_clear_error();
+    clear_errors();
     const int r = SSL_read_ex(stream->ssl_.get(), data, size, &n);
     if (r == 1) return true;
     step = stream->tls_step(r, ec);
     return step == TlsStep::failed;
   }
   void wait(TlsStep step) {
+    if (stream->cancels_ != generation) return done(net::error::operation_aborted, 0);
     Socket& socket = stream->socket_;
     socket.async_wait(step == TlsStep::want_read ? Socket::wait_read : Socket::wait_write, std::move(*this));
   }
@@ -207,7 +234,7 @@ struct Stream::TlsReadOp {
 };
 
 void Stream::tls_start_read(char* data, std::size_t size, ReadDone done) {
-  TlsReadOp op{this, data, size, std::move(done)};
+  TlsReadOp op{this, data, size, std::move(done), cancels_};
   TlsStep step{};
   boost::system::error_code ec;
   std::size_t n = 0;
@@ -240,7 +267,7 @@ Stream::Written Stream::tls_write_now(std::span<const net::const_buffer> buffers
     return w;  // large pieces: write_rest() sends them one by one
   }
   while (w.bytes < total) {
-    ERR_clear_error();
+    clear_errors();
     std::size_t n = 0;
     const int r = SSL_write_ex(ssl_.get(), data + w.bytes, total - w.bytes, &n);
     if (r != 1) {
@@ -255,8 +282,9 @@ Stream::Written Stream::tls_write_now(std::span<const net::const_buffer> buffers
 }
 
 net::awaitable<bool> Stream::tls_write_all(const char* data, std::size_t size) {
+  const std::uint32_t generation = cancels_;
   while (size > 0) {
-    ERR_clear_error();
+    clear_errors();
     std::size_t n = 0;
     const int r = SSL_write_ex(ssl_.get(), data, size, &n);
     if (r == 1) {
@@ -266,7 +294,7 @@ net::awaitable<bool> Stream::tls_write_all(const char* data, std::size_t size) {
     }
     boost::system::error_code ec;
     const TlsStep step = tls_step(r, ec);
-    if (step == TlsStep::failed || co_await tls_wait(step)) co_return false;
+    if (step == TlsStep::failed || co_await tls_wait(step, generation)) co_return false;
   }
   co_return true;
 }

@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <csignal>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -118,6 +119,15 @@ class TlsClient {
   TlsClient& operator=(const TlsClient&) = delete;
 
   bool handshake_ok() const { return handshake_ok_; }
+  // Reads until the connection ends: true when it ended with the peer's close_notify.
+  bool ends_with_close_notify() {
+    char buf[4096];
+    while (true) {
+      const int n = SSL_read(ssl_, buf, sizeof(buf));
+      if (n > 0) continue;
+      return SSL_get_error(ssl_, n) == SSL_ERROR_ZERO_RETURN;
+    }
+  }
   bool resumed() const { return ssl_ && SSL_session_reused(ssl_) == 1; }
   std::string protocol() const { return ssl_ ? SSL_get_version(ssl_) : ""; }
   std::string alpn() const {
@@ -537,4 +547,16 @@ TEST_CASE("An idle TLS keep-alive connection is parked and serves its next reque
   auto third = c.get("/three", "a.example.test");
   REQUIRE(third);
   CHECK(third->header("X-Seen-Path") == "/three");
+}
+
+TEST_CASE("An idle TLS connection ended by drain gets close_notify", "[tls]") {
+  Backend backend("tls-drain");
+  const Pki& p = pki();
+  Gateway gw(gateway_config("        cert: " + p.path("a.pem") + "\n        key: " + p.path("a.key") + "\n",
+                            backend.address()));
+  TlsClient c(gw.ports()[1], {.sni = "a.example.test"});
+  REQUIRE(c.handshake_ok());
+  REQUIRE(c.get("/one", "a.example.test"));
+  gw.process().signal(SIGTERM);  // drain: idle keep-alive connections are closed
+  CHECK(c.ends_with_close_notify());
 }
