@@ -330,7 +330,8 @@ net::awaitable<HttpResult> exchange(net::io_context& ioc, HttpRequest req, const
       }
     }
     std::string out = build_request(req, *url);
-    if (!co_await ex->stream.write(std::string_view(out))) {
+    const bool sent = co_await ex->stream.write(std::string_view(out));
+    if (!sent) {
       error = "cannot send to " + where + ": connection closed";
       break;
     }

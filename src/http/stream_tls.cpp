@@ -168,7 +168,8 @@ net::awaitable<boost::system::error_code> Stream::handshake(TlsRole role) {
     boost::system::error_code ec;
     const TlsStep step = tls_step(r, ec);
     if (step == TlsStep::failed) co_return ec;
-    if (const auto wait_ec = co_await tls_wait(step, generation)) co_return wait_ec;
+    const boost::system::error_code wait_ec = co_await tls_wait(step, generation);
+    if (wait_ec) co_return wait_ec;
   }
 }
 
@@ -182,7 +183,9 @@ net::awaitable<void> Stream::close_notify() {
     if (r == 1) co_return;
     boost::system::error_code ec;
     const TlsStep step = tls_step(r, ec);
-    if (step == TlsStep::failed || co_await tls_wait(step, generation)) co_return;
+    if (step == TlsStep::failed) co_return;
+    const boost::system::error_code wait_ec = co_await tls_wait(step, generation);
+    if (wait_ec) co_return;
   }
 }
 
@@ -195,7 +198,8 @@ net::awaitable<std::size_t> Stream::tls_read_some(char* data, std::size_t size, 
     if (r == 1) co_return n;
     const TlsStep step = tls_step(r, ec);
     if (step == TlsStep::failed) co_return 0;
-    if (const auto wait_ec = co_await tls_wait(step, generation)) {
+    const boost::system::error_code wait_ec = co_await tls_wait(step, generation);
+    if (wait_ec) {
       ec = wait_ec;
       co_return 0;
     }
@@ -294,7 +298,9 @@ net::awaitable<bool> Stream::tls_write_all(const char* data, std::size_t size) {
     }
     boost::system::error_code ec;
     const TlsStep step = tls_step(r, ec);
-    if (step == TlsStep::failed || co_await tls_wait(step, generation)) co_return false;
+    if (step == TlsStep::failed) co_return false;
+    const boost::system::error_code wait_ec = co_await tls_wait(step, generation);
+    if (wait_ec) co_return false;
   }
   co_return true;
 }
@@ -313,7 +319,8 @@ net::awaitable<bool> Stream::tls_write_rest(std::span<const net::const_buffer> b
       written -= b.size();
       continue;
     }
-    if (!co_await tls_write_all(static_cast<const char*>(b.data()) + written, b.size() - written)) co_return false;
+    const bool sent = co_await tls_write_all(static_cast<const char*>(b.data()) + written, b.size() - written);
+    if (!sent) co_return false;
     written = 0;
   }
   co_return true;
