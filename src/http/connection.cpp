@@ -186,7 +186,10 @@ net::awaitable<bool> Connection::handshake() {
   }
   if (first != 0x16 && std::isupper(first)) {
     worker_.shard().inc(worker_.metrics().tls_handshake_failures);
-    co_await refuse(400, "plain HTTP sent to a TLS port: use https://");
+    char start[8];
+    const ssize_t n = ::recv(socket.native_handle(), start, sizeof(start), MSG_PEEK | MSG_DONTWAIT);
+    co_await refuse(400, "plain HTTP sent to a TLS port: use https://",
+                    std::string_view(start, n > 0 ? static_cast<std::size_t>(n) : 0));
     co_return false;
   }
   ssl_st* ssl = context->new_connection();
@@ -215,21 +218,34 @@ net::awaitable<bool> Connection::read_head(RequestHead& head) {
       if (result.status == ParseStatus::complete) co_return true;
       if (result.status == ParseStatus::error) {
         worker_.shard().inc(worker_.metrics().bad_requests);
-        co_await refuse(result.error_status, result.error_message);
+        co_await refuse(result.error_status, result.error_message, buffer_.readable());
         co_return false;
       }
     }
     boost::system::error_code ec;
     co_await read_into(buffer_, max_head, ec, SIZE_MAX, ReadKind::request_head);
     if (ec == net::error::no_buffer_space) {
-      co_await refuse(431, "request header section too large");
+      co_await refuse(431, "request header section too large", buffer_.readable());
       co_return false;
     }
     if (ec) co_return false;  // closed, reset, or the head deadline passed (slow client)
   }
 }
 
-net::awaitable<void> Connection::refuse(int status, const char* message) {
+namespace {
+
+// Whether the bytes a refused request started with name the HEAD method (after the empty lines
+// RFC 9112 2.2 allows before a request line).
+bool starts_as_head(std::string_view bytes) {
+  while (!bytes.empty() && (bytes.front() == '\r' || bytes.front() == '\n')) bytes.remove_prefix(1);
+  return bytes.starts_with("HEAD ");
+}
+
+}  // namespace
+
+// An answer to a request refused before it had an Exchange. An answer to HEAD carries no body
+// (RFC 9110 9.3.2), though its Content-Length still says how long the body would be.
+net::awaitable<void> Connection::refuse(int status, const char* message, std::string_view request_start) {
   const std::string body = error_body(status, message, {});
   std::string head = "HTTP/1.1 ";
   head += std::to_string(status);
@@ -239,7 +255,7 @@ net::awaitable<void> Connection::refuse(int status, const char* message) {
   head += std::to_string(body.size());
   head += "\r\nConnection: close\r\n\r\n";
   watchdog_.arm(worker_.snapshot()->config.server.idle_timeout, &stream_);
-  co_await stream_.write(head, body);
+  co_await stream_.write(head, starts_as_head(request_start) ? std::string_view() : std::string_view(body));
 }
 
 // --- the keep-alive loop ---------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -67,7 +68,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::awaitable<bool> read_head(RequestHead& head);
   net::awaitable<bool> serve(Http1Request& request);
   // A request that could not be parsed: no exchange, no filters; a short JSON answer and close.
-  net::awaitable<void> refuse(int status, const char* message);
+  net::awaitable<void> refuse(int status, const char* message, std::string_view request_start);
   // Reads into `buffer` (growing it up to `max` bytes); no_buffer_space when it is full.
   net::awaitable<std::size_t> read_into(Buffer& buffer, std::size_t max, boost::system::error_code& ec,
                                         std::size_t at_most = SIZE_MAX, ReadKind kind = ReadKind::plain);

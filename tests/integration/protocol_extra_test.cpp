@@ -181,3 +181,36 @@ TEST_CASE("a connection closed after its answer lingers: bytes the client still 
   REQUIRE(::getsockopt(c.fd(), SOL_SOCKET, SO_ERROR, &error, &len) == 0);
   CHECK(error == 0);
 }
+
+TEST_CASE("answers to a HEAD the gateway refuses before routing carry no body", "[protocol-extra]") {
+  Backend b("b");
+  Gateway gw(config("  hello:\n    instances: [\"" + b.address() + "\"]\n",
+                    "  - id: hello\n    path: /hello/**\n    service: hello\n",
+                    "  limits: { max_request_line_bytes: 64, max_request_header_bytes: 512 }\n"));
+  struct Case {
+    const char* what;
+    std::string bytes;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"a malformed header", "HEAD /hello/x HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", 400},
+      {"a request line over the limit", "HEAD /hello/" + std::string(100, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+      {"a header section over the limit", "\r\nHEAD /hello/x HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(600, 'b') +
+                                              "\r\n\r\n", 431},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    Client client(gw.port());
+    client.send(c.bytes);
+    const std::string raw = client.read_until_close();
+    REQUIRE(raw.starts_with("HTTP/1.1 " + std::to_string(c.status) + " "));
+    CHECK(raw.find("Content-Length: ") != std::string::npos);  // the length GET would have got
+    CHECK(raw.ends_with("\r\n\r\n"));                          // and nothing after the head
+  }
+  // The same refusal to a GET still carries the JSON body.
+  Client get(gw.port());
+  get.send("GET /hello/x HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n");
+  const std::string raw = get.read_until_close();
+  CHECK(raw.starts_with("HTTP/1.1 400 "));
+  CHECK(raw.ends_with("}\n"));
+}
