@@ -3,6 +3,55 @@
 
 namespace portcullis::http {
 
+// chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ), where the name is a
+// token and the value a token or a quoted-string (RFC 9112 7.1.1). One character of it, after
+// the first ";": false when it breaks the grammar.
+bool ChunkedDecoder::extension_char(unsigned char c) {
+  const bool ws = c == ' ' || c == '\t';
+  const bool token = is_token_char(c);
+  switch (extension_) {
+    case Ext::before_name:
+      if (token) extension_ = Ext::name;
+      return ws || token;
+    case Ext::name:
+    case Ext::after_name:
+      if (token && extension_ == Ext::name) return true;
+      if (ws) extension_ = Ext::after_name;
+      else if (c == '=') extension_ = Ext::before_value;
+      else if (c == ';') extension_ = Ext::before_name;
+      else return false;
+      return true;
+    case Ext::before_value:
+      if (c == '"') extension_ = Ext::quoted;
+      else if (token) extension_ = Ext::token_value;
+      else return ws;
+      return true;
+    case Ext::token_value:
+    case Ext::after_value:
+      if (token && extension_ == Ext::token_value) return true;
+      if (ws) extension_ = Ext::after_value;
+      else if (c == ';') extension_ = Ext::before_name;
+      else return false;
+      return true;
+    case Ext::quoted:  // qdtext: HTAB, SP, VCHAR but '"' and '\\', obs-text
+      if (c == '"') extension_ = Ext::after_value;
+      else if (c == '\\') extension_ = Ext::quoted_escape;
+      else return ws || (c >= 0x21 && c != 0x7f);
+      return true;
+    case Ext::quoted_escape:  // quoted-pair: "\\" ( HTAB / SP / VCHAR / obs-text )
+      extension_ = Ext::quoted;
+      return ws || (c >= 0x21 && c != 0x7f);
+  }
+  return false;
+}
+
+// Whether a chunk-size line may end here: after a name or a complete value, not after ";", "="
+// or inside a quoted-string.
+bool ChunkedDecoder::extension_can_end() const {
+  return extension_ == Ext::name || extension_ == Ext::after_name || extension_ == Ext::token_value ||
+         extension_ == Ext::after_value;
+}
+
 ChunkedDecoder::Result ChunkedDecoder::next(std::string_view& in, std::string_view& out) {
   while (!in.empty()) {
     const char c = in.front();
@@ -20,15 +69,29 @@ ChunkedDecoder::Result ChunkedDecoder::next(std::string_view& in, std::string_vi
         }
         if (size_digits_ == 0) return fail("invalid chunk size");
         if (c == ' ' || c == '\t') { in_bws_ = true; in.remove_prefix(1); break; }
-        if (c == ';') { state_ = State::extension; in.remove_prefix(1); break; }
+        if (c == ';') {
+          state_ = State::extension;
+          extension_ = Ext::before_name;
+          in.remove_prefix(1);
+          break;
+        }
+        // Whitespace after the size is allowed only before an extension (RFC 9112 7.1.1).
+        if (c == '\r' && in_bws_) return fail("whitespace after chunk size");
         if (c == '\r') { state_ = State::size_lf; in.remove_prefix(1); break; }
         return fail(c == '\n' ? "chunk size line ends in bare LF" : "invalid chunk size");
       }
       case State::extension:
-        if (c == '\r') { state_ = State::size_lf; in.remove_prefix(1); break; }
+        if (c == '\r') {
+          if (!extension_can_end()) return fail(extension_ == Ext::quoted || extension_ == Ext::quoted_escape
+                                                    ? "unterminated quoted chunk extension value"
+                                                    : "incomplete chunk extension");
+          state_ = State::size_lf;
+          in.remove_prefix(1);
+          break;
+        }
         if (c == '\n') return fail("chunk extension ends in bare LF");
-        if (!is_field_value_char(static_cast<unsigned char>(c))) return fail("invalid character in chunk extension");
         if (++extension_bytes_ > max_extension_) return fail("chunk extension too long");
+        if (!extension_char(static_cast<unsigned char>(c))) return fail("invalid chunk extension");
         in.remove_prefix(1);
         break;
       case State::size_lf:

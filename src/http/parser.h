@@ -54,6 +54,10 @@ class ChunkedDecoder {
 
  private:
   enum class State { size, extension, size_lf, data, data_cr, data_lf, trailer_line, trailer_lf, done };
+  // Where in a chunk extension the decoder is (see chunked.cpp).
+  enum class Ext : std::uint8_t { before_name, name, after_name, before_value, token_value, quoted, quoted_escape, after_value };
+  bool extension_char(unsigned char c);
+  bool extension_can_end() const;
   Result fail(const char* why) {
     error_ = why;
     return Result::error;
@@ -66,6 +70,7 @@ class ChunkedDecoder {
   std::size_t trailer_bytes_ = 0;
   std::size_t line_bytes_ = 0;
   bool in_bws_ = false;
+  Ext extension_ = Ext::before_name;
   std::size_t max_extension_;
   std::size_t max_trailer_;
   const char* error_ = "";

@@ -134,6 +134,10 @@ TEST_CASE("a broken chunked body is refused and never completes upstream", "[hos
       {"negative chunk size", post(te, "-5\r\nhello\r\n" + smuggle), 400},
       {"chunk data too long", post(te, "3\r\nhello\r\n" + smuggle), 400},
       {"chunk data without CRLF", post(te, "5\r\nhello" + smuggle), 400},
+      {"whitespace after the chunk size", post(te, "5 \r\nhello\r\n" + smuggle), 400},
+      {"empty chunk extension", post(te, "5;\r\nhello\r\n" + smuggle), 400},
+      {"chunk extension without a value", post(te, "5;a=\r\nhello\r\n" + smuggle), 400},
+      {"unterminated quoted chunk extension", post(te, "5;a=\"open\r\nhello\r\n" + smuggle), 400},
   };
   for (const auto& c : cases) expect_refused(gw.port(), c);
   // Every upstream connection the refused requests opened is gone (not pooled, not left open).

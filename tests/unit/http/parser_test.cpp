@@ -191,6 +191,25 @@ TEST_CASE("chunked decoder", "[parser]") {
     INFO(bad);
     CHECK(last == ChunkedDecoder::Result::error);
   }
+  // Chunk extensions as RFC 9112 7.1.1 writes them: names, token or quoted values, BWS around.
+  for (const char* good : {"5;name\r\nhello\r\n0\r\n\r\n", "5;name=value\r\nhello\r\n0\r\n\r\n",
+                           "5 ;name=value\r\nhello\r\n0\r\n\r\n", "5; a = b ;c\r\nhello\r\n0\r\n\r\n",
+                           "5;q=\"quoted \\\" ;=value\"\r\nhello\r\n0\r\n\r\n", "5;a;b=c\r\nhello\r\n0;x=\"\"\r\n\r\n"}) {
+    ChunkedDecoder d;
+    INFO(good);
+    CHECK(decode_all(d, good, last) == "hello");
+    CHECK(last == ChunkedDecoder::Result::done);
+  }
+  // Whitespace only before an extension; no empty extension, name or value; quoted strings end.
+  for (const char* bad : {"5 \r\nhello\r\n", "5\t\r\nhello\r\n", "5;\r\nhello\r\n", "5; \r\nhello\r\n",
+                          "5;=x\r\nhello\r\n", "5;a=\r\nhello\r\n", "5;a=\"open\r\nhello\r\n",
+                          "5;a b\r\nhello\r\n", "5;a=b c\r\nhello\r\n", "5;a=\"x\"y\r\nhello\r\n",
+                          "5;a=\"x\\\r\nhello\r\n", "5;a;;b\r\nhello\r\n", "5;a=b=c\r\nhello\r\n"}) {
+    ChunkedDecoder d;
+    decode_all(d, bad, last);
+    INFO(bad);
+    CHECK(last == ChunkedDecoder::Result::error);
+  }
   ChunkedDecoder small(8);
   decode_all(small, "1;" + std::string(20, 'e') + "\r\n", last);
   CHECK(last == ChunkedDecoder::Result::error);
