@@ -25,14 +25,14 @@ const std::vector<std::uint32_t>& Balancer::candidates(bool zone_aware, double z
 }
 
 const Instance* Balancer::scan(const std::vector<std::uint32_t>& list, std::uint32_t start, std::int64_t now_ns,
-                               std::uint32_t exclude, bool ignore_health) const {
+                               const Exclusion& exclude, bool ignore_health) const {
   const std::size_t n = list.size();
-  const Instance* fallback = nullptr;  // the excluded one, when it is all there is
+  const Instance* fallback = nullptr;  // an excluded one, when it is all there is (not strict)
   for (std::size_t k = 0; k < n; ++k) {
     const Instance& inst = set_->instances[list[(start + k) % n]];
     if (!ignore_health && !inst.available(now_ns)) continue;
-    if (inst.id == exclude) {
-      fallback = &inst;
+    if (exclude.has(inst.id)) {
+      if (!exclude.strict && !fallback) fallback = &inst;
       continue;
     }
     return &inst;
@@ -40,7 +40,7 @@ const Instance* Balancer::scan(const std::vector<std::uint32_t>& list, std::uint
   return fallback;
 }
 
-const Instance* Balancer::weighted(const std::vector<std::uint32_t>& list, std::int64_t now_ns, std::uint32_t exclude) {
+const Instance* Balancer::weighted(const std::vector<std::uint32_t>& list, std::int64_t now_ns, const Exclusion& exclude) {
   if (!schedule_built_ || schedule_list_ != &list) {
     schedule_ = {};
     std::uint32_t seq = 0;
@@ -56,8 +56,8 @@ const Instance* Balancer::weighted(const std::vector<std::uint32_t>& list, std::
     e.deadline += 1.0 / inst.weight;
     schedule_.push(e);
     if (!inst.available(now_ns)) continue;
-    if (inst.id == exclude) {
-      fallback = &inst;
+    if (exclude.has(inst.id)) {
+      if (!exclude.strict && !fallback) fallback = &inst;
       continue;
     }
     return &inst;
@@ -66,7 +66,7 @@ const Instance* Balancer::weighted(const std::vector<std::uint32_t>& list, std::
 }
 
 PickResult Balancer::pick(Policy policy, bool zone_aware, double zone_min_percent, std::uint64_t hash,
-                          std::int64_t now_ns, std::uint32_t exclude) {
+                          std::int64_t now_ns, const Exclusion& exclude) {
   const InstanceSet& set = *set_;
   if (set.up.empty()) return {};
   const std::vector<std::uint32_t>& list = candidates(zone_aware, zone_min_percent, now_ns);
@@ -86,8 +86,8 @@ PickResult Balancer::pick(Policy policy, bool zone_aware, double zone_min_percen
       // Power of two choices: two random candidates, the one with fewer requests in flight.
       const Instance& a = set.instances[list[next_random() % n]];
       const Instance& b = set.instances[list[next_random() % n]];
-      const bool a_ok = a.available(now_ns) && a.id != exclude;
-      const bool b_ok = b.available(now_ns) && b.id != exclude;
+      const bool a_ok = a.available(now_ns) && !exclude.has(a.id);
+      const bool b_ok = b.available(now_ns) && !exclude.has(b.id);
       if (a_ok && b_ok) {
         chosen = b.state->in_flight.load(std::memory_order_relaxed) < a.state->in_flight.load(std::memory_order_relaxed)
                      ? &b : &a;
@@ -109,15 +109,15 @@ PickResult Balancer::pick(Policy policy, bool zone_aware, double zone_min_percen
       const std::size_t slot = hash % m;
       for (std::size_t k = 0; k < 64 && !chosen; ++k) {
         const Instance& inst = set.instances[set.maglev[(slot + k) % m]];
-        if (inst.available(now_ns) && inst.id != exclude) chosen = &inst;
+        if (inst.available(now_ns) && !exclude.has(inst.id)) chosen = &inst;
       }
       if (!chosen) chosen = scan(set.up, static_cast<std::uint32_t>(hash % set.up.size()), now_ns, exclude, false);
       break;
     }
   }
-  // The excluded instance comes back only when nothing else is available anywhere: a retry that
+  // An excluded instance comes back only when nothing else is available anywhere: a retry that
   // found only the instance it left in the local zone tries the other zones first.
-  if (chosen && chosen->id == exclude && &list != &set.up) {
+  if (chosen && exclude.has(chosen->id) && &list != &set.up) {
     const Instance* other = scan(set.up, cursor_++ % set.up.size(), now_ns, exclude, false);
     if (other) chosen = other;
   }

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <queue>
 #include <string>
 #include <vector>
@@ -15,6 +16,18 @@ namespace portcullis::discovery {
 
 enum class Policy : std::uint8_t { round_robin, weighted_round_robin, random, least_request, consistent_hash };
 bool parse_policy(std::string_view name, Policy& out);
+
+// Instances a pick avoids: those a request already tried. A strict exclusion never picks them;
+// otherwise one comes back when it is the sole candidate.
+struct Exclusion {
+  std::span<const std::uint32_t> ids;
+  bool strict = false;
+  bool has(std::uint32_t id) const {
+    for (std::uint32_t i : ids)
+      if (i == id) return true;
+    return false;
+  }
+};
 
 struct PickResult {
   const Instance* instance = nullptr;
@@ -43,13 +56,18 @@ class Balancer {
   // `exclude` = an instance already tried by this request (UINT32_MAX = none); it is picked again
   // only when it is the sole candidate. `hash` is used by consistent_hash.
   PickResult pick(Policy policy, bool zone_aware, double zone_min_percent, std::uint64_t hash, std::int64_t now_ns,
-                  std::uint32_t exclude = UINT32_MAX);
+                  std::uint32_t exclude = UINT32_MAX) {
+    return pick(policy, zone_aware, zone_min_percent, hash, now_ns,
+                Exclusion{exclude == UINT32_MAX ? std::span<const std::uint32_t>() : std::span(&exclude, 1), false});
+  }
+  PickResult pick(Policy policy, bool zone_aware, double zone_min_percent, std::uint64_t hash, std::int64_t now_ns,
+                  const Exclusion& exclude);
 
  private:
   const std::vector<std::uint32_t>& candidates(bool zone_aware, double zone_min_percent, std::int64_t now_ns);
   const Instance* scan(const std::vector<std::uint32_t>& list, std::uint32_t start, std::int64_t now_ns,
-                       std::uint32_t exclude, bool ignore_health) const;
-  const Instance* weighted(const std::vector<std::uint32_t>& list, std::int64_t now_ns, std::uint32_t exclude);
+                       const Exclusion& exclude, bool ignore_health) const;
+  const Instance* weighted(const std::vector<std::uint32_t>& list, std::int64_t now_ns, const Exclusion& exclude);
   std::uint64_t next_random() {
     rng_ ^= rng_ << 13;
     rng_ ^= rng_ >> 7;

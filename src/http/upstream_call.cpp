@@ -1,6 +1,8 @@
 // The upstream call: service admission, breaker, attempts and retries (see upstream_call.h).
 #include "http/upstream_call.h"
 
+#include <span>
+
 #include "config/snapshot.h"
 #include "core/worker_context.h"
 #include "http/admission.h"
@@ -112,16 +114,19 @@ bool UpstreamCall::begin() {
   return true;
 }
 
-bool UpstreamCall::pick() {
+bool UpstreamCall::pick(bool next_server) {
   // A retry picks from the newest set; the request keeps the set of its current instance alive.
   const Service& service = *service_;
   discovery::ServiceRuntime& rt = *service.runtime;
   discovery::Balancer& balancer = worker_.balancer(service.id);
   balancer.refresh(rt);
-  ctx_.instance_owner = balancer.hold();
-  const std::int64_t now = exclude_ == UINT32_MAX ? start_ns_ : steady_ns(Clock::now());
+  const std::int64_t now = tried_count_ == 0 ? start_ns_ : steady_ns(Clock::now());
+  const discovery::Exclusion exclude{
+      next_server ? std::span<const std::uint32_t>(tried_.data(), tried_count_) : std::span<const std::uint32_t>(),
+      next_server};
   const discovery::PickResult r = balancer.pick(service.policy, service.config.zone_aware,
-                                                service.config.zone_min_healthy_percent, hash_, now, exclude_);
+                                                service.config.zone_min_healthy_percent, hash_, now, exclude);
+  if (!r.instance && next_server) return false;  // every instance it could go to was tried
   if (!r.instance) {
     ctx_.instance = nullptr;
     ctx_.error = {ErrorKind::no_instances, ErrorSource::upstream, 0, "no instances available for " + service.name};
@@ -130,7 +135,9 @@ bool UpstreamCall::pick() {
     return false;
   }
   if (r.panic) worker_.shard().inc(rt.metrics().panic_picks);
-  instance_ = r.instance;
+  next_ = r.instance;
+  // Held apart until the attempt starts: the attempt that just ended still uses its own set.
+  next_owner_ = balancer.hold();
   return true;
 }
 
@@ -177,7 +184,15 @@ AttemptReport UpstreamCall::report(bool ok, const UpstreamAttempt& attempt, cons
 bool UpstreamCall::retry(bool ok, const AttemptReport& report, UpstreamAttempt& attempt) {
   discovery::ServiceRuntime& rt = *service_->runtime;
   auto& shard = worker_.shard();
-  const RetryChoice choice = decide_retry(policy_, report, counters_);
+  RetryChoice choice = decide_retry(policy_, report, counters_);
+  if (choice == RetryChoice::next_server && !pick(true)) {
+    // Every instance it could go to was tried: the same one again if the policy has a same-server
+    // retry left, else the request ends with the error it had (a retry would only repeat it).
+    ++counters_.next_left;
+    if (counters_.same_left == 0) return false;
+    --counters_.same_left;
+    choice = RetryChoice::same_server;
+  }
   if (choice == RetryChoice::none) return false;
   if (!rt.budget_allows_retry(service_->config.retries, steady_ns(Clock::now()))) {
     shard.inc(rt.metrics().retry_budget_exhausted);
@@ -188,7 +203,6 @@ bool UpstreamCall::retry(bool ok, const AttemptReport& report, UpstreamAttempt& 
     shard.add(instance_->metrics.pool_active, -1);
     attempt.conn->stream.close();
   }
-  if (choice == RetryChoice::next_server) exclude_ = instance_->id;
   pick_next_ = choice == RetryChoice::next_server;
   down_.watchdog().clear();
   ctx_.error = {};
@@ -198,9 +212,14 @@ bool UpstreamCall::retry(bool ok, const AttemptReport& report, UpstreamAttempt& 
 
 boost::asio::awaitable<bool> UpstreamCall::run(UpstreamResponse& out) {
   if (!begin()) co_return false;
+  if (!pick(false)) co_return false;
   pick_next_ = true;
   while (true) {
-    if (pick_next_ && !pick()) co_return false;
+    if (pick_next_) {
+      instance_ = next_;
+      ctx_.instance_owner = std::move(next_owner_);
+      if (tried_count_ < tried_.size()) tried_[tried_count_++] = instance_->id;
+    }
     ctx_.instance = instance_;
     begin_attempt(*instance_);
     UpstreamAttempt attempt(worker_, down_, ctx_, head_buffer_, deadline_);

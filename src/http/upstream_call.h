@@ -4,6 +4,7 @@
 // where, under the service's retry budget. The breaker and the adaptive limiter hear of the
 // request once, when its outcome is known (the final head or the final failure).
 #pragma once
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -59,7 +60,9 @@ class UpstreamCall {
  private:
   enum class Tried { answered, failed, replay };
   bool begin();
-  bool pick();
+  // Chooses the instance for the next attempt (into next_). A next-server pick avoids every
+  // instance this request has tried and, finding none, fails without touching the error.
+  bool pick(bool next_server);
   boost::asio::awaitable<Tried> try_instance(UpstreamAttempt& attempt, UpstreamResponse& out);
   AttemptReport report(bool ok, const UpstreamAttempt& attempt, const ResponseHead& head);
   bool retry(bool ok, const AttemptReport& report, UpstreamAttempt& attempt);
@@ -91,7 +94,10 @@ class UpstreamCall {
   RetryPolicy policy_;
   bool body_replayable_ = true;
   const Instance* instance_ = nullptr;
-  std::uint32_t exclude_ = UINT32_MAX;  // an instance a next-server retry does not pick again
+  const Instance* next_ = nullptr;  // chosen by pick(), tried next
+  std::shared_ptr<const void> next_owner_;  // keeps next_'s set alive until it becomes current
+  std::array<std::uint32_t, 12> tried_{};  // ids of the instances tried (retries are at most 10)
+  std::size_t tried_count_ = 0;
   bool pick_next_ = true;
   bool replayed_ = false;
   Clock::time_point start_{};

@@ -308,3 +308,16 @@ TEST_CASE("transfer codings other than chunked are refused, not passed on unlabe
   expect_bad_gateway("TE empty", "HTTP/1.1 200 OK\r\nTransfer-Encoding: \r\n\r\nok");
   expect_bad_gateway("TE in HTTP/1.0", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
 }
+
+TEST_CASE("an origin that closes before answering gets a 502, and no retry goes back to it", "[hostile-upstream]") {
+  // One instance, the default policy (one next-server retry): the next server would be the same
+  // instance, which this request has tried, so there is no retry and the error stands.
+  Rig rig({{"", true}, {two}});
+  Client c(rig.gw.port());
+  c.send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto r = c.read_response(false, 10s);
+  REQUIRE(r);
+  CHECK(r->status == 502);
+  CHECK(rig.origin.connections() == 1);  // no second attempt at the instance it had tried
+  CHECK(rig.origin.requests() == 1);
+}

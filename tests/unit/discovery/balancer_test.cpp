@@ -276,3 +276,20 @@ TEST_CASE("a held set outlives its replacement until the request lets go", "[bal
   held.reset();
   CHECK(first.expired());
 }
+
+TEST_CASE("a strict exclusion never picks an instance a request tried", "[balancer]") {
+  Fixture f;
+  const auto& set = f.set();
+  const std::uint32_t tried[] = {set.instances[0].id, set.instances[1].id};
+  for (auto policy : {Policy::round_robin, Policy::random, Policy::least_request, Policy::consistent_hash}) {
+    for (int i = 0; i < 20; ++i) {
+      auto r = f.balancer.pick(policy, false, 50, static_cast<std::uint64_t>(i), 0, Exclusion{tried, true});
+      REQUIRE(r.instance);
+      CHECK(r.instance->id == set.instances[2].id);
+    }
+  }
+  const std::uint32_t all[] = {set.instances[0].id, set.instances[1].id, set.instances[2].id};
+  CHECK(f.balancer.pick(Policy::round_robin, false, 50, 0, 0, Exclusion{all, true}).instance == nullptr);
+  // Not strict: with every instance excluded, one still comes back.
+  CHECK(f.balancer.pick(Policy::round_robin, false, 50, 0, 0, Exclusion{all, false}).instance != nullptr);
+}
