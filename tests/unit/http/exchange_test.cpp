@@ -73,12 +73,12 @@ TEST_CASE("exchange: errors are answered with the JSON error their kind maps to"
           std::string::npos);
     CHECK(client.body.find("\"request_id\":\"" + client.request_id + "\"") != std::string::npos);
   }
-  SECTION("refused connections: 502 after the next-server retry") {
+  SECTION("refused connections: 502, and the next-server retry does not go back to the one instance") {
     TestDownstream client(rig.ioc, "GET /app/x HTTP/1.1\r\nHost: t\r\n\r\n");
     rig.run(client);
     CHECK(client.status == 502);
     CHECK(client.body.find("cannot connect to 127.0.0.1:9001") != std::string::npos);
-    CHECK(rig.origins.connections("127.0.0.1:9001") == 2);  // one instance: retried on itself
+    CHECK(rig.origins.connections("127.0.0.1:9001") == 1);  // tried once: no untried instance is left
   }
   SECTION("an invalid path: 400 and the connection closes") {
     TestDownstream client(rig.ioc, "GET /app/../../etc HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -86,6 +86,17 @@ TEST_CASE("exchange: errors are answered with the JSON error their kind maps to"
     CHECK(client.status == 400);
     CHECK(client.close);
   }
+}
+
+TEST_CASE("exchange: with no untried instance left, a same-server retry is used if one is allowed", "[exchange]") {
+  Rig rig(config(R"(  app:
+    instances: ["127.0.0.1:9001"]
+    retries: { max_auto_retries: 1, max_auto_retries_next_server: 1 }
+)", "  - { id: app, path: /**, service: app }\n"));
+  TestDownstream client(rig.ioc, "GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
+  rig.run(client);
+  CHECK(client.status == 502);
+  CHECK(rig.origins.connections("127.0.0.1:9001") == 2);  // the first try and one same-server retry
 }
 
 TEST_CASE("exchange: a failed attempt is retried on the next instance", "[exchange]") {
