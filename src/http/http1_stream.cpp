@@ -169,8 +169,13 @@ net::awaitable<bool> Http1Stream::write(std::span<const net::const_buffer> buffe
   co_return ok;
 }
 
-net::awaitable<bool> Http1Stream::send_informational(const ResponseHead&, std::string_view raw) {
+net::awaitable<bool> Http1Stream::send_informational(const ResponseHead& head, std::string_view raw) {
   if (head_.version != 11) co_return true;  // an HTTP/1.0 client would take it for the response
+  // One 100 Continue per request: the gateway's own (sent when it reads the body) or the origin's.
+  if (head.status == 100) {
+    if (sent_continue_) co_return true;
+    sent_continue_ = true;
+  }
   const std::array<net::const_buffer, 1> buffers{net::buffer(raw.data(), raw.size())};
   co_return co_await write(buffers);
 }

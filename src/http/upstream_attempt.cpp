@@ -170,13 +170,13 @@ boost::asio::awaitable<bool> UpstreamAttempt::read_head(ResponseHead& head, Resp
           co_return false;
         }
         if (head.status >= 200) co_return true;
-        // Informational responses go to the client; 100 was the gateway's own business.
-        if (head.status != 100) {
-          const bool relayed = co_await down_.send_informational(head, c.buffer.readable().substr(0, head.head_bytes));
-          if (!relayed) {
-            ctx_.error = {ErrorKind::bad_request, ErrorSource::downstream, 0, "client closed the connection"};
-            co_return false;
-          }
+        // Informational responses go to the client, a 100 the gateway did not ask for included
+        // (RFC 9110 15.2: the gateway sends no Expect upstream); the downstream decides what its
+        // client can take.
+        const bool relayed = co_await down_.send_informational(head, c.buffer.readable().substr(0, head.head_bytes));
+        if (!relayed) {
+          ctx_.error = {ErrorKind::bad_request, ErrorSource::downstream, 0, "client closed the connection"};
+          co_return false;
         }
         arm(read_timeout);
         c.buffer.consume(head.head_bytes);

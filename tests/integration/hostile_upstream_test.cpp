@@ -243,7 +243,7 @@ TEST_CASE("an origin that does not answer gets 504 at read_timeout", "[hostile-u
   CHECK(eventually([&] { return origin.closed() == 1; }));
 }
 
-TEST_CASE("1xx responses: 103 goes to HTTP/1.1 clients only, 100 never", "[hostile-upstream]") {
+TEST_CASE("1xx responses, 100 included, go to HTTP/1.1 clients only", "[hostile-upstream]") {
   const std::string early = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
   const std::string final = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   {
@@ -270,16 +270,31 @@ TEST_CASE("1xx responses: 103 goes to HTTP/1.1 clients only, 100 never", "[hosti
     CHECK(r->body == "ok");
   }
   {
-    // A 100 the client did not ask for (no Expect) is the gateway's business, not the client's.
+    // A 100 the client did not ask for (no Expect) is still relayed: RFC 9110 15.2 has a proxy
+    // forward every 1xx it did not ask for itself, as nginx and HAProxy do.
     Rig rig({{"HTTP/1.1 100 Continue\r\n\r\n" + early + final}});
     Client c(rig.gw.port());
     c.send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
     auto first = c.read_response(false, 5s);
     REQUIRE(first);
-    CHECK(first->status == 103);
+    CHECK(first->status == 100);
+    auto hints = c.read_response(false, 5s);
+    REQUIRE(hints);
+    CHECK(hints->status == 103);
     auto r = c.read_response(false, 5s);
     REQUIRE(r);
     CHECK(r->status == 200);
+    CHECK(r->body == "ok");
+  }
+  {
+    // Never to an HTTP/1.0 client.
+    Rig rig({{"HTTP/1.1 100 Continue\r\n\r\n" + early + final}});
+    Client c(rig.gw.port());
+    c.send("GET /x HTTP/1.0\r\n\r\n");
+    auto r = c.read_response(false, 5s);
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body == "ok");
   }
 }
 
