@@ -48,8 +48,22 @@ void pick(benchmark::State& state, const std::string& lb, Policy policy, bool ej
   }
 }
 
+// round_robin's cursor is the service's, shared by the workers: two threads, each with its own
+// balancer as each worker has, picking from one service, so every pick contends for the cursor.
+void round_robin_two_workers(benchmark::State& state) {
+  static Setup* shared = new Setup("round_robin", 10, false);
+  Balancer mine;
+  mine.refresh(*shared->runtime);
+  for (auto _ : state) {
+    mine.refresh(*shared->runtime);
+    auto r = mine.pick(Policy::round_robin, false, 50, 0, 1);
+    benchmark::DoNotOptimize(r.instance);
+  }
+}
+
 }  // namespace
 
+BENCHMARK(round_robin_two_workers)->Threads(2);
 BENCHMARK_CAPTURE(pick, round_robin, std::string("round_robin"), Policy::round_robin, false)->Arg(10)->Arg(1000)->Arg(10000);
 BENCHMARK_CAPTURE(pick, weighted_round_robin, std::string("weighted_round_robin"), Policy::weighted_round_robin, false)
     ->Arg(10)->Arg(1000)->Arg(10000);

@@ -73,9 +73,12 @@ PickResult Balancer::pick(Policy policy, bool zone_aware, double zone_min_percen
   const std::size_t n = list.size();
   const Instance* chosen = nullptr;
   switch (policy) {
-    case Policy::round_robin:
-      chosen = scan(list, cursor_++ % n, now_ns, exclude, false);
+    case Policy::round_robin: {
+      // One relaxed increment of the service's cursor: the order is the service's, not the worker's.
+      const std::uint32_t at = shared_cursor_ ? shared_cursor_->fetch_add(1, std::memory_order_relaxed) : cursor_++;
+      chosen = scan(list, at % n, now_ns, exclude, false);
       break;
+    }
     case Policy::random:
       chosen = scan(list, static_cast<std::uint32_t>(next_random() % n), now_ns, exclude, false);
       break;

@@ -2,10 +2,11 @@
 // current instance set (refreshed when the runtime's generation moves) and keeps the policy's
 // cursor, random state and weighted schedule, so a pick takes no lock and allocates nothing.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <queue>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,7 @@ class Balancer {
  public:
   // The set to pick from: the runtime's latest, loaded only when its generation changed.
   const InstanceSet& refresh(const ServiceRuntime& runtime) {
+    shared_cursor_ = &runtime.round_robin_cursor();
     const std::uint64_t g = runtime.generation();
     if (g != generation_ || !set_) {
       set_ = runtime.instances();
@@ -81,7 +83,8 @@ class Balancer {
   std::shared_ptr<const InstanceSet> set_;
   std::shared_ptr<const Holder> holder_;
   std::uint64_t generation_ = 0;
-  std::uint32_t cursor_ = 0;
+  std::uint32_t cursor_ = 0;                                 // this worker's, for the other scans
+  std::atomic<std::uint32_t>* shared_cursor_ = nullptr;     // the service's, for round_robin
   std::uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
   // zone awareness: whether the local zone is healthy enough, re-evaluated every 100ms
   std::int64_t zone_checked_ns_ = -1;

@@ -98,6 +98,9 @@ class ServiceRuntime {
                       observability::Shard& shard);
 
   const ServiceMetrics& metrics() const { return metrics_; }
+  // round_robin's position, one sequence for the service across workers, as Ribbon's is: two
+  // instances answer in strict alternation whichever worker a connection lands on.
+  std::atomic<std::uint32_t>& round_robin_cursor() const { return round_robin_cursor_; }
 
   // ---- control thread ----
   // Replaces the instance list. Instances keep their shared state when id and address match.
@@ -122,6 +125,9 @@ class ServiceRuntime {
   ServiceMetrics metrics_;
   std::atomic<std::shared_ptr<const InstanceSet>> set_;
   std::atomic<std::uint64_t> generation_{0};
+  // Written by every worker's round_robin picks: a cache line of its own.
+  alignas(64) mutable std::atomic<std::uint32_t> round_robin_cursor_{0};
+  char round_robin_pad_[64 - sizeof(std::atomic<std::uint32_t>)] = {};
 
   // control thread
   std::vector<DiscoveredInstance> last_;

@@ -69,6 +69,24 @@ TEST_CASE("round_robin gives each instance the same share", "[balancing]") {
   CHECK(seen == std::map<std::string, int>{{"a", 10}, {"b", 10}, {"c", 10}});
 }
 
+TEST_CASE("round_robin is one sequence for the service across workers", "[balancing]") {
+  Backend a("a"), b("b");
+  Gateway gw(config("  hello:\n    instances: " + list({a.address(), b.address()}) + "\n", kRoute, "", 2));
+  // Each request on a new connection, so the two workers' acceptors share them out; the instances
+  // still answer in strict alternation, as Ribbon's single cursor has them.
+  std::vector<std::string> order;
+  for (int i = 0; i < 20; ++i) {
+    auto r = request(gw.port(), "GET", "/hello/x");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    order.push_back(r->header("X-Backend"));
+  }
+  for (std::size_t i = 1; i < order.size(); ++i) {
+    INFO("request " << i << ": " << order[i - 1] << " then " << order[i]);
+    CHECK(order[i] != order[i - 1]);
+  }
+}
+
 TEST_CASE("weighted_round_robin follows the configured weights", "[balancing]") {
   Backend a("a"), b("b");
   Gateway gw(config("  hello:\n    lb: weighted_round_robin\n    instances:\n"
