@@ -52,34 +52,42 @@ bool ChunkedDecoder::extension_can_end() const {
          extension_ == Ext::after_value;
 }
 
+// One character of a chunk-size line before any extension: a hex digit, whitespace before ";",
+// ";" or the CR that ends the line.
+ChunkedDecoder::Result ChunkedDecoder::size_char(char c) {
+  const int digit = (c >= '0' && c <= '9') ? c - '0'
+                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                    : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+  if (digit >= 0) {
+    if (in_bws_) return fail("whitespace inside chunk size");
+    if (++size_digits_ > 15) return fail("chunk size too large");
+    remaining_ = remaining_ * 16 + static_cast<unsigned>(digit);
+    return Result::need_more;
+  }
+  if (size_digits_ == 0) return fail("invalid chunk size");
+  if (c == ' ' || c == '\t') {
+    in_bws_ = true;
+  } else if (c == ';') {
+    state_ = State::extension;
+    extension_ = Ext::before_name;
+  } else if (c == '\r') {
+    // Whitespace after the size is allowed only before an extension (RFC 9112 7.1.1).
+    if (in_bws_) return fail("whitespace after chunk size");
+    state_ = State::size_lf;
+  } else {
+    return fail(c == '\n' ? "chunk size line ends in bare LF" : "invalid chunk size");
+  }
+  return Result::need_more;
+}
+
 ChunkedDecoder::Result ChunkedDecoder::next(std::string_view& in, std::string_view& out) {
   while (!in.empty()) {
     const char c = in.front();
     switch (state_) {
-      case State::size: {
-        int digit = (c >= '0' && c <= '9') ? c - '0'
-                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                    : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-        if (digit >= 0) {
-          if (in_bws_) return fail("whitespace inside chunk size");
-          if (++size_digits_ > 15) return fail("chunk size too large");
-          remaining_ = remaining_ * 16 + static_cast<unsigned>(digit);
-          in.remove_prefix(1);
-          break;
-        }
-        if (size_digits_ == 0) return fail("invalid chunk size");
-        if (c == ' ' || c == '\t') { in_bws_ = true; in.remove_prefix(1); break; }
-        if (c == ';') {
-          state_ = State::extension;
-          extension_ = Ext::before_name;
-          in.remove_prefix(1);
-          break;
-        }
-        // Whitespace after the size is allowed only before an extension (RFC 9112 7.1.1).
-        if (c == '\r' && in_bws_) return fail("whitespace after chunk size");
-        if (c == '\r') { state_ = State::size_lf; in.remove_prefix(1); break; }
-        return fail(c == '\n' ? "chunk size line ends in bare LF" : "invalid chunk size");
-      }
+      case State::size:
+        if (size_char(c) == Result::error) return Result::error;
+        in.remove_prefix(1);
+        break;
       case State::extension:
         if (c == '\r') {
           if (!extension_can_end()) return fail(extension_ == Ext::quoted || extension_ == Ext::quoted_escape

@@ -56,6 +56,7 @@ class ChunkedDecoder {
   enum class State { size, extension, size_lf, data, data_cr, data_lf, trailer_line, trailer_lf, done };
   // Where in a chunk extension the decoder is (see chunked.cpp).
   enum class Ext : std::uint8_t { before_name, name, after_name, before_value, token_value, quoted, quoted_escape, after_value };
+  Result size_char(char c);
   bool extension_char(unsigned char c);
   bool extension_can_end() const;
   Result fail(const char* why) {
