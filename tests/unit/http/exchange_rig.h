@@ -40,14 +40,7 @@ class Rig {
     http::Exchange exchange(worker_);
     http::Disposition out = http::Disposition::close;
     bool done = false;
-    net::co_spawn(
-        ioc,
-        [&]() -> net::awaitable<void> {
-          out = co_await exchange.run(client);
-          client.watchdog().stop();
-          done = true;
-        },
-        net::detached);
+    start(client, exchange, out, done);
     ioc.run();
     ioc.restart();
     REQUIRE(done);
