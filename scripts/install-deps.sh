@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache pkg-config
   libboost1.81-dev libyaml-cpp-dev nlohmann-json3-dev catch2 libssl-dev libcrypt-dev libbenchmark-dev
-  prometheus-cpp-dev prometheus curl python3
+  prometheus-cpp-dev prometheus curl python3 python3-jsonschema python3-yaml
   wrk nginx-light haproxy
   etcd-server etcd-client
   redis-server libhiredis-dev

@@ -354,16 +354,9 @@ std::unique_ptr<Filter> make_hmac_auth(FilterBuild& build) {
   read_secrets_file(args, s);
   if (!args.node("credentials") && !args.node("secrets_file"))
     args.error("credentials", "credentials or secrets_file is required");
-  if (const auto skew = args.string("clock_skew")) {
-    const auto d = parse_duration(*skew);
-    if (!d || *d < 1s || *d > 24h) args.error("clock_skew", "must be a duration from 1s to 24h");
-    else s.clock_skew = std::chrono::duration_cast<std::chrono::seconds>(*d);
-  }
-  if (const auto size = args.string("max_body")) {
-    const auto n = parse_size(*size);
-    if (!n || *n == 0 || *n > (1ull << 30)) args.error("max_body", "must be a size from 1 byte to 1GiB");
-    else s.max_body = static_cast<std::size_t>(*n);
-  }
+  if (const auto skew = args.duration("clock_skew", 1s, 24h))
+    s.clock_skew = std::chrono::duration_cast<std::chrono::seconds>(*skew);
+  if (const auto size = args.size("max_body", 1, 1ull << 30)) s.max_body = static_cast<std::size_t>(*size);
   if (const auto algorithms = args.strings("algorithms")) {
     s.allow_sha256 = s.allow_sha512 = false;
     for (const std::string& a : *algorithms) {

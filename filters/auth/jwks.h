@@ -15,6 +15,10 @@
 
 #include <openssl/evp.h>
 
+namespace portcullis {
+class RuntimeState;
+}
+
 namespace portcullis::filters::jwt {
 
 // Every JWS algorithm the filter knows. `none` is deliberately absent: it is never accepted.
@@ -71,7 +75,8 @@ class RemoteKeys {
 
   // The shared instance for `url` (already parse-checked), created and first fetched on first
   // use. Later calls update the schedule to the newest settings.
-  static std::shared_ptr<RemoteKeys> acquire(const std::string& url, const Settings& settings);
+  // Kept in `state` (config/runtime_state.h), so a reload keeps the fetched keys.
+  static std::shared_ptr<RemoteKeys> acquire(const std::string& url, const Settings& settings, RuntimeState& state);
 
   // The last good key set; null until a fetch has succeeded.
   std::shared_ptr<const KeySet> keys() const { return keys_.load(std::memory_order_acquire); }

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "config/runtime_state.h"
 #include "discovery/http_client.h"
 #include "filters/auth/jwks.h"
 #include "util/log.h"
@@ -183,17 +184,12 @@ RemoteKeys::~RemoteKeys() {
   });
 }
 
-std::shared_ptr<RemoteKeys> RemoteKeys::acquire(const std::string& url, const Settings& settings) {
-  static std::mutex mutex;
-  static std::map<std::string, std::weak_ptr<RemoteKeys>> by_url;
-  std::lock_guard lock(mutex);
-  std::shared_ptr<RemoteKeys> keys = by_url[url].lock();
-  const bool fresh = !keys;
-  if (fresh) {
-    keys = std::make_shared<RemoteKeys>(url);
-    by_url[url] = keys;
-    std::erase_if(by_url, [](const auto& entry) { return entry.second.expired(); });
-  }
+std::shared_ptr<RemoteKeys> RemoteKeys::acquire(const std::string& url, const Settings& settings, RuntimeState& state) {
+  bool fresh = false;
+  std::shared_ptr<RemoteKeys> keys = state.filter_state<RemoteKeys>("jwks", url, [&] {
+    fresh = true;
+    return std::make_shared<RemoteKeys>(url);
+  });
   keys->refresh_ms_ = settings.refresh.count();
   keys->min_refresh_ms_ = settings.min_refresh.count();
   keys->timeout_ms_ = settings.timeout.count();

@@ -360,13 +360,8 @@ std::string lower(std::string text) {
 // A duration arg, checked against a range; `fallback` when absent.
 std::chrono::milliseconds read_duration(FilterArgs& args, const std::string& key, std::chrono::milliseconds fallback,
                                         std::chrono::milliseconds min, std::chrono::milliseconds max) {
-  const auto text = args.string(key);
-  if (!text) return fallback;
-  const auto parsed = parse_duration(*text);
-  if (!parsed || *parsed < min || *parsed > max) {
-    args.error(key, "expected a duration such as 30s or 5m, within the allowed range");
-    return fallback;
-  }
+  const auto parsed = args.duration(key, min, max);
+  if (!parsed) return fallback;
   return std::chrono::duration_cast<std::chrono::milliseconds>(*parsed);
 }
 
@@ -506,8 +501,8 @@ std::unique_ptr<Filter> make_jwt(FilterBuild& build) {
   read_algorithms(args, s);
   read_claims(args, s);
   // The fetch starts once the args are read; a reload finds the URL's keys already there.
-  if (!s.remote_url.empty()) s.remote = jwt::RemoteKeys::acquire(s.remote_url, s.remote_settings);
-  observability::Registry& metrics = build.metrics;
+  if (!s.remote_url.empty()) s.remote = jwt::RemoteKeys::acquire(s.remote_url, s.remote_settings, build.state);
+  observability::Registry& metrics = build.metrics();
   auto decisions = [&](const char* result) {
     return metrics.counter("portcullis_jwt_decisions_total", "JWT checks, by result.",
                            {{"route", build.route_id}, {"result", result}});

@@ -37,16 +37,9 @@ std::string lower(std::string_view text) {
 }
 
 std::optional<std::int64_t> read_seconds(FilterArgs& args, const std::string& key, std::int64_t min, std::int64_t max) {
-  const YAML::Node n = args.node(key);
-  if (!n) return std::nullopt;
-  const auto d = n.IsScalar() ? parse_duration(n.Scalar()) : std::nullopt;
-  const std::int64_t seconds = d ? std::chrono::duration_cast<std::chrono::seconds>(*d).count() : -1;
-  if (!d || seconds < min || seconds > max) {
-    args.error(key, "must be a duration (e.g. 10m, 2h) or a number of seconds, from " + std::to_string(min) + " to " +
-                        std::to_string(max) + " seconds");
-    return std::nullopt;
-  }
-  return seconds;
+  const auto d = args.duration(key, std::chrono::seconds(min), std::chrono::seconds(max));
+  if (!d) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::seconds>(*d).count();
 }
 
 bool is_redirect_status(long long status) {

@@ -6,6 +6,8 @@
 //   filters:
 //     - name: request_size_limit
 //       args: { max_bytes: 1MiB }
+#include <limits>
+
 #include "filters/edge/request_size_limit.h"
 
 #include <yaml-cpp/yaml.h>
@@ -42,16 +44,12 @@ class RequestSizeLimitFilter final : public Filter {
 }  // namespace
 
 std::unique_ptr<Filter> make_request_size_limit(FilterBuild& build) {
-  const YAML::Node n = build.args.node("max_bytes");
-  if (!n) {
+  if (!build.args.present("max_bytes")) {
     build.args.error("max_bytes", "is required (bytes, or a size such as 64KiB, 1MiB, 10KB)");
     return nullptr;
   }
-  const auto bytes = n.IsScalar() ? parse_size(n.Scalar()) : std::nullopt;
-  if (!bytes) {
-    build.args.error("max_bytes", "invalid size (expected bytes, or a number with B, KiB, MiB, GiB, KB, MB or GB)");
-    return nullptr;
-  }
+  const auto bytes = build.args.size("max_bytes", 0, std::numeric_limits<std::uint64_t>::max());
+  if (!bytes) return nullptr;
   return std::make_unique<RequestSizeLimitFilter>(*bytes);
 }
 

@@ -2,6 +2,7 @@
 // status, bytes, durations), written when the exchange is over. To stdout by default, or
 // `args: { path: FILE }`, reopened on SIGUSR1 for log rotation.
 
+#include "config/runtime_state.h"
 #include "config/snapshot.h"
 #include "observability/access_log.h"
 #include "pipeline/registry.h"
@@ -78,7 +79,7 @@ class AccessLogFilter final : public Filter {
 std::unique_ptr<Filter> make_access_log(FilterBuild& build) {
   auto path = build.args.string("path");
   std::string error;
-  auto sink = observability::LogSink::open(path.value_or(""), error);
+  auto sink = build.state.access_log(path.value_or(""), error);
   if (!sink) {
     build.args.error("path", error);
     return nullptr;

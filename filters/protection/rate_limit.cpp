@@ -21,6 +21,7 @@
 
 #include "canary/canary.h"
 #include "config/config.h"
+#include "config/runtime_state.h"
 #include "filters/protection/gcra_table.h"
 #include "filters/protection/redis_limiter.h"
 #include "http/parser.h"
@@ -76,30 +77,24 @@ bool is_rate_header(const std::pair<std::string_view, std::string_view>& field) 
 // Local buckets outlive a reload: the filter built for the new config takes the table of the one
 // it replaces when route, key form, rate, burst and table size are the same (so a reload never
 // lets a client's burst through again). Control thread only, when filters are built.
-std::shared_ptr<GcraTable> shared_table(const std::string& key, std::size_t max_keys, GcraLimit limit) {
-  static std::mutex mutex;
-  static std::map<std::string, std::weak_ptr<GcraTable>> tables;
-  std::lock_guard lock(mutex);
-  std::erase_if(tables, [](const auto& entry) { return entry.second.expired(); });
-  if (auto table = tables[key].lock()) return table;
-  auto table = std::make_shared<GcraTable>(max_keys, limit);
-  tables[key] = table;
-  return table;
+std::shared_ptr<GcraTable> shared_table(RuntimeState& state, const std::string& key, std::size_t max_keys,
+                                        GcraLimit limit) {
+  return state.filter_state<GcraTable>("rate_limit", key, [&] { return std::make_shared<GcraTable>(max_keys, limit); });
 }
 
 class RateLimitFilter final : public Filter {
  public:
-  RateLimitFilter(Settings s, std::string route_id, observability::Registry& metrics, Counters counters)
+  RateLimitFilter(Settings s, std::string route_id, RuntimeState& state, Counters counters)
       : Filter("rate_limit", FilterType::pre, default_order), form_(s.form), header_(std::move(s.header)),
         route_id_(std::move(route_id)), route_hash_(canary::hash_key(route_id_)), headers_(s.headers),
-        fail_open_(s.fail_open), limit_text_(std::to_string(s.limit.burst)), metrics_(&metrics), counters_(counters) {
+        fail_open_(s.fail_open), limit_text_(std::to_string(s.limit.burst)), metrics_(&state.metrics()), counters_(counters) {
     if (s.redis) {
       redis_ = std::make_unique<RedisLimiter>(std::move(s.endpoint), s.timeout, s.limit);
       // <prefix><route>:<key form>:<key>; the route keeps two routes' limits apart, the form two
       // filters keyed differently on one route.
       redis_key_prefix_ = s.prefix + route_id_ + ":" + s.form_text + ":";
     } else {
-      table_ = shared_table(route_id_ + "|" + s.form_text + "|" + std::to_string(s.limit.interval_ns) + "|" +
+      table_ = shared_table(state, route_id_ + "|" + s.form_text + "|" + std::to_string(s.limit.interval_ns) + "|" +
                                 std::to_string(s.limit.burst) + "|" + std::to_string(s.max_keys),
                             s.max_keys, s.limit);
     }
@@ -235,11 +230,7 @@ void read_redis(FilterArgs& redis, Settings& s) {
       s.endpoint.port = parsed->port;
     }
   }
-  if (const auto timeout = redis.string("timeout")) {
-    const auto parsed = parse_duration(*timeout);
-    if (!parsed || parsed->count() <= 0) redis.error("timeout", "expected a positive duration such as 50ms");
-    else s.timeout = *parsed;
-  }
+  if (const auto timeout = redis.duration("timeout", Duration{1}, std::chrono::hours(1))) s.timeout = *timeout;
   if (const auto mode = redis.string("failure_mode")) {
     if (*mode == "open" || *mode == "closed") s.fail_open = *mode == "open";
     else redis.error("failure_mode", "expected open or closed");
@@ -304,7 +295,7 @@ std::unique_ptr<Filter> make_rate_limit(FilterBuild& build) {
     args.error("burst", "burst / rate is too long a time (over a century)");
   if (s.redis && s.limit.interval_ns < 1000) args.error("rate", "the redis backend counts in microseconds: at most 1000000/s");
 
-  observability::Registry& metrics = build.metrics;
+  observability::Registry& metrics = build.metrics();
   auto decisions = [&](const char* result) {
     return metrics.counter("portcullis_rate_limit_decisions_total", "Rate limit decisions, by result.",
                            {{"route", build.route_id}, {"result", result}});
@@ -315,7 +306,7 @@ std::unique_ptr<Filter> make_rate_limit(FilterBuild& build) {
         metrics.counter("portcullis_rate_limit_backend_errors_total",
                         "Rate limit backend calls that failed (unreachable, timed out, bad reply).",
                         {{"route", build.route_id}, {"backend", "redis"}});
-  return std::make_unique<RateLimitFilter>(std::move(s), build.route_id, metrics, counters);
+  return std::make_unique<RateLimitFilter>(std::move(s), build.route_id, build.state, counters);
 }
 
 }  // namespace portcullis::filters

@@ -150,7 +150,7 @@ json shedding_json(const Snapshot& snap, const Server& server) {
   for (const auto& w : server.workers())
     workers.push_back({{"worker", w->index()}, {"event_loop_lag_ms", ms(w->last_lag())}, {"lagging", w->lagging()}});
   return {{"max_concurrent_requests", c.max_concurrent_requests},
-          {"in_flight", protection::global_gate().in_flight()},
+          {"in_flight", snap.shedding.gate->in_flight()},
           {"priority_header", c.priority_header},
           {"default_priority", c.default_priority},
           {"max_header_priority", c.max_header_priority},

@@ -32,15 +32,6 @@ void RouteCanary::set_percent(double percent, std::string_view why) {
   log::info("canary percent set", {{"route", route_}, {"percent", std::to_string(percent)}, {"why", std::string(why)}});
 }
 
-std::shared_ptr<RouteCanary> canary_for(const std::string& route_id, observability::Registry& metrics) {
-  static std::mutex mutex;
-  static std::unordered_map<std::string, std::shared_ptr<RouteCanary>> table;
-  std::lock_guard lock(mutex);
-  auto& slot = table[route_id];
-  if (!slot) slot = std::make_shared<RouteCanary>(route_id, metrics);
-  return slot;
-}
-
 std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
   while (!query.empty()) {
     std::size_t end = query.find('&');

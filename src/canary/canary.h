@@ -97,7 +97,6 @@ class RouteCanary {
   std::string pinned_service_;
 };
 
-std::shared_ptr<RouteCanary> canary_for(const std::string& route_id, observability::Registry& metrics);
 
 // The query parameter `name` of "a=1&b=2" (undecoded), or nullopt.
 std::optional<std::string_view> query_param(std::string_view query, std::string_view name);

@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "config/parser.h"
+#include "config/schema.h"
 #include "config/suggest.h"
 
 namespace portcullis {
@@ -182,10 +182,7 @@ bool Parser::read_size(const YAML::Node& node, const std::string& path, std::uin
                        std::uint64_t min) {
   const auto value = node.IsScalar() ? parse_size(node.Scalar()) : std::nullopt;
   if (!value) {
-    const std::string shown = node.IsScalar() ? in_quotes(node.Scalar()) + " " : "";
-    error(node, path,
-          "invalid size " + shown +
-              "(expected bytes, or a number with B, KiB, MiB, GiB, KB, MB or GB)");
+    error(node, path, invalid_size(node.IsScalar() ? std::optional<std::string_view>(node.Scalar()) : std::nullopt));
     return false;
   }
   if (*value < min) {
@@ -201,10 +198,7 @@ bool Parser::read_duration(const YAML::Node& node, const std::string& path, Dura
                            bool allow_zero) {
   const auto value = node.IsScalar() ? parse_duration(node.Scalar()) : std::nullopt;
   if (!value) {
-    const std::string shown = node.IsScalar() ? in_quotes(node.Scalar()) + " " : "";
-    error(node, path,
-          "invalid duration " + shown +
-              "(expected e.g. 250ms, 3s, 2m, 1h; a bare number is seconds)");
+    error(node, path, invalid_duration(node.IsScalar() ? std::optional<std::string_view>(node.Scalar()) : std::nullopt));
     return false;
   }
   if (!allow_zero && value->count() == 0) {
@@ -249,7 +243,7 @@ void Parser::read_address_list(const YAML::Node& node, const std::string& path,
   for (std::size_t i = 0; i < node.size(); ++i) {
     ListenAddress address;
     if (use == AddressUse::listener && node[i].IsMap()) {
-      parse_listener(node[i], indexed(path, i), address);
+      read_section(listener_section(), node[i], indexed(path, i), address);
       addresses.push_back(std::move(address));
     } else if (read_address(node[i], indexed(path, i), address, use)) {
       addresses.push_back(std::move(address));
@@ -301,9 +295,60 @@ void Parser::read_string_list(const YAML::Node& node, const std::string& path, s
 
 // ---- root ------------------------------------------------------------------------------------
 
+void read_services(Parser& p, const YAML::Node& node, const std::string& path, std::map<std::string, ServiceConfig>& out);
+void read_route_list(Parser& p, const YAML::Node& node, const std::string& path, std::vector<RouteConfig>& out);
+void read_filter_list(Parser& p, const YAML::Node& node, const std::string& path, std::vector<FilterConfig>& out);
+
+namespace {
+
+void read_admin(Parser& p, const YAML::Node& node, const std::string& path, Config& out) {
+  const std::size_t errors_before = p.error_count();
+  p.read_section(admin_section(), node, path, out.admin);
+  if (p.error_count() != errors_before || !node.IsMap() || !node["listen"].IsDefined() || !out.admin.enabled) return;
+  // Two listeners on one fixed port would fail at bind time with a less helpful message.
+  const ListenAddress& admin = out.admin.listen;
+  const bool clash = std::any_of(out.server.listen.begin(), out.server.listen.end(), [&](const ListenAddress& l) {
+    return l.port != 0 && l.port == admin.port && l.host == admin.host;
+  });
+  if (clash) p.error(node["listen"], join(path, "listen"), "same address as server.listen");
+}
+
+}  // namespace
+
+// The file's sections, read in this order whatever the file's: routes refer to services, admin
+// checks server.listen.
+const Section<Config>& root_section() {
+  using S = Config;
+  static Section<S> section = [] {
+    Section<S> s("", {
+      nested("server", &S::server, server_section(), "Listeners, limits and timeouts for client connections."),
+      section_key<S>("admin", admin_section(), "see below", "The admin listener: health, metrics, admin API, registry.",
+                     read_admin),
+      nested("discovery", &S::discovery, discovery_settings_section(), "The embedded registry and the gateway's zone."),
+      nested("shedding", &S::shedding, shedding_section(), "Gateway-wide limits and priorities."),
+      custom<S>("services", "map of services", "`{}`", "The upstream services, by name.",
+                [] { return Json{{"type", {"object", "null"}}, {"additionalProperties", service_section().schema()}}; },
+                [](Parser& p, const YAML::Node& v, const std::string& at, S& out) { read_services(p, v, at, out.services); }),
+      custom<S>("routes", "list of routes", "`[]`", "Routes, matched in order of specificity.",
+                [] { return Json{{"type", {"array", "null"}}, {"items", route_section().schema()}}; },
+                [](Parser& p, const YAML::Node& v, const std::string& at, S& out) { read_route_list(p, v, at, out.routes); }),
+      custom<S>("filters", "list of filters", "`[]`", "Global filters, run for every route.",
+                [] { return Json{{"type", {"array", "null"}}, {"items", filter_section().schema()}}; },
+                [](Parser& p, const YAML::Node& v, const std::string& at, S& out) { read_filter_list(p, v, at, out.filters); }),
+    });
+    s.nest("services", service_section());
+    s.nest("routes", route_section());
+    s.nest("filters", filter_section());
+    s.nullable = false;
+    return s;
+  }();
+  return section;
+}
+
 Config Parser::parse(const YAML::Node& root) {
   Config config;
   config.file = errors_.file();
+  config_ = &config;
   if (!root.IsDefined() || root.IsNull()) {
     errors_.add_unplaced("", "the configuration is empty");
     return config;
@@ -312,19 +357,7 @@ Config Parser::parse(const YAML::Node& root) {
     error(root, "", "expected a map of sections (server, admin, services, routes, filters)");
     return config;
   }
-  if (!expect_keys(root, "", {"server", "admin", "discovery", "shedding", "services", "routes", "filters"}))
-    return config;
-  // Fixed order, whatever the file's: routes refer to services, admin checks server.listen.
-  const auto section = [&](std::string_view key) { return root[std::string(key)]; };
-  if (const YAML::Node n = section("server"); n.IsDefined()) parse_server(n, config.server);
-  if (const YAML::Node n = section("admin"); n.IsDefined())
-    parse_admin(n, config.server, config.admin);
-  if (const YAML::Node n = section("discovery"); n.IsDefined()) parse_discovery_settings(n, config.discovery);
-  if (const YAML::Node n = section("shedding"); n.IsDefined()) parse_shedding(n, config.shedding);
-  if (const YAML::Node n = section("services"); n.IsDefined()) parse_services(n, config.services);
-  if (const YAML::Node n = section("routes"); n.IsDefined()) parse_routes(n, config, config.routes);
-  if (const YAML::Node n = section("filters"); n.IsDefined())
-    parse_filters(n, "filters", config.filters);
+  read_section(root_section(), root, "", config);
   return config;
 }
 

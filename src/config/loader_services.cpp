@@ -1,392 +1,327 @@
-// Config loader: services (instances, discovery, balancing, upstream TLS, health checks, outlier
-// detection, retries, circuit breaker, adaptive concurrency), discovery settings and shedding.
+// Config description: services (instances, discovery, balancing, upstream TLS, health checks,
+// outlier detection, retries, circuit breaker, adaptive concurrency). Discovery settings and
+// shedding are in loader_shedding.cpp.
 #include <limits>
 
-#include "config/parser.h"
+#include "config/schema.h"
 #include "config/suggest.h"
 
 namespace portcullis::loader {
+namespace {
 
-// ---- services --------------------------------------------------------------------------------
+constexpr auto kU64Max = std::numeric_limits<std::uint64_t>::max();
+constexpr auto kUnsignedMax = std::numeric_limits<unsigned>::max();
 
-void Parser::parse_services(const YAML::Node& node, std::map<std::string, ServiceConfig>& out) {
-  const std::string path = "services";
+std::string http_url_check(const std::string& url) { return url.starts_with("http://") ? "" : "expected an http:// URL"; }
+
+Json string_schema() { return {{"type", "string"}}; }
+
+// ---- instances and discovery -------------------------------------------------------------------
+
+const Section<InstanceConfig>& instance_section() {
+  using S = InstanceConfig;
+  static Section<S> section = [] {
+    Section<S> s("services.NAME.instances[]", {
+      custom<S>("address", "address", "", "host:port of the instance; the host may be a name.",
+                string_schema, [](Parser& p, const YAML::Node& v, const std::string& at, S& out) {
+                  p.read_address(v, at, out.address, AddressUse::instance);
+                }).required(),
+      text("zone", &S::zone, "The instance's zone, for zone_aware services."),
+      integer("weight", &S::weight, 1u, 1000000u, "Weight for weighted_round_robin."),
+      custom<S>("metadata", "map of strings", "`{}`", "Free-form metadata, shown by the admin API.",
+                [] { return Json{{"type", "object"}, {"additionalProperties", {{"type", {"string", "number", "boolean"}}}}}; },
+                [](Parser& p, const YAML::Node& v, const std::string& at, S& out) {
+                  if (!p.expect_map(v, at)) return;
+                  for (const auto& e : v) {
+                    std::string value;
+                    if (e.first.IsScalar() && p.read_string(e.second, join(at, e.first.Scalar()), value))
+                      out.metadata[e.first.Scalar()] = value;
+                  }
+                }),
+    });
+    s.nullable = false;
+    return s;
+  }();
+  return section;
+}
+
+const Keys kDiscoveryTypes = {"static", "registry", "eureka", "etcd", "dns"};
+
+const Section<DiscoveryConfig>& discovery_section() {
+  using S = DiscoveryConfig;
+  static Section<S> section = [] {
+    Section<S> s("services.NAME.discovery", {
+      choice("type", &S::type, "discovery type", kDiscoveryTypes, "Where the instances come from.").required(),
+      text("app", &S::app, "registry, eureka: the application name (default: the service's name)."),
+      text("url", &S::url, "eureka: the server's base URL, e.g. http://127.0.0.1:8761/eureka.", http_url_check),
+      strings("endpoints", &S::endpoints, "etcd: http://host:port of its JSON gateway.", http_url_check),
+      text("prefix", &S::prefix, "etcd: keys are PREFIX/<service>/<id>.", [](const std::string& prefix) {
+        return prefix.starts_with("/") ? "" : "expected a key prefix starting with /";
+      }),
+      text("name", &S::name, "dns: the host name to resolve."),
+      integer("port", &S::port, std::uint16_t{1}, std::uint16_t{65535}, "dns: the port of every resolved address.")
+          .shown_default(""),
+      duration("refresh", &S::refresh, kPositive, "eureka poll and dns re-resolve interval."),
+    });
+    s.nullable = false;
+    s.after = [](Parser& p, const YAML::Node& node, const std::string& path, S& out) {
+      if (std::find(kDiscoveryTypes.begin(), kDiscoveryTypes.end(), out.type) == kDiscoveryTypes.end()) {
+        out.type = "static";  // so the rest of the service is checked as the default kind
+        return;
+      }
+      if (out.type == "eureka" && out.url.empty()) p.error(node, join(path, "url"), "eureka discovery needs a url");
+      if (out.type == "etcd" && out.endpoints.empty()) p.error(node, join(path, "endpoints"), "etcd discovery needs endpoints");
+      if (out.type == "dns" && (out.name.empty() || out.port == 0)) p.error(node, path, "dns discovery needs a name and a port");
+    };
+    return s;
+  }();
+  return section;
+}
+
+// `discovery: registry` or `discovery: { type: registry, ... }`.
+void read_discovery(Parser& p, const YAML::Node& node, const std::string& path, ServiceConfig& out) {
+  if (!node.IsScalar()) return p.read_section(discovery_section(), node, path, out.discovery);
+  if (!p.read_string(node, path, out.discovery.type)) return;
+  if (std::find(kDiscoveryTypes.begin(), kDiscoveryTypes.end(), out.discovery.type) != kDiscoveryTypes.end()) return;
+  p.error(node, path, unknown_choice("discovery type", out.discovery.type, kDiscoveryTypes));
+  out.discovery.type = "static";
+}
+
+void read_instances(Parser& p, const YAML::Node& node, const std::string& path, ServiceConfig& out) {
+  if (out.discovery.type != "static") return p.error(node, path, "instances are listed only with static discovery");
+  if (!p.expect_list(node, path)) return;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    InstanceConfig& instance = out.instances.emplace_back();
+    if (node[i].IsMap()) p.read_section(instance_section(), node[i], indexed(path, i), instance);
+    else p.read_address(node[i], indexed(path, i), instance.address, AddressUse::instance);
+  }
+  if (out.instances.empty()) p.error(node, path, "must list at least one address");
+}
+
+// ---- upstream TLS ------------------------------------------------------------------------------
+
+const Section<tls::ClientSettings>& upstream_tls_section() {
+  using S = tls::ClientSettings;
+  static Section<S> section = [] {
+    const Reader<S> read_with_pair = [](Parser&, const YAML::Node&, const std::string&, S&) {};
+    Section<S> s("services.NAME.tls", {
+      text("ca", &S::ca, "Bundle the origin's certificate must chain to (default: the system's).").type("file path"),
+      text("sni", &S::sni, "Name sent in SNI and verified (default: the instance's host)."),
+      boolean("verify", &S::verify, "false turns certificate verification off (tests only)."),
+      custom<S>("cert", "file path", "", "Client certificate for mutual TLS.", string_schema, read_with_pair),
+      custom<S>("key", "file path", "", "The client certificate's key.", string_schema, read_with_pair),
+      tls_version<S>("Oldest TLS version accepted."),
+    });
+    s.nullable = false;
+    s.after = [](Parser& p, const YAML::Node& node, const std::string& path, S& out) {
+      if (!node["cert"].IsDefined() && !node["key"].IsDefined()) return;
+      p.read_required_string(node, "cert", path, out.client.cert);
+      p.read_required_string(node, "key", path, out.client.key);
+    };
+    return s;
+  }();
+  return section;
+}
+
+void read_upstream_tls(Parser& p, const YAML::Node& node, const std::string& path, ServiceConfig& out) {
+  const std::size_t errors_before = p.error_count();
+  tls::ClientSettings s;
+  p.read_section(upstream_tls_section(), node, path, s);
+  if (p.error_count() != errors_before) return;
+  std::vector<tls::BuildError> problems;
+  out.tls_context = tls::ClientContext::build(s, problems);
+  p.report_tls(node, path, problems);
+  out.tls = s;
+}
+
+// ---- health, outliers, retries, breaker, adaptive concurrency ---------------------------------
+
+const Section<HealthCheckConfig>& health_check_section() {
+  using S = HealthCheckConfig;
+  static const Section<S> section("services.NAME.health_check", {
+    text("path", &S::path, "Path to check; must start with /.", [](const std::string& path) {
+      return path.starts_with("/") ? "" : "expected a path starting with /";
+    }),
+    duration("interval", &S::interval, kPositive, "Time between rounds."),
+    duration("timeout", &S::timeout, kPositive, "Time allowed for one check."),
+    integer("healthy", &S::healthy, 1u, 1000u, "Passes in a row that bring an unhealthy instance back."),
+    integer("unhealthy", &S::unhealthy, 1u, 1000u, "Failures in a row that take an instance out."),
+    text("host", &S::host, "Host header of the check (default: the instance address)."),
+  });
+  return section;
+}
+
+const Section<OutlierConfig>& outlier_section() {
+  using S = OutlierConfig;
+  static const Section<S> section("services.NAME.outlier", {
+    integer("consecutive_failures", &S::consecutive_failures, 1u, 100000u, "Failures in a row before an ejection."),
+    duration("base_ejection", &S::base_ejection, kPositive, "First ejection time; the n-th lasts n times as long."),
+    duration("max_ejection", &S::max_ejection, kPositive, "Cap on one ejection."),
+    integer("max_ejection_percent", &S::max_ejection_percent, 0u, 100u, "Most of the service ejected at once."),
+  });
+  return section;
+}
+
+std::string retry_condition_check(const std::string& c) {
+  const bool ok = c == "connect_failure" || c == "reset" || c == "timeout" || c == "5xx" ||
+                  (c.size() == 3 && c >= "500" && c <= "599" && std::all_of(c.begin(), c.end(), ::isdigit));
+  if (ok) return "";
+  return "unknown retry condition " + in_quotes(c) + did_you_mean(c, {"connect_failure", "reset", "timeout", "5xx"}) +
+         " (connect_failure, reset, timeout, 5xx or a 5xx status code)";
+}
+
+const Section<RetryConfig>& retries_section() {
+  using S = RetryConfig;
+  static const Section<S> section("services.NAME.retries", {
+    integer("max_auto_retries", &S::max_auto_retries, 0u, 10u, "Further tries on the same instance."),
+    integer("max_auto_retries_next_server", &S::max_auto_retries_next_server, 0u, 10u,
+            "Further tries, each on an instance not tried yet."),
+    strings("on", &S::on, "Failures retried: connect_failure, reset, timeout, 5xx or a status code.",
+            retry_condition_check),
+    custom<S>("methods", "list of methods", "`[GET, HEAD, OPTIONS, PUT, DELETE]`", "Methods that may be retried.",
+              [] { return Json{{"type", "array"}, {"items", {{"type", "string"}}}}; },
+              [](Parser& p, const YAML::Node& v, const std::string& at, S& out) {
+                out.methods.clear();
+                p.read_methods(v, at, out.methods);
+              }),
+    number("budget_percent", &S::budget_percent, 0, 100, "Retries in the last 10 s as a share of requests."),
+    integer("budget_min_retries", &S::budget_min_retries, 0u, 1000000u, "Retries always allowed per 10 s."),
+  });
+  return section;
+}
+
+const Section<CircuitBreakerConfig>& circuit_breaker_section() {
+  using S = CircuitBreakerConfig;
+  static Section<S> section = [] {
+    Section<S> s("services.NAME.circuit_breaker", {
+      boolean("enabled", &S::enabled, "Turn the breaker off without removing its settings.")
+          .shown_default("`true` once the key is written"),
+      duration("window", &S::window, {std::chrono::seconds(1), std::chrono::seconds(60), "window must be between 1s and 60s"},
+               "Rolling window, in whole seconds."),
+      integer("min_requests", &S::min_requests, 1u, 1000000u, "Requests in the window before the breaker may open."),
+      number("error_percent", &S::error_percent, 0, 100, "Failure share that opens the circuit."),
+      duration("sleep", &S::sleep, kPositive, "Time open before the half-open probe."),
+      optional_nested("fallback", &S::fallback, static_section(), "Answered instead of the 503 while open.")
+          .type("static response"),
+    });
+    s.keys[0].default_value = true;
+    s.before = [](Parser&, const YAML::Node&, const std::string&, S& out) { out.enabled = true; };
+    return s;
+  }();
+  return section;
+}
+
+const Section<AdaptiveConcurrencyConfig>& adaptive_section() {
+  using S = AdaptiveConcurrencyConfig;
+  static Section<S> section = [] {
+    Section<S> s("services.NAME.adaptive_concurrency", {
+      choice("algorithm", &S::algorithm, "algorithm", {"gradient2", "vegas"}, "Which algorithm moves the limit."),
+      integer("min_limit", &S::min_limit, 1u, 1000000u, "The limit never falls below this."),
+      integer("max_limit", &S::max_limit, 1u, 1000000u, "…nor rises above this."),
+      integer("initial_limit", &S::initial_limit, 1u, 1000000u, "Where the limit starts."),
+      duration("window", &S::window, {std::chrono::milliseconds(10), Duration::max(), "window must be at least 10ms"},
+               "Latency reports are averaged over a window at least this long."),
+      integer("min_samples", &S::min_samples, 1u, 1000000u, "…holding at least this many requests."),
+      custom<S>("smoothing", "number 0.01–1", "`0.2` (gradient2), `1.0` (vegas)", "Share of each step that is taken.",
+                [] { return Json{{"type", "number"}, {"minimum", 0.01}, {"maximum", 1}}; },
+                [](Parser& p, const YAML::Node& v, const std::string& at, S& out) {
+                  double value = 0;
+                  p.read_number(v, at, value, 0.01, 1);
+                  if (value > 0) out.smoothing = value;
+                }),
+      number("rtt_tolerance", &S::rtt_tolerance, 1, 10, "gradient2: latency rise tolerated before shrinking."),
+      integer("queue_size", &S::queue_size, 0u, 1000u, "gradient2: the queue allowance added each window."),
+      integer("long_window", &S::long_window, 10u, 100000u, "gradient2: windows in the long-term latency average."),
+      integer("probe_multiplier", &S::probe_multiplier, 1u, 100000u,
+              "vegas: re-measure the no-load latency every limit × this requests."),
+    });
+    s.after = [](Parser& p, const YAML::Node& node, const std::string& path, S& out) {
+      if (out.min_limit > out.max_limit) p.error(node, path, "min_limit is greater than max_limit");
+      else if (out.initial_limit < out.min_limit || out.initial_limit > out.max_limit)
+        p.error(node, path, "initial_limit must lie between min_limit and max_limit");
+    };
+    return s;
+  }();
+  return section;
+}
+
+const Keys kPolicies = {"round_robin", "weighted_round_robin", "random", "least_request", "consistent_hash"};
+
+}  // namespace
+
+const Section<ServiceConfig>& service_section() {
+  using S = ServiceConfig;
+  static Section<S> section = [] {
+    Section<S> s("services.NAME", {
+      section_key<S>("tls", upstream_tls_section(), "none (plain HTTP)", "TLS to the instances.", read_upstream_tls),
+      custom<S>("discovery", "string or map", "`static`", "Where the instances come from.",
+                [] {
+                  Json types = Json::array();
+                  for (std::string_view t : kDiscoveryTypes) types.push_back(std::string(t));
+                  return Json{{"anyOf", {{{"enum", types}}, discovery_section().schema()}}};
+                },
+                read_discovery),
+      custom<S>("instances", "list", "", "The upstream servers (static discovery).",
+                [] {
+                  return Json{{"type", "array"},
+                              {"minItems", 1},
+                              {"items", {{"anyOf", {string_schema(), instance_section().schema()}}}}};
+                },
+                read_instances)
+          .when_absent([](Parser& p, const YAML::Node& node, const std::string& at, S& out) {
+            if (out.discovery.type == "static")
+              p.error(node, at, "missing required key (static discovery needs instances)");
+          }),
+      choice("lb", &S::lb, "lb", kPolicies, "Load-balancing policy.").type("string"),
+      text("hash_on", &S::hash_on, "consistent_hash key: ip, header:NAME or cookie:NAME.", [](const std::string& v) {
+        return v.empty() ? "expected ip, header:NAME or cookie:NAME" : sticky_problem(v);
+      }),
+      boolean("zone_aware", &S::zone_aware, "Prefer instances in the gateway's own zone."),
+      number("zone_min_healthy_percent", &S::zone_min_healthy_percent, 0, 100,
+             "Share of the local zone that must be available to prefer it."),
+      duration("connect_timeout", &S::connect_timeout, kPositive, "Time allowed to open a connection to an instance."),
+      duration("read_timeout", &S::read_timeout, kPositive, "Longest wait between reads from the upstream, per try."),
+      // Zero idle connections is meaningful: no pooling.
+      integer("max_idle_connections", &S::max_idle_connections, 0u, kUnsignedMax,
+              "Idle keep-alive connections kept per instance and worker; 0 = no pooling."),
+      duration("idle_connection_timeout", &S::idle_connection_timeout, kPositive, "How long a pooled connection may idle."),
+      integer("max_requests_per_connection", &S::max_requests_per_connection, std::uint64_t{1}, kU64Max,
+              "Requests over one upstream connection before it is retired."),
+      integer("max_concurrent_requests", &S::max_concurrent_requests, std::uint64_t{0}, kU64Max,
+              "Bulkhead: requests in flight to this service; 0 = no limit.").shown_default("`0` (no limit)"),
+      optional_nested("health_check", &S::health_check, health_check_section(), "Active health checks."),
+      optional_nested("outlier", &S::outlier, outlier_section(), "Passive outlier detection."),
+      nested("retries", &S::retries, retries_section(), "Ribbon-style retries."),
+      nested("circuit_breaker", &S::circuit_breaker, circuit_breaker_section(), "Hystrix-style circuit breaker.")
+          .shown_default("none (off)"),
+      optional_nested("adaptive_concurrency", &S::adaptive_concurrency, adaptive_section(),
+                      "A concurrency limit that follows the service's latency."),
+    });
+    s.nest("discovery", discovery_section());
+    s.nest("instances", instance_section());
+    s.nullable = false;
+    return s;
+  }();
+  return section;
+}
+
+// `services: { NAME: {...} }`, read by the root.
+void read_services(Parser& p, const YAML::Node& node, const std::string& path, std::map<std::string, ServiceConfig>& out) {
   if (node.IsNull()) return;
-  if (!expect_map(node, path)) return;
+  if (!p.expect_map(node, path)) return;
   for (const auto& entry : node) {
     if (!entry.first.IsScalar()) continue;  // reported by expect_map
     const std::string& name = entry.first.Scalar();
     if (out.count(name) != 0) continue;  // duplicate, reported by expect_map
     if (name.empty()) {
-      error(entry.first, path, "service name must not be empty");
+      p.error(entry.first, path, "service name must not be empty");
       continue;
     }
     // Kept even when invalid, so routes naming it are not also reported as undefined.
     ServiceConfig& service = out[name];
     service.name = name;
-    parse_service(entry.second, join(path, name), service);
+    p.read_section(service_section(), entry.second, join(path, name), service);
   }
-}
-
-
-void Parser::parse_instance(const YAML::Node& node, const std::string& path, InstanceConfig& out) {
-  if (!node.IsMap()) {
-    read_address(node, path, out.address, AddressUse::instance);
-    return;
-  }
-  if (!expect_keys(node, path, {"address", "zone", "weight", "metadata"})) return;
-  if (!node["address"].IsDefined()) error(node, join(path, "address"), "missing required key");
-  with_key(node, "address", path, [&](const YAML::Node& v, const std::string& at) {
-    read_address(v, at, out.address, AddressUse::instance);
-  });
-  with_key(node, "zone", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.zone); });
-  with_key(node, "weight", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.weight, 1u, 1000000u);
-  });
-  with_key(node, "metadata", path, [&](const YAML::Node& v, const std::string& at) {
-    std::vector<std::pair<std::string, std::string>> pairs;
-    if (!expect_map(v, at)) return;
-    for (const auto& e : v) {
-      std::string value;
-      if (e.first.IsScalar() && read_string(e.second, join(at, e.first.Scalar()), value))
-        out.metadata[e.first.Scalar()] = value;
-    }
-  });
-}
-
-void Parser::parse_discovery(const YAML::Node& node, const std::string& path, DiscoveryConfig& out) {
-  static const Keys types = {"static", "registry", "eureka", "etcd", "dns"};
-  auto check_type = [&](const YAML::Node& at_node, const std::string& at) {
-    if (std::find(types.begin(), types.end(), out.type) != types.end()) return;
-    error(at_node, at, "unknown discovery type " + in_quotes(out.type) + did_you_mean(out.type, types) +
-                           " (expected static, registry, eureka, etcd or dns)");
-    out.type = "static";  // so the rest of the service is checked as the default kind
-  };
-  if (node.IsScalar()) {  // `discovery: registry`
-    if (read_string(node, path, out.type)) check_type(node, path);
-    return;
-  }
-  if (!expect_keys(node, path, {"type", "app", "url", "endpoints", "prefix", "name", "port", "refresh"})) return;
-  if (!node["type"].IsDefined()) {
-    error(node, join(path, "type"), "missing required key");
-    return;
-  }
-  with_key(node, "type", path, [&](const YAML::Node& v, const std::string& at) {
-    if (read_string(v, at, out.type)) check_type(v, at);
-  });
-  with_key(node, "app", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.app); });
-  with_key(node, "url", path, [&](const YAML::Node& v, const std::string& at) {
-    if (read_string(v, at, out.url) && !out.url.starts_with("http://"))
-      error(v, at, "expected an http:// URL");
-  });
-  with_key(node, "endpoints", path, [&](const YAML::Node& v, const std::string& at) {
-    read_string_list(v, at, out.endpoints);
-    for (std::size_t i = 0; i < out.endpoints.size(); ++i)
-      if (!out.endpoints[i].starts_with("http://")) error(v[i], indexed(at, i), "expected an http:// URL");
-  });
-  with_key(node, "prefix", path, [&](const YAML::Node& v, const std::string& at) {
-    if (read_string(v, at, out.prefix) && !out.prefix.starts_with("/")) error(v, at, "expected a key prefix starting with /");
-  });
-  with_key(node, "name", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.name); });
-  with_key(node, "port", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.port, std::uint16_t{1}, std::uint16_t{65535});
-  });
-  with_key(node, "refresh", path, [&](const YAML::Node& v, const std::string& at) {
-    read_duration(v, at, out.refresh, false);
-  });
-  if (out.type == "eureka" && out.url.empty()) error(node, join(path, "url"), "eureka discovery needs a url");
-  if (out.type == "etcd" && out.endpoints.empty()) error(node, join(path, "endpoints"), "etcd discovery needs endpoints");
-  if (out.type == "dns" && (out.name.empty() || out.port == 0))
-    error(node, path, "dns discovery needs a name and a port");
-}
-
-void Parser::parse_service(const YAML::Node& node, const std::string& path, ServiceConfig& out) {
-  if (!expect_keys(
-          node, path,
-          {"discovery", "instances", "lb", "hash_on", "zone_aware", "zone_min_healthy_percent", "connect_timeout",
-           "read_timeout", "max_idle_connections", "idle_connection_timeout", "max_requests_per_connection",
-           "health_check", "outlier", "retries", "circuit_breaker", "max_concurrent_requests",
-           "adaptive_concurrency", "tls"}))
-    return;
-  with_key(node, "tls", path, [&](const YAML::Node& value, const std::string& at) { parse_upstream_tls(value, at, out); });
-  with_key(node, "discovery", path, [&](const YAML::Node& value, const std::string& at) {
-    parse_discovery(value, at, out.discovery);
-  });
-  const YAML::Node instances = node["instances"];
-  if (instances.IsDefined()) {
-    if (out.discovery.type != "static") {
-      error(instances, join(path, "instances"), "instances are listed only with static discovery");
-    } else if (expect_list(instances, join(path, "instances"))) {
-      for (std::size_t i = 0; i < instances.size(); ++i)
-        parse_instance(instances[i], indexed(join(path, "instances"), i), out.instances.emplace_back());
-      if (out.instances.empty()) error(instances, join(path, "instances"), "must list at least one address");
-    }
-  } else if (out.discovery.type == "static") {
-    error(node, join(path, "instances"), "missing required key (static discovery needs instances)");
-  }
-  with_key(node, "lb", path, [&](const YAML::Node& value, const std::string& at) {
-    if (!read_string(value, at, out.lb)) return;
-    static const Keys policies = {"round_robin", "weighted_round_robin", "random", "least_request", "consistent_hash"};
-    if (std::find(policies.begin(), policies.end(), out.lb) == policies.end())
-      error(value, at, "unknown lb " + in_quotes(out.lb) + did_you_mean(out.lb, policies) +
-                           " (expected round_robin, weighted_round_robin, random, least_request or consistent_hash)");
-  });
-  with_key(node, "hash_on", path, [&](const YAML::Node& value, const std::string& at) {
-    if (!read_string(value, at, out.hash_on)) return;
-    if (out.hash_on.empty()) error(value, at, "expected ip, header:NAME or cookie:NAME");
-    else check_sticky(value, at, out.hash_on);
-  });
-  with_key(node, "zone_aware", path, [&](const YAML::Node& v, const std::string& at) { read_bool(v, at, out.zone_aware); });
-  with_key(node, "zone_min_healthy_percent", path, [&](const YAML::Node& v, const std::string& at) {
-    read_number(v, at, out.zone_min_healthy_percent, 0, 100);
-  });
-  with_key(node, "connect_timeout", path, [&](const YAML::Node& value, const std::string& at) {
-    read_duration(value, at, out.connect_timeout, false);
-  });
-  with_key(node, "read_timeout", path, [&](const YAML::Node& value, const std::string& at) {
-    read_duration(value, at, out.read_timeout, false);
-  });
-  // Zero idle connections is meaningful: no pooling.
-  with_key(node, "max_idle_connections", path, [&](const YAML::Node& value, const std::string& at) {
-    read_integer(value, at, out.max_idle_connections, 0u, std::numeric_limits<unsigned>::max());
-  });
-  with_key(node, "idle_connection_timeout", path,
-           [&](const YAML::Node& value, const std::string& at) {
-             read_duration(value, at, out.idle_connection_timeout, false);
-           });
-  with_key(node, "max_requests_per_connection", path,
-           [&](const YAML::Node& value, const std::string& at) {
-             read_integer(value, at, out.max_requests_per_connection, std::uint64_t{1},
-                          std::numeric_limits<std::uint64_t>::max());
-           });
-  with_key(node, "max_concurrent_requests", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.max_concurrent_requests, std::uint64_t{0}, std::numeric_limits<std::uint64_t>::max());
-  });
-  with_key(node, "health_check", path, [&](const YAML::Node& v, const std::string& at) {
-    parse_health_check(v, at, out.health_check.emplace());
-  });
-  with_key(node, "outlier", path, [&](const YAML::Node& v, const std::string& at) {
-    parse_outlier(v, at, out.outlier.emplace());
-  });
-  with_key(node, "retries", path, [&](const YAML::Node& v, const std::string& at) { parse_retries(v, at, out.retries); });
-  with_key(node, "circuit_breaker", path, [&](const YAML::Node& v, const std::string& at) {
-    parse_circuit_breaker(v, at, out.circuit_breaker);
-  });
-  with_key(node, "adaptive_concurrency", path, [&](const YAML::Node& v, const std::string& at) {
-    parse_adaptive(v, at, out.adaptive_concurrency.emplace());
-  });
-}
-
-void Parser::parse_adaptive(const YAML::Node& node, const std::string& path, AdaptiveConcurrencyConfig& out) {
-  if (node.IsNull()) return;
-  if (!expect_keys(node, path,
-                   {"algorithm", "min_limit", "max_limit", "initial_limit", "window", "min_samples", "smoothing",
-                    "rtt_tolerance", "queue_size", "long_window", "probe_multiplier"}))
-    return;
-  with_key(node, "algorithm", path, [&](const YAML::Node& v, const std::string& at) {
-    if (read_string(v, at, out.algorithm) && out.algorithm != "gradient2" && out.algorithm != "vegas")
-      error(v, at, "unknown algorithm " + in_quotes(out.algorithm) + did_you_mean(out.algorithm, {"gradient2", "vegas"}) +
-                       " (expected gradient2 or vegas)");
-  });
-  const auto limit = [&](std::string_view key, unsigned& field) {
-    with_key(node, key, path, [&](const YAML::Node& v, const std::string& at) { read_integer(v, at, field, 1u, 1000000u); });
-  };
-  limit("min_limit", out.min_limit);
-  limit("max_limit", out.max_limit);
-  limit("initial_limit", out.initial_limit);
-  if (out.min_limit > out.max_limit) error(node, path, "min_limit is greater than max_limit");
-  else if (out.initial_limit < out.min_limit || out.initial_limit > out.max_limit)
-    error(node, path, "initial_limit must lie between min_limit and max_limit");
-  with_key(node, "window", path, [&](const YAML::Node& v, const std::string& at) {
-    if (read_duration(v, at, out.window, false) && out.window < std::chrono::milliseconds(10))
-      error(v, at, "window must be at least 10ms");
-  });
-  with_key(node, "min_samples", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.min_samples, 1u, 1000000u);
-  });
-  with_key(node, "smoothing", path, [&](const YAML::Node& v, const std::string& at) {
-    double value = 0;
-    read_number(v, at, value, 0.01, 1);
-    if (value > 0) out.smoothing = value;
-  });
-  with_key(node, "rtt_tolerance", path, [&](const YAML::Node& v, const std::string& at) {
-    read_number(v, at, out.rtt_tolerance, 1, 10);
-  });
-  with_key(node, "queue_size", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.queue_size, 0u, 1000u);
-  });
-  with_key(node, "long_window", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.long_window, 10u, 100000u);
-  });
-  with_key(node, "probe_multiplier", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.probe_multiplier, 1u, 100000u);
-  });
-}
-
-// A share of a limit: a number from 0 to 1, or a percentage ("80%").
-bool Parser::read_share(const YAML::Node& node, const std::string& path, double& out) {
-  double value = -1;
-  if (node.IsScalar()) {
-    std::string text = node.Scalar();
-    const bool percent = !text.empty() && text.back() == '%';
-    if (percent) text.pop_back();
-    char* end = nullptr;
-    const double v = text.empty() ? -1 : std::strtod(text.c_str(), &end);
-    if (end && *end == '\0') value = percent ? v / 100 : v;
-  }
-  if (!(value >= 0 && value <= 1)) {
-    error(node, path, "expected a share from 0 to 1 or a percentage (e.g. 0.8 or 80%)");
-    return false;
-  }
-  out = value;
-  return true;
-}
-
-void Parser::parse_shedding(const YAML::Node& node, SheddingConfig& out) {
-  const std::string path = "shedding";
-  if (node.IsNull()) return;
-  if (!expect_keys(node, path,
-                   {"max_concurrent_requests", "priority_header", "default_priority", "max_header_priority",
-                    "priority_bands", "max_event_loop_lag", "lag_probe_interval", "retry_after"}))
-    return;
-  with_key(node, "max_concurrent_requests", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.max_concurrent_requests, std::uint64_t{0}, std::numeric_limits<std::uint64_t>::max());
-  });
-  with_key(node, "priority_header", path, [&](const YAML::Node& v, const std::string& at) {
-    if (read_string(v, at, out.priority_header) && !out.priority_header.empty() && !is_token(out.priority_header))
-      error(v, at, "invalid header name " + in_quotes(out.priority_header));
-  });
-  with_key(node, "default_priority", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.default_priority, 0, 99);
-  });
-  with_key(node, "max_header_priority", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.max_header_priority, 0, 99);
-  });
-  with_key(node, "priority_bands", path, [&](const YAML::Node& v, const std::string& at) {
-    if (!expect_list(v, at)) return;
-    out.bands.clear();
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      const std::string item = indexed(at, i);
-      if (!expect_keys(v[i], item, {"from", "shed_at"})) continue;
-      PriorityBandConfig& band = out.bands.emplace_back();
-      with_key(v[i], "from", item, [&](const YAML::Node& f, const std::string& w) { read_integer(f, w, band.from, 0, 99); });
-      with_key(v[i], "shed_at", item, [&](const YAML::Node& f, const std::string& w) { read_share(f, w, band.shed_at); });
-      if (!v[i]["from"].IsDefined()) error(v[i], join(item, "from"), "missing required key");
-      if (!v[i]["shed_at"].IsDefined()) error(v[i], join(item, "shed_at"), "missing required key");
-      if (i > 0 && out.bands.size() >= 2 && band.from <= out.bands[out.bands.size() - 2].from)
-        error(v[i], join(item, "from"), "bands must be listed in rising order of \"from\"");
-    }
-    if (!out.bands.empty() && out.bands.front().from != 0)
-      error(v, at, "the first band must start at priority 0 (from: 0)");
-  });
-  with_key(node, "max_event_loop_lag", path, [&](const YAML::Node& v, const std::string& at) {
-    read_duration(v, at, out.max_event_loop_lag, true);
-  });
-  with_key(node, "lag_probe_interval", path, [&](const YAML::Node& v, const std::string& at) {
-    if (read_duration(v, at, out.lag_probe_interval, false) && out.lag_probe_interval < std::chrono::milliseconds(1))
-      error(v, at, "must be at least 1ms");
-  });
-  with_key(node, "retry_after", path, [&](const YAML::Node& v, const std::string& at) {
-    if (read_duration(v, at, out.retry_after, false) && out.retry_after < std::chrono::seconds(1))
-      error(v, at, "must be at least 1s (Retry-After counts whole seconds)");
-  });
-}
-
-void Parser::parse_health_check(const YAML::Node& node, const std::string& path, HealthCheckConfig& out) {
-  if (node.IsNull()) return;
-  if (!expect_keys(node, path, {"path", "interval", "timeout", "healthy", "unhealthy", "host"})) return;
-  with_key(node, "path", path, [&](const YAML::Node& v, const std::string& at) {
-    if (read_string(v, at, out.path) && !out.path.starts_with("/")) error(v, at, "expected a path starting with /");
-  });
-  with_key(node, "interval", path, [&](const YAML::Node& v, const std::string& at) { read_duration(v, at, out.interval, false); });
-  with_key(node, "timeout", path, [&](const YAML::Node& v, const std::string& at) { read_duration(v, at, out.timeout, false); });
-  with_key(node, "healthy", path, [&](const YAML::Node& v, const std::string& at) { read_integer(v, at, out.healthy, 1u, 1000u); });
-  with_key(node, "unhealthy", path, [&](const YAML::Node& v, const std::string& at) { read_integer(v, at, out.unhealthy, 1u, 1000u); });
-  with_key(node, "host", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.host); });
-}
-
-void Parser::parse_outlier(const YAML::Node& node, const std::string& path, OutlierConfig& out) {
-  if (node.IsNull()) return;
-  if (!expect_keys(node, path, {"consecutive_failures", "base_ejection", "max_ejection", "max_ejection_percent"})) return;
-  with_key(node, "consecutive_failures", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.consecutive_failures, 1u, 100000u);
-  });
-  with_key(node, "base_ejection", path, [&](const YAML::Node& v, const std::string& at) { read_duration(v, at, out.base_ejection, false); });
-  with_key(node, "max_ejection", path, [&](const YAML::Node& v, const std::string& at) { read_duration(v, at, out.max_ejection, false); });
-  with_key(node, "max_ejection_percent", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.max_ejection_percent, 0u, 100u);
-  });
-}
-
-void Parser::parse_retries(const YAML::Node& node, const std::string& path, RetryConfig& out) {
-  if (node.IsNull()) return;
-  if (!expect_keys(node, path, {"max_auto_retries", "max_auto_retries_next_server", "on", "methods", "budget_percent",
-                                "budget_min_retries"}))
-    return;
-  with_key(node, "max_auto_retries", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.max_auto_retries, 0u, 10u);
-  });
-  with_key(node, "max_auto_retries_next_server", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.max_auto_retries_next_server, 0u, 10u);
-  });
-  with_key(node, "on", path, [&](const YAML::Node& v, const std::string& at) {
-    read_string_list(v, at, out.on);
-    for (std::size_t i = 0; i < out.on.size(); ++i) {
-      const std::string& c = out.on[i];
-      const bool ok = c == "connect_failure" || c == "reset" || c == "timeout" || c == "5xx" ||
-                      (c.size() == 3 && c >= "500" && c <= "599" && std::all_of(c.begin(), c.end(), ::isdigit));
-      if (!ok) error(v[i], indexed(at, i), "unknown retry condition " + in_quotes(c) +
-                                            did_you_mean(c, {"connect_failure", "reset", "timeout", "5xx"}) +
-                                            " (connect_failure, reset, timeout, 5xx or a 5xx status code)");
-    }
-  });
-  with_key(node, "methods", path, [&](const YAML::Node& v, const std::string& at) {
-    out.methods.clear();
-    parse_methods(v, at, out.methods);
-  });
-  with_key(node, "budget_percent", path, [&](const YAML::Node& v, const std::string& at) {
-    read_number(v, at, out.budget_percent, 0, 100);
-  });
-  with_key(node, "budget_min_retries", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.budget_min_retries, 0u, 1000000u);
-  });
-}
-
-void Parser::parse_circuit_breaker(const YAML::Node& node, const std::string& path, CircuitBreakerConfig& out) {
-  out.enabled = true;
-  if (node.IsNull()) return;
-  if (!expect_keys(node, path, {"enabled", "window", "min_requests", "error_percent", "sleep", "fallback"})) return;
-  with_key(node, "enabled", path, [&](const YAML::Node& v, const std::string& at) { read_bool(v, at, out.enabled); });
-  with_key(node, "window", path, [&](const YAML::Node& v, const std::string& at) {
-    if (read_duration(v, at, out.window, false) && (out.window < std::chrono::seconds(1) || out.window > std::chrono::seconds(60)))
-      error(v, at, "window must be between 1s and 60s");
-  });
-  with_key(node, "min_requests", path, [&](const YAML::Node& v, const std::string& at) {
-    read_integer(v, at, out.min_requests, 1u, 1000000u);
-  });
-  with_key(node, "error_percent", path, [&](const YAML::Node& v, const std::string& at) {
-    read_number(v, at, out.error_percent, 0, 100);
-  });
-  with_key(node, "sleep", path, [&](const YAML::Node& v, const std::string& at) { read_duration(v, at, out.sleep, false); });
-  with_key(node, "fallback", path, [&](const YAML::Node& v, const std::string& at) {
-    parse_static(v, at, out.fallback.emplace());
-  });
-}
-
-void Parser::parse_discovery_settings(const YAML::Node& node, DiscoverySettings& out) {
-  const std::string path = "discovery";
-  if (node.IsNull()) return;
-  if (!expect_keys(node, path, {"zone", "lease_duration", "eviction_interval", "registry_enabled"})) return;
-  with_key(node, "zone", path, [&](const YAML::Node& v, const std::string& at) { read_string(v, at, out.zone); });
-  with_key(node, "lease_duration", path, [&](const YAML::Node& v, const std::string& at) {
-    read_duration(v, at, out.lease_duration, false);
-  });
-  with_key(node, "eviction_interval", path, [&](const YAML::Node& v, const std::string& at) {
-    read_duration(v, at, out.eviction_interval, false);
-  });
-  with_key(node, "registry_enabled", path, [&](const YAML::Node& v, const std::string& at) {
-    read_bool(v, at, out.registry_enabled);
-  });
 }
 
 }  // namespace portcullis::loader

@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "config/errors.h"
+#include "util/units_text.h"
 
 namespace portcullis::loader {
 
@@ -32,6 +33,8 @@ std::string join(const std::string& path, std::string_view key);
 std::string indexed(const std::string& path, std::size_t index);
 std::string in_quotes(std::string_view text);
 std::string format_number(double v);
+// "" for a good sticky key ("", ip, header:NAME, cookie:NAME), else the message.
+std::string sticky_problem(const std::string& value);
 
 template <typename T>
 std::optional<T> parse_integer(std::string_view text) {
@@ -56,16 +59,27 @@ using Keys = std::vector<std::string_view>;
 // ephemeral port (0); upstream instances are resolved by name and need a real port.
 enum class AddressUse { listener, instance };
 
+template <typename S>
+class Section;
+
+// Walks the document through the sections' descriptions (schema.h) and collects every problem.
+// Its readers are public: the descriptions' key readers call them.
 class Parser {
  public:
   explicit Parser(ConfigErrors& errors) : errors_(errors) {}
   Config parse(const YAML::Node& root);
 
- private:
   void error(const YAML::Node& at, const std::string& path, std::string message) {
     errors_.add(place_of(at), path, std::move(message));
   }
-  const YAML::Node& place_of(const YAML::Node& at) const;
+  std::size_t error_count() const { return errors_.list().size(); }
+  // The config being read: routes look up the services read before them.
+  const Config& config() const { return *config_; }
+
+  // A section through its description: unknown keys, required keys, each key's reader, then the
+  // section's own checks between keys.
+  template <typename S>
+  void read_section(const Section<S>& section, const YAML::Node& node, const std::string& path, S& out);
 
   // Shapes.
   bool expect_map(const YAML::Node& node, const std::string& path);
@@ -91,47 +105,18 @@ class Parser {
                        std::vector<std::pair<std::string, std::string>>& out);
   void read_number(const YAML::Node& node, const std::string& path, double& out, double min, double max);
   void read_string_list(const YAML::Node& node, const std::string& path, std::vector<std::string>& out);
-
-  // Sections.
-  void parse_server(const YAML::Node& node, ServerConfig& out);
-  void parse_listener(const YAML::Node& node, const std::string& path, ListenAddress& out);
-  void parse_listener_tls(const YAML::Node& node, const std::string& path, ListenAddress& out);
-  void parse_upstream_tls(const YAML::Node& node, const std::string& path, ServiceConfig& out);
-  bool read_certificate(const YAML::Node& node, const std::string& path, tls::CertificateFiles& out);
-  void read_tls_version(const YAML::Node& node, const std::string& path, std::string& out);
-  void report_tls(const YAML::Node& node, const std::string& path, const std::vector<tls::BuildError>& errors);
-  void parse_limits(const YAML::Node& node, const std::string& path, ServerConfig& out);
-  void parse_timeouts(const YAML::Node& node, const std::string& path, ServerConfig& out);
-  void parse_trusted_proxies(const YAML::Node& node, const std::string& path, ServerConfig& out);
-  void parse_admin(const YAML::Node& node, const ServerConfig& server, AdminConfig& out);
-  void parse_services(const YAML::Node& node, std::map<std::string, ServiceConfig>& out);
-  void parse_service(const YAML::Node& node, const std::string& path, ServiceConfig& out);
-  void parse_instance(const YAML::Node& node, const std::string& path, InstanceConfig& out);
-  void parse_discovery(const YAML::Node& node, const std::string& path, DiscoveryConfig& out);
-  void parse_health_check(const YAML::Node& node, const std::string& path, HealthCheckConfig& out);
-  void parse_outlier(const YAML::Node& node, const std::string& path, OutlierConfig& out);
-  void parse_retries(const YAML::Node& node, const std::string& path, RetryConfig& out);
-  void parse_circuit_breaker(const YAML::Node& node, const std::string& path, CircuitBreakerConfig& out);
-  void parse_discovery_settings(const YAML::Node& node, DiscoverySettings& out);
-  void parse_shedding(const YAML::Node& node, SheddingConfig& out);
-  void parse_adaptive(const YAML::Node& node, const std::string& path, AdaptiveConcurrencyConfig& out);
   bool read_share(const YAML::Node& node, const std::string& path, double& out);
   bool check_sticky(const YAML::Node& node, const std::string& path, const std::string& value);
-  void parse_canary(const YAML::Node& node, const std::string& path, const Config& config,
-                    const std::string& baseline, CanaryConfig& out);
-  void parse_routes(const YAML::Node& node, const Config& config, std::vector<RouteConfig>& out);
-  void parse_route(const YAML::Node& node, const std::string& path, const Config& config,
-                   RouteConfig& out);
-  void parse_route_target(const YAML::Node& node, const std::string& path, const Config& config,
-                          RouteConfig& out);
-  void parse_methods(const YAML::Node& node, const std::string& path,
-                     std::vector<std::string>& out);
-  void parse_static(const YAML::Node& node, const std::string& path, StaticResponseConfig& out);
-  void parse_filters(const YAML::Node& node, const std::string& path,
-                     std::vector<FilterConfig>& out);
-  void parse_filter(const YAML::Node& node, FilterConfig& out);
+  void read_methods(const YAML::Node& node, const std::string& path, std::vector<std::string>& out);
+  void report_tls(const YAML::Node& node, const std::string& path, const std::vector<tls::BuildError>& errors);
+  // Route ids must be unique: the first line each was used at.
+  std::map<std::string, int>& route_id_lines() { return route_id_lines_; }
+
+ private:
+  const YAML::Node& place_of(const YAML::Node& at) const;
 
   ConfigErrors& errors_;
+  const Config* config_ = nullptr;
   // An empty value ("workers:") is marked where the next token starts, often the next line; its
   // errors are placed at its key instead. Filled by expect_map, which sees every map entry.
   std::vector<std::pair<YAML::Node, YAML::Node>> empty_value_keys_;

@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/errors.h"
+#include "config/runtime_state.h"
 #include "config/suggest.h"
 #include "filters/static/static_response.h"
 #include "http/message.h"
@@ -19,15 +20,6 @@
 
 namespace portcullis {
 namespace {
-
-std::shared_ptr<std::atomic<std::int64_t>> mirror_in_flight(const std::string& route_id) {
-  static std::mutex mutex;
-  static std::unordered_map<std::string, std::shared_ptr<std::atomic<std::int64_t>>> table;
-  std::lock_guard lock(mutex);
-  auto& slot = table[route_id];
-  if (!slot) slot = std::make_shared<std::atomic<std::int64_t>>(0);
-  return slot;
-}
 
 // A request key as hash_on and sticky write it: "ip", "header:NAME" or "cookie:NAME" (the loader
 // has checked the form).
@@ -74,15 +66,15 @@ namespace {
 
 class Compiler {
  public:
-  Compiler(Snapshot& snap, ConfigErrors& errors, observability::Registry& metrics)
-      : snap_(snap), errors_(errors), metrics_(metrics) {}
+  Compiler(Snapshot& snap, ConfigErrors& errors, RuntimeState& state)
+      : snap_(snap), errors_(errors), state_(state), metrics_(state.metrics()) {}
 
   void services() {
     for (const auto& [name, config] : snap_.config.services) {
       auto service = std::make_unique<Service>();
       service->name = name;
       service->config = config;
-      service->runtime = discovery::runtime_for(name, metrics_);
+      service->runtime = state_.service(name);
       service->id = service->runtime->id();
       service->connect_failures = metrics_.counter("portcullis_upstream_connect_failures_total",
                                                    "Failed connection attempts to upstream instances.",
@@ -141,7 +133,7 @@ class Compiler {
         continue;
       }
       FilterArgs args(*fc.args, fc.yaml_path, errors_);
-      FilterBuild build{args, fc.yaml_path, route_id, metrics_};
+      FilterBuild build{args, fc.yaml_path, route_id, state_};
       std::unique_ptr<Filter> filter = (*factory)(build);
       if (!args.finish() || !filter) continue;
       if (fc.order) filter->set_order(*fc.order);
@@ -216,7 +208,7 @@ class Compiler {
     }
     std::transform(route.force_header.begin(), route.force_header.end(), route.force_header.begin(),
                    [](unsigned char c) { return std::tolower(c); });
-    route.canary = canary::canary_for(rc.id, metrics_);
+    route.canary = state_.canary(rc.id);
   }
 
   static void sort_stages(Route& route) {
@@ -282,7 +274,7 @@ class Compiler {
       metrics_for(route, rc.id, rc.service);
       route.priority = rc.priority.value_or(snap_.config.shedding.default_priority);
       if (rc.max_concurrent_requests > 0) {
-        route.gate = protection::route_gate(rc.id);
+        route.gate = state_.route_gate(rc.id);
         concurrency_gauges("route", rc.id, route.limit_gauge, route.in_flight_gauge);
       }
       variants(route, rc);
@@ -290,7 +282,7 @@ class Compiler {
         Route::Mirror m;
         m.service = snap_.service(rc.mirror->service);
         m.threshold = canary::threshold_for(rc.mirror->percent);
-        m.in_flight = mirror_in_flight(rc.id);  // by route id: a reload keeps counting the copies still out
+        m.in_flight = state_.mirror_in_flight(rc.id);  // by route id: a reload keeps counting the copies still out
         auto counter = [&](const char* result) {
           return metrics_.counter("portcullis_mirror_requests_total", "Shadow copies of requests, by result.",
                                   {{"route", rc.id}, {"result", result}});
@@ -315,17 +307,20 @@ class Compiler {
  private:
   Snapshot& snap_;
   ConfigErrors& errors_;
+  RuntimeState& state_;
   observability::Registry& metrics_;
 };
 
 }  // namespace
 
-std::shared_ptr<const Snapshot> compile_snapshot(Config config, ConfigErrors& errors,
-                                                 observability::Registry& metrics, std::uint64_t generation) {
+std::shared_ptr<const Snapshot> compile_snapshot(Config config, ConfigErrors& errors, RuntimeState& state,
+                                                 std::uint64_t generation) {
   auto snap = std::make_shared<Snapshot>();
   snap->generation = generation;
   snap->config = std::move(config);
-  Compiler compiler(*snap, errors, metrics);
+  snap->shedding.gate = state.gateway_gate();
+  observability::Registry& metrics = state.metrics();
+  Compiler compiler(*snap, errors, state);
   for (const auto& text : snap->config.server.trusted_proxies) {
     if (auto cidr = Cidr::parse(text)) snap->trusted_proxies.push_back(*cidr);
     else errors.add_unplaced("server.trusted_proxies", "invalid CIDR " + text);
@@ -353,7 +348,7 @@ void update_concurrency_gauges(const Snapshot& snap, observability::Shard& shard
   for (const auto& [gauge, not_after] : snap.certificate_expiry) shard.set(gauge, not_after);
   if (snap.shedding.limit_gauge.valid()) {
     shard.set(snap.shedding.limit_gauge, static_cast<std::int64_t>(snap.config.shedding.max_concurrent_requests));
-    shard.set(snap.shedding.in_flight_gauge, protection::global_gate().in_flight());
+    shard.set(snap.shedding.in_flight_gauge, snap.shedding.gate->in_flight());
   }
   for (const Route& route : snap.routes) {
     if (!route.gate) continue;
@@ -371,11 +366,11 @@ void update_concurrency_gauges(const Snapshot& snap, observability::Shard& shard
   }
 }
 
-std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErrors& errors,
-                                              observability::Registry& metrics, std::uint64_t generation) {
+std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErrors& errors, RuntimeState& state,
+                                              std::uint64_t generation) {
   auto config = load_config_file(path, errors);
   if (!config) return nullptr;
-  return compile_snapshot(std::move(*config), errors, metrics, generation);
+  return compile_snapshot(std::move(*config), errors, state, generation);
 }
 
 }  // namespace portcullis

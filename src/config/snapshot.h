@@ -24,6 +24,9 @@
 
 namespace portcullis {
 
+class RuntimeState;
+
+
 class ConfigErrors;
 
 struct Service {
@@ -94,6 +97,7 @@ inline constexpr std::size_t shed_reasons = 5;
 std::string_view to_string(ShedReason reason);
 
 struct Shedding {
+  std::shared_ptr<protection::Gate> gate;  // shedding.max_concurrent_requests, from the RuntimeState
   protection::PriorityBands bands;
   std::string priority_header;  // lower case; "" = none
   int max_header_priority = 99;
@@ -130,8 +134,8 @@ struct Snapshot {
 
 // Compiles a validated Config (filter args are validated here, with their marks). Returns null and
 // fills `errors` on failure. Runs on the control thread; never on a worker.
-std::shared_ptr<const Snapshot> compile_snapshot(Config config, ConfigErrors& errors,
-                                                 observability::Registry& metrics,
+// State that outlives reloads is taken from `state` (config/runtime_state.h).
+std::shared_ptr<const Snapshot> compile_snapshot(Config config, ConfigErrors& errors, RuntimeState& state,
                                                  std::uint64_t generation);
 
 // Publishes the current concurrency limits and in-flight counts of a snapshot's gateway, routes
@@ -139,7 +143,7 @@ std::shared_ptr<const Snapshot> compile_snapshot(Config config, ConfigErrors& er
 void update_concurrency_gauges(const Snapshot& snap, observability::Shard& shard);
 
 // Parse + validate + compile a file: exactly what `portcullis validate` and a reload run.
-std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErrors& errors,
-                                              observability::Registry& metrics, std::uint64_t generation);
+std::shared_ptr<const Snapshot> load_snapshot(const std::string& path, ConfigErrors& errors, RuntimeState& state,
+                                              std::uint64_t generation);
 
 }  // namespace portcullis

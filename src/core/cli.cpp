@@ -1,4 +1,4 @@
-// Command line: run / validate / --version / --help, with 12-factor environment overrides.
+// Command line: run / validate / schema / --version / --help, with 12-factor environment overrides.
 #include "core/cli.h"
 
 #include <cstdio>
@@ -8,6 +8,8 @@
 #include <string>
 
 #include "config/errors.h"
+#include "config/runtime_state.h"
+#include "config/schema_export.h"
 #include "config/snapshot.h"
 #include "core/server.h"
 #include "util/log.h"
@@ -18,6 +20,7 @@ namespace {
 constexpr const char* usage =
     "usage: portcullis [run] -c FILE        start the gateway\n"
     "       portcullis validate -c FILE     check a config file: exit 0, or print every error and exit 1\n"
+    "       portcullis schema [--keys]      print the config file's JSON Schema (draft 2020-12), or its keys\n"
     "       portcullis --version | --help\n"
     "environment: PORTCULLIS_LOG_LEVEL=debug|info|warn|error, PORT=N (overrides the first listen port)\n";
 
@@ -28,13 +31,13 @@ void apply_environment(Config& config) {
   }
 }
 
-std::shared_ptr<const Snapshot> load(const std::string& path, observability::Registry& metrics, bool quiet) {
+std::shared_ptr<const Snapshot> load(const std::string& path, RuntimeState& state, bool quiet) {
   ConfigErrors errors(path);
   auto config = load_config_file(path, errors);
   std::shared_ptr<const Snapshot> snap;
   if (config) {
     apply_environment(*config);
-    snap = compile_snapshot(std::move(*config), errors, metrics, 1);
+    snap = compile_snapshot(std::move(*config), errors, state, 1);
   }
   if (!snap && !quiet) {
     for (const auto& e : errors.list()) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -61,12 +64,19 @@ int run_main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       config_path = arg.substr(9);
-    } else if (arg == "run" || arg == "validate") {
+    } else if (arg == "run" || arg == "validate" || arg == "schema") {
       command = arg;
+    } else if (arg == "--keys" && command == "schema") {
+      command = "schema-keys";
     } else {
       std::fprintf(stderr, "unknown argument: %s\n%s", arg.c_str(), usage);
       return 2;
     }
+  }
+  // The schema describes every file, so it needs none.
+  if (command == "schema" || command == "schema-keys") {
+    std::fputs((command == "schema" ? configuration_schema() : configuration_keys()).c_str(), stdout);
+    return 0;
   }
   if (config_path.empty()) {
     std::fprintf(stderr, "a config file is required (-c FILE)\n%s", usage);
@@ -82,7 +92,8 @@ int run_main(int argc, char** argv) {
   }
   if (command == "validate") {
     observability::Registry metrics(1);
-    if (!load(config_path, metrics, false)) return 1;
+    RuntimeState state(metrics);
+    if (!load(config_path, state, false)) return 1;
     std::printf("%s: ok\n", config_path.c_str());
     return 0;
   }
@@ -94,9 +105,10 @@ int run_main(int argc, char** argv) {
     return 1;
   }
   auto metrics = std::make_shared<observability::Registry>(effective_workers(*probe) + 1);
-  auto snap = load(config_path, *metrics, false);
+  auto state = std::make_shared<RuntimeState>(*metrics);
+  auto snap = load(config_path, *state, false);
   if (!snap) return 1;
-  Server server(config_path, metrics);
+  Server server(config_path, metrics, state);
   return server.run(snap);
 }
 

@@ -11,7 +11,7 @@
 #include "discovery/manager.h"
 #include "config/errors.h"
 #include "core/worker.h"
-#include "observability/access_log.h"
+#include "config/runtime_state.h"
 #include "util/log.h"
 
 namespace portcullis {
@@ -36,8 +36,10 @@ unsigned effective_workers(const Config& config) {
   return n ? n : 1;
 }
 
-Server::Server(std::string config_path, std::shared_ptr<observability::Registry> metrics)
-    : config_path_(std::move(config_path)), metrics_(std::move(metrics)), control_(std::make_unique<Control>()) {
+Server::Server(std::string config_path, std::shared_ptr<observability::Registry> metrics,
+               std::shared_ptr<RuntimeState> state)
+    : config_path_(std::move(config_path)), metrics_(std::move(metrics)), state_(std::move(state)),
+      control_(std::make_unique<Control>()) {
   reloads_ok_ = metrics_->counter("portcullis_config_reloads_total", "Config reloads, by result.", {{"result", "success"}});
   reloads_failed_ = metrics_->counter("portcullis_config_reloads_total", "Config reloads, by result.", {{"result", "failure"}});
 }
@@ -50,7 +52,7 @@ ReloadResult Server::reload() {
   ReloadResult result;
   ConfigErrors errors(config_path_);
   const std::uint64_t next = generation() + 1;
-  auto snap = load_snapshot(config_path_, errors, *metrics_, next);
+  auto snap = load_snapshot(config_path_, errors, *state_, next);
   if (!snap) {
     for (const auto& e : errors.list()) result.errors.push_back(e.to_string());
     control_shard().inc(reloads_failed_);
@@ -149,7 +151,7 @@ int Server::run(std::shared_ptr<const Snapshot> initial) {
   update_gauges();
   control_->ioc.run();
   for (auto& w : workers_) w->join();
-  observability::LogSink::flush_all(n);
+  state_->flush_access_logs(n);
   log::info("stopped");
   return 0;
 }
@@ -161,7 +163,7 @@ void Server::on_signal(boost::system::error_code ec, int signo) {
     reload();
   } else if (signo == SIGUSR1) {
     log::info("SIGUSR1: reopening log files");
-    observability::LogSink::reopen_all();
+    state_->reopen_access_logs();
   } else {
     begin_shutdown();
   }

@@ -15,6 +15,7 @@
 namespace portcullis {
 
 class Worker;
+class RuntimeState;
 
 struct ReloadResult {
   bool ok = false;
@@ -24,7 +25,8 @@ struct ReloadResult {
 
 class Server {
  public:
-  Server(std::string config_path, std::shared_ptr<observability::Registry> metrics);
+  // `state` is what outlives reloads; the first snapshot was compiled with it.
+  Server(std::string config_path, std::shared_ptr<observability::Registry> metrics, std::shared_ptr<RuntimeState> state);
   ~Server();
 
   // Starts workers and the admin listener with `initial`; returns the exit code once drained.
@@ -34,6 +36,7 @@ class Server {
   std::uint64_t generation() const { return snapshots_.generation.load(std::memory_order_acquire); }
   const SnapshotSource& snapshots() const { return snapshots_; }
   observability::Registry& metrics() { return *metrics_; }
+  RuntimeState& runtime_state() { return *state_; }
   observability::Shard& control_shard() { return metrics_->shard(static_cast<unsigned>(workers_.size())); }
 
   // Control thread only: parse, validate and compile off the data path, then swap atomically.
@@ -54,6 +57,7 @@ class Server {
 
   std::string config_path_;
   std::shared_ptr<observability::Registry> metrics_;
+  std::shared_ptr<RuntimeState> state_;
   SnapshotSource snapshots_;
   std::atomic<bool> draining_{false};
   std::vector<std::unique_ptr<Worker>> workers_;

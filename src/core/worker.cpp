@@ -7,7 +7,7 @@
 
 #include "core/server.h"
 #include "http/connection.h"
-#include "observability/access_log.h"
+#include "config/runtime_state.h"
 #include "util/awaitable.h"
 
 namespace portcullis {
@@ -55,7 +55,7 @@ void Worker::start() {
   probe_lag();
   thread_ = std::thread([this] {
     ioc_.run();
-    observability::LogSink::flush_all(index_);
+    server_.runtime_state().flush_access_logs(index_);
   });
 }
 
@@ -137,7 +137,7 @@ void Worker::upkeep() {
   upkeep_timer_.expires_after(200ms);
   upkeep_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    observability::LogSink::flush_all(index_);
+    server_.runtime_state().flush_access_logs(index_);
     context_.pools().sweep();
     ++tick_;
     context_.for_each_connection([this](http::Connection& c) { c.park_if_idle(tick_); });

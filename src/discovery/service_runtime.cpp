@@ -62,9 +62,7 @@ std::vector<std::uint32_t> build_maglev(const std::vector<Instance>& instances, 
 }
 
 std::mutex registry_mutex;
-std::unordered_map<std::string, std::shared_ptr<ServiceRuntime>> runtimes;
 std::unordered_map<std::string, std::uint32_t> instance_ids;
-std::uint32_t next_service_id = 0;
 
 }  // namespace
 
@@ -75,13 +73,6 @@ std::string_view to_string(CircuitState s) {
     case CircuitState::half_open: return "half_open";
   }
   return "closed";
-}
-
-std::shared_ptr<ServiceRuntime> runtime_for(const std::string& service, observability::Registry& metrics) {
-  std::lock_guard lock(registry_mutex);
-  auto& slot = runtimes[service];
-  if (!slot) slot = std::make_shared<ServiceRuntime>(service, next_service_id++, metrics);
-  return slot;
 }
 
 std::uint32_t instance_id_for(const std::string& address) {

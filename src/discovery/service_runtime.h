@@ -150,9 +150,6 @@ class ServiceRuntime {
   std::mutex ejection_mutex_;  // taken only when an instance crosses its failure threshold
 };
 
-// Process-wide runtimes by service name, created on first use and kept for the process lifetime
-// (a service that leaves the config keeps its id if it comes back).
-std::shared_ptr<ServiceRuntime> runtime_for(const std::string& service, observability::Registry& metrics);
 // Process-wide instance ids by address (per-worker pools are indexed by them).
 std::uint32_t instance_id_for(const std::string& address);
 

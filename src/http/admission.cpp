@@ -15,7 +15,7 @@ bool admit_gateway_and_route(Context& ctx, observability::Shard& shard, protecti
                              protection::GateTicket& route) {
   const Snapshot& snap = *ctx.snapshot;
   if (const std::uint64_t max = snap.config.shedding.max_concurrent_requests; max > 0) {
-    protection::Gate& gate = protection::global_gate();
+    protection::Gate& gate = *snap.shedding.gate;
     if (!gate.enter(snap.shedding.bands.allowed(static_cast<std::int64_t>(max), ctx.priority))) {
       shed(ctx, shard, ShedReason::global_limit, "the gateway is at shedding.max_concurrent_requests");
       return false;

@@ -14,12 +14,6 @@
 namespace portcullis::observability {
 namespace {
 
-std::mutex sinks_mutex;
-std::map<std::string, std::weak_ptr<LogSink>>& sinks() {
-  static std::map<std::string, std::weak_ptr<LogSink>> all;
-  return all;
-}
-
 int open_file(const std::string& path) {
   return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
@@ -36,17 +30,13 @@ void write_all(int fd, const std::string& text) {
 }  // namespace
 
 std::shared_ptr<LogSink> LogSink::open(const std::string& path, std::string& error) {
-  std::lock_guard lock(sinks_mutex);
   const std::string key = path.empty() ? "-" : path;
-  if (auto existing = sinks()[key].lock()) return existing;
   int fd = key == "-" ? STDOUT_FILENO : open_file(key);
   if (fd < 0) {
     error = "cannot open access log " + key;
     return nullptr;
   }
-  std::shared_ptr<LogSink> sink(new LogSink(key, fd));
-  sinks()[key] = sink;
-  return sink;
+  return std::shared_ptr<LogSink>(new LogSink(key, fd));
 }
 
 LogSink::~LogSink() {
@@ -67,22 +57,6 @@ void LogSink::reopen() {
   if (fresh < 0) return;
   ::dup2(fresh, fd_);  // atomic swap of the file behind fd_: writers never see a closed descriptor
   ::close(fresh);
-}
-
-void LogSink::flush_all(unsigned worker) {
-  std::vector<std::shared_ptr<LogSink>> live;
-  {
-    std::lock_guard lock(sinks_mutex);
-    for (auto& [_, weak] : sinks())
-      if (auto s = weak.lock()) live.push_back(std::move(s));
-  }
-  for (auto& s : live) s->flush(worker);
-}
-
-void LogSink::reopen_all() {
-  std::lock_guard lock(sinks_mutex);
-  for (auto& [_, weak] : sinks())
-    if (auto s = weak.lock()) s->reopen();
 }
 
 namespace {

@@ -15,10 +15,10 @@ class LogSink {
   static constexpr std::size_t max_workers = 256;
   static constexpr std::size_t flush_bytes = 32 * 1024;
 
-  // "" or "-" = stdout. Sinks are shared per path across reloads.
+  // "-" = stdout. A new sink on each call: RuntimeState::access_log shares them by path across
+  // filters and reloads, flushes them for each worker and reopens them on SIGUSR1.
   static std::shared_ptr<LogSink> open(const std::string& path, std::string& error);
-  static void flush_all(unsigned worker);  // called by each worker's flush timer and at exit
-  static void reopen_all();                // SIGUSR1, on the control thread
+  void reopen();
 
   ~LogSink();
   std::string& buffer(unsigned worker) { return buffers_[worker].text; }
@@ -30,7 +30,6 @@ class LogSink {
 
  private:
   LogSink(std::string path, int fd) : path_(std::move(path)), fd_(fd), buffers_(max_workers) {}
-  void reopen();
 
   struct alignas(64) WorkerBuffer {
     std::string text;

@@ -6,7 +6,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/runtime_state.h"
 #include "config/suggest.h"
+#include "util/units_text.h"
 
 namespace portcullis {
 
@@ -108,6 +110,36 @@ std::optional<std::vector<std::string>> FilterArgs::strings(const std::string& k
   return out;
 }
 
+std::optional<Duration> FilterArgs::duration(const std::string& key, Duration min, Duration max) {
+  const YAML::Node n = node(key);
+  if (!n) return std::nullopt;
+  const auto value = n.IsScalar() ? parse_duration(n.Scalar()) : std::nullopt;
+  if (!value) {
+    error(key, invalid_duration(n.IsScalar() ? std::optional<std::string_view>(n.Scalar()) : std::nullopt));
+    return std::nullopt;
+  }
+  if (*value < min || *value > max) {
+    error(key, "must be a duration from " + format_duration(min) + " to " + format_duration(max));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<std::uint64_t> FilterArgs::size(const std::string& key, std::uint64_t min, std::uint64_t max) {
+  const YAML::Node n = node(key);
+  if (!n) return std::nullopt;
+  const auto value = n.IsScalar() ? parse_size(n.Scalar()) : std::nullopt;
+  if (!value) {
+    error(key, invalid_size(n.IsScalar() ? std::optional<std::string_view>(n.Scalar()) : std::nullopt));
+    return std::nullopt;
+  }
+  if (*value < min || *value > max) {
+    error(key, "must be a size from " + format_bytes(min) + " to " + format_bytes(max));
+    return std::nullopt;
+  }
+  return value;
+}
+
 bool FilterArgs::finish() {
   if (args() && args().IsMap()) {
     for (const auto& kv : args()) {
@@ -119,6 +151,8 @@ bool FilterArgs::finish() {
   }
   return errors_.list().size() == errors_before_;
 }
+
+observability::Registry& FilterBuild::metrics() const { return state.metrics(); }
 
 FilterRegistry& FilterRegistry::instance() {
   static FilterRegistry* registry = [] {

@@ -11,10 +11,12 @@
 #include "config/errors.h"
 #include "config/yaml_node.h"
 #include "pipeline/filter.h"
+#include "util/units.h"
 
 namespace portcullis {
 
 namespace observability { class Registry; }
+class RuntimeState;
 
 // Reads a filter's args map and reports unknown keys and wrong types, all at once.
 class FilterArgs {
@@ -24,6 +26,10 @@ class FilterArgs {
   std::optional<long long> integer(const std::string& key, long long min, long long max);
   std::optional<bool> boolean(const std::string& key);
   std::optional<std::vector<std::string>> strings(const std::string& key);
+  // Durations and sizes as config keys take them ("250ms", "2m", "64KiB"), with the loader's
+  // messages, within [min, max].
+  std::optional<Duration> duration(const std::string& key, Duration min, Duration max);
+  std::optional<std::uint64_t> size(const std::string& key, std::uint64_t min, std::uint64_t max);
   YAML::Node node(const std::string& key);  // raw access (undefined when absent), marks the key as known
   // Whether the key is written at all, even as null: lets `key: null` mean "off" where absence
   // means "the default".
@@ -50,7 +56,8 @@ struct FilterBuild {
   FilterArgs& args;
   std::string yaml_path;
   std::string route_id;  // empty for global filters
-  observability::Registry& metrics;
+  RuntimeState& state;   // what outlives reloads, metrics included (config/runtime_state.h)
+  observability::Registry& metrics() const;
 };
 
 using FilterFactory = std::function<std::unique_ptr<Filter>(FilterBuild&)>;

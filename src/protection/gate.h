@@ -54,9 +54,6 @@ class GateTicket {
   Gate* gate_ = nullptr;
 };
 
-// The gateway-wide gate and one per route id, process-wide.
-Gate& global_gate();
-std::shared_ptr<Gate> route_gate(const std::string& route_id);
 
 // Prioritized shedding (Netflix's model): a priority may use only a share of a limit, so as a
 // limit fills, the least important requests are turned away first and the most important only

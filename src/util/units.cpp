@@ -1,5 +1,6 @@
 // Duration and size parsing shared by every config section.
 #include "util/units.h"
+#include "util/units_text.h"
 
 #include <charconv>
 #include <cmath>
@@ -63,6 +64,41 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   const double bytes = parts->number * factor;
   if (bytes > 9.2e18 || bytes != std::floor(bytes)) return std::nullopt;
   return static_cast<std::uint64_t>(bytes);
+}
+
+std::string format_duration(Duration d) {
+  const std::int64_t n = d.count();
+  if (n == 0) return "0";
+  struct Unit {
+    std::int64_t ns;
+    const char* name;
+  };
+  static constexpr Unit kUnits[] = {{3600'000'000'000, "h"}, {60'000'000'000, "m"}, {1'000'000'000, "s"},
+                                    {1'000'000, "ms"},       {1'000, "us"},          {1, "ns"}};
+  for (const Unit& unit : kUnits)
+    if (n % unit.ns == 0) return std::to_string(n / unit.ns) + unit.name;
+  return std::to_string(n) + "ns";
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  struct Unit {
+    std::uint64_t factor;
+    const char* name;
+  };
+  static constexpr Unit kUnits[] = {{1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}};
+  for (const Unit& unit : kUnits)
+    if (bytes >= unit.factor && bytes % unit.factor == 0) return std::to_string(bytes / unit.factor) + unit.name;
+  return std::to_string(bytes);
+}
+
+std::string invalid_duration(std::optional<std::string_view> shown) {
+  return "invalid duration " + (shown ? "\"" + std::string(*shown) + "\" " : std::string()) +
+         "(expected e.g. 250ms, 3s, 2m, 1h; a bare number is seconds)";
+}
+
+std::string invalid_size(std::optional<std::string_view> shown) {
+  return "invalid size " + (shown ? "\"" + std::string(*shown) + "\" " : std::string()) +
+         "(expected bytes, or a number with B, KiB, MiB, GiB, KB, MB or GB)";
 }
 
 }  // namespace portcullis

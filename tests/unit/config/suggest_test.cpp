@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/runtime_state.h"
 #include "config/config.h"
 #include "config/errors.h"
 #include "config/snapshot.h"
@@ -50,7 +51,8 @@ filters:
                                                        errors);
   REQUIRE(errors.list().empty());
   portcullis::observability::Registry metrics(1);
-  CHECK(portcullis::compile_snapshot(std::move(config), errors, metrics, 1) == nullptr);
+  portcullis::RuntimeState state(metrics);
+  CHECK(portcullis::compile_snapshot(std::move(config), errors, state, 1) == nullptr);
   const std::string text = errors.joined();
   CHECK(text.find("test.yaml:3:13: filters[0].name: unknown filter 'rate_limitt'; did you mean rate_limit?") !=
         std::string::npos);

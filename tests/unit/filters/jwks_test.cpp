@@ -158,7 +158,7 @@ TEST_CASE("jwt fetches jwks_url keys, refetches on an unknown kid and keeps the 
   JwksServer server;  // answers 500 until told otherwise
   auto f = build("jwt", "{ jwks_url: \"" + server.url() + "\", jwks_refresh: 1h, jwks_min_refresh: 1ms }");
   REQUIRE(f->filter);
-  auto remote = filters::jwt::RemoteKeys::acquire(server.url(), {std::chrono::hours(1), std::chrono::milliseconds(1), std::chrono::seconds(5)});
+  auto remote = filters::jwt::RemoteKeys::acquire(server.url(), {std::chrono::hours(1), std::chrono::milliseconds(1), std::chrono::seconds(5)}, filter_support::test_state());
   const std::string t1 = token({{"alg", "RS256"}, {"kid", "k1"}}, claims(), k.rsa.get());
   const std::string t2 = token({{"alg", "ES256"}, {"kid", "k2"}}, claims(), k.p256.get());
 
@@ -210,6 +210,6 @@ TEST_CASE("jwt fetches jwks_url keys, refetches on an unknown kid and keeps the 
   // new fetch would run.
   auto reloaded = build("jwt", "{ jwks_url: \"" + server.url() + "\", jwks_refresh: 1h, jwks_min_refresh: 1h }");
   REQUIRE(reloaded->filter);
-  CHECK(filters::jwt::RemoteKeys::acquire(server.url(), {}) == remote);
+  CHECK(filters::jwt::RemoteKeys::acquire(server.url(), {}, filter_support::test_state()) == remote);
   CHECK(accepted(*reloaded->filter, t2));
 }

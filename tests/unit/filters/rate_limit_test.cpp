@@ -16,6 +16,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/runtime_state.h"
 #include "filters/protection/gcra_table.h"
 #include "filters/protection/rate_limit.h"
 #include "protection/redis_client.h"
@@ -38,13 +39,14 @@ struct Built {
   std::unique_ptr<Filter> filter;
   ConfigErrors errors{"test.yaml"};
   observability::Registry metrics{1};
+  RuntimeState state{metrics};
 };
 
 std::unique_ptr<Built> build(const std::string& args_yaml, const std::string& route_id = "r1") {
   auto out = std::make_unique<Built>();
   YAML::Node args = YAML::Load(args_yaml);
   FilterArgs fa(args, "filters[0]", out->errors);
-  FilterBuild b{fa, "filters[0]", route_id, out->metrics};
+  FilterBuild b{fa, "filters[0]", route_id, out->state};
   out->filter = (*FilterRegistry::instance().find("rate_limit"))(b);
   if (!fa.finish()) out->filter.reset();
   return out;
@@ -127,7 +129,7 @@ TEST_CASE("rate_limit: bad args are config errors with their position", "[filter
   const std::string redis_errors =
       errors_of("rate: 10/s\nbackend: redis\nmax_keys: 64\nredis:\n  address: \"127.0.0.1:6379\"\n  timeout: soon\n"
                 "  failure_mode: maybe\n  pasword: hunter2\n");
-  CHECK(redis_errors.find("test.yaml:6:12: filters[0].args.redis.timeout: expected a positive duration") !=
+  CHECK(redis_errors.find("test.yaml:6:12: filters[0].args.redis.timeout: invalid duration \"soon\"") !=
         std::string::npos);
   CHECK(redis_errors.find("filters[0].args.redis.failure_mode: expected open or closed") != std::string::npos);
   CHECK(redis_errors.find("test.yaml:8:3: filters[0].args.redis.pasword: unknown key") != std::string::npos);

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "config/runtime_state.h"
 #include "config/errors.h"
 #include "observability/metrics.h"
 #include "pipeline/registry.h"
@@ -20,12 +21,19 @@ struct Built {
   ConfigErrors errors{"test.yaml"};
 };
 
-inline std::unique_ptr<Built> build(const std::string& name, const std::string& args_yaml) {
+// One gateway's state for every filter the tests build, so two builds are like a reload.
+inline RuntimeState& test_state() {
   static observability::Registry metrics(1);
+  static RuntimeState state(metrics);
+  return state;
+}
+
+inline std::unique_ptr<Built> build(const std::string& name, const std::string& args_yaml) {
+  RuntimeState& state = test_state();
   auto out = std::make_unique<Built>();
   YAML::Node args = YAML::Load(args_yaml);
   FilterArgs fa(args, "filters[0]", out->errors);
-  FilterBuild b{fa, "filters[0]", "", metrics};
+  FilterBuild b{fa, "filters[0]", "", state};
   const FilterFactory* factory = FilterRegistry::instance().find(name);
   REQUIRE(factory);
   out->filter = (*factory)(b);

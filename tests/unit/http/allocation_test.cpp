@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "config/runtime_state.h"
 #include "config/errors.h"
 #include "config/snapshot.h"
 #include "core/worker_context.h"
@@ -79,7 +80,8 @@ TEST_CASE("a proxied keep-alive request allocates nothing once the worker is war
                                           "\"]\nroutes:\n  - { id: all, path: /**, service: origin }\n"
                                           "filters:\n  - { name: access_log, args: { path: /dev/null } }\n"),
                                errors);
-  auto snapshot = compile_snapshot(std::move(config), errors, registry, 1);
+  RuntimeState state(registry);
+  auto snapshot = compile_snapshot(std::move(config), errors, state, 1);
   INFO(errors.joined());
   REQUIRE(snapshot);
   for (const auto& [name, service] : snapshot->services) service->runtime->publish(service->static_instances, "static");

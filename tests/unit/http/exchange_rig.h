@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/errors.h"
+#include "config/runtime_state.h"
 #include "config/snapshot.h"
 #include "core/worker_context.h"
 #include "http/exchange.h"
@@ -26,7 +27,7 @@ class Rig {
     Config config = parse_config(YAML::Load(yaml), errors);
     INFO(errors.joined());
     REQUIRE(errors.empty());
-    auto snapshot = compile_snapshot(std::move(config), errors, metrics_, ++generation_);
+    auto snapshot = compile_snapshot(std::move(config), errors, state(), ++generation_);
     INFO(errors.joined());
     REQUIRE(snapshot);
     for (const auto& [name, service] : snapshot->services)
@@ -76,6 +77,11 @@ class Rig {
   static observability::Registry& registry() {
     static observability::Registry r(2);
     return r;
+  }
+  // Shared by every rig, as one gateway's state is shared by its reloads.
+  static RuntimeState& state() {
+    static RuntimeState s(registry());
+    return s;
   }
   observability::Registry& metrics_;
   SnapshotSource source_;
