@@ -1,4 +1,5 @@
-// Control-plane HTTP client: resolve, connect, send, read the response with the strict parser.
+// Control-plane HTTP client: resolve, connect, send, and read the response with Boost.Beast's parser
+// (fed from the gateway's plain-or-TLS stream).
 // One watchdog timer per exchange closes the socket on timeout or cancellation, so every await
 // below ends promptly with an error instead of hanging.
 #include "discovery/http_client.h"
@@ -15,17 +16,24 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <array>
 #include <charconv>
+#include <sstream>
 
 #include "http/buffer.h"
 #include "http/message.h"
-#include "http/parser.h"
 #include "http/stream.h"
 #include "tls/tls.h"
 
 namespace portcullis::discovery {
 
 namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
 namespace {
@@ -151,15 +159,22 @@ struct HttpExchange : std::enable_shared_from_this<HttpExchange> {
 
 namespace {
 
+// The request as Beast writes it. Host and, for a body or a method that carries one,
+// Content-Length are added; Connection: close, as every exchange here is one request.
 std::string build_request(const HttpRequest& req, const Url& url) {
-  std::string out = req.method + " " + url.target + " HTTP/1.1\r\nHost: " +
-                    (req.host.empty() ? url.authority() : req.host) + "\r\n";
-  for (const auto& [k, v] : req.headers) out += k + ": " + v + "\r\n";
+  bhttp::request<bhttp::string_body> message;
+  message.method_string(req.method);
+  message.target(url.target);
+  message.version(11);
+  message.set(bhttp::field::host, req.host.empty() ? url.authority() : req.host);
+  for (const auto& [k, v] : req.headers) message.insert(k, v);
+  message.body() = req.body;
   if (!req.body.empty() || req.method == "POST" || req.method == "PUT")
-    out += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
-  out += "Connection: close\r\n\r\n";
-  out += req.body;
-  return out;
+    message.content_length(req.body.size());
+  message.set(bhttp::field::connection, "close");
+  std::ostringstream out;
+  out << message;
+  return out.str();
 }
 
 // Reads the response off the socket into a buffer; `eof` tells a clean close from an error.
@@ -203,75 +218,98 @@ struct BodySink {
   }
 };
 
-struct Framing {
-  bool chunked = false;
-  bool until_close = false;
-  std::uint64_t length = 0;
-};
+// Beast's response parser, fed from the Reader's buffer (so plain and TLS streams read alike). A
+// buffer_body parser hands over the body a scratch buffer at a time, whatever its framing.
+class ResponseReader {
+ public:
+  ResponseReader(Reader& reader, bool head_request) : reader_(reader), head_request_(head_request) { fresh(); }
 
-// Reads the final response head (1xx skipped) into `result`. Returns "" or what went wrong.
-net::awaitable<std::string> read_head(Reader& r, HttpResult& result, Framing& framing, const std::string& where) {
-  http::ResponseHead head;
-  http::ResponseFraming response_framing;
-  while (true) {
-    http::ParseResult p = http::parse_response_head(r.buffer.readable(), max_head_bytes, head, response_framing);
-    if (p.status == http::ParseStatus::error) co_return std::string(p.error_message) + " from " + where;
-    if (p.status == http::ParseStatus::incomplete) {
-      const auto ec = co_await r.more();
-      if (ec) co_return r.failure(where, ec, "before a response");
-      continue;
-    }
-    if (head.status == 101) co_return "unexpected 101 from " + where;
-    if (head.status >= 200) break;
-    r.buffer.consume(head.head_bytes);
-  }
-  result.status = head.status;
-  for (const auto& f : head.fields.items()) result.headers.emplace_back(std::string(f.name), std::string(f.value));
-  framing = {head.chunked, response_framing.until_close, head.content_length};
-  r.buffer.consume(head.head_bytes);  // invalidates `head`'s views: copied above
-  co_return std::string();
-}
-
-// Reads the body as framed, handing it to `sink`. Returns "" or what went wrong.
-net::awaitable<std::string> read_body(Reader& r, BodySink& sink, const Framing& framing, const std::string& where) {
-  const std::string too_large = "response body from " + where + " exceeds " + std::to_string(sink.max) + " bytes";
-  if (framing.chunked) {
-    http::ChunkedDecoder decoder;
-    while (!sink.stop) {
-      std::string_view in = r.buffer.readable(), piece;
-      auto result = decoder.next(in, piece);
-      std::size_t used = r.buffer.size() - in.size();
-      bool fits = result != http::ChunkedDecoder::Result::data || sink.put(piece);
-      r.buffer.consume(used);
-      if (!fits) co_return too_large;
-      if (result == http::ChunkedDecoder::Result::done) break;
-      if (result == http::ChunkedDecoder::Result::error)
-        co_return std::string("bad chunked body from ") + where + ": " + decoder.error();
-      if (result == http::ChunkedDecoder::Result::need_more) {
-        const auto ec = co_await r.more();
-        if (ec) co_return r.failure(where, ec, "inside a chunked body");
+  // Reads up to the final response's head (1xx are skipped) into `result`. "" or what went wrong.
+  net::awaitable<std::string> head(HttpResult& result, const std::string& where) {
+    while (true) {
+      boost::system::error_code ec;
+      feed(ec);
+      if (ec) co_return "bad response from " + where + ": " + ec.message();
+      if (parser_->is_header_done()) {
+        const int status = parser_->get().result_int();
+        if (status == 101) co_return "unexpected 101 from " + where;
+        if (status >= 200) break;
+        fresh();  // a 1xx is a message of its own
+        continue;
       }
+      const auto rec = co_await reader_.more();
+      if (rec) co_return reader_.failure(where, rec, "before a response");
+    }
+    result.status = parser_->get().result_int();
+    for (const auto& field : parser_->get()) result.headers.emplace_back(field.name_string(), field.value());
+    co_return std::string();
+  }
+
+  // Reads the body as framed, handing it to `sink`. "" or what went wrong.
+  net::awaitable<std::string> body(BodySink& sink, const std::string& where) {
+    const std::string too_large = "response body from " + where + " exceeds " + std::to_string(sink.max) + " bytes";
+    while (!sink.stop) {
+      if (!take(sink)) co_return too_large;
+      if (parser_->is_done() || sink.stop) break;
+      if (!reader_.buffer.empty() && last_used_ > 0) {  // the scratch buffer filled up: more to parse
+        boost::system::error_code ec;
+        feed(ec);
+        if (ec) co_return "bad response body from " + where + ": " + ec.message();
+        continue;
+      }
+      const auto rec = co_await reader_.more();
+      boost::system::error_code ec;
+      if (rec && reader_.eof) {
+        parser_->put_eof(ec);  // ends a body framed by the close; anything else is cut short
+        if (!ec) break;
+      }
+      if (rec) co_return reader_.failure(where, rec, "before the body ended");
+      feed(ec);
+      if (ec) co_return "bad response body from " + where + ": " + ec.message();
     }
     co_return std::string();
   }
-  std::uint64_t remaining = framing.length;
-  while (!sink.stop && (framing.until_close || remaining > 0)) {
-    if (r.buffer.empty()) {
-      const auto ec = co_await r.more();
-      if (ec) {
-        if (r.eof && framing.until_close) break;
-        co_return r.failure(where, ec, "before the body ended");
-      }
-    }
-    std::string_view piece = r.buffer.readable();
-    if (!framing.until_close && piece.size() > remaining) piece = piece.substr(0, static_cast<std::size_t>(remaining));
-    bool fits = sink.put(piece);
-    if (!framing.until_close) remaining -= piece.size();
-    r.buffer.consume(piece.size());
-    if (!fits) co_return too_large;
+
+ private:
+  void fresh() {
+    parser_.emplace();
+    parser_->header_limit(max_head_bytes);
+    parser_->body_limit(boost::none);  // BodySink enforces max_body, and a stream has none
+    parser_->eager(true);
+    parser_->skip(head_request_);
+    parser_->get().body().data = nullptr;
   }
-  co_return std::string();
-}
+
+  // Parses what the buffer holds into the scratch buffer. need_more and need_buffer are not errors.
+  void feed(boost::system::error_code& ec) {
+    auto& body = parser_->get().body();
+    if (body.data == nullptr) {
+      body.data = scratch_.data();
+      body.size = scratch_.size();
+    }
+    last_used_ = 0;
+    if (reader_.buffer.empty()) return;
+    const std::string_view in = reader_.buffer.readable();
+    last_used_ = parser_->put(net::buffer(in.data(), in.size()), ec);
+    reader_.buffer.consume(last_used_);
+    if (ec == bhttp::error::need_more || ec == bhttp::error::need_buffer) ec = {};
+  }
+
+  // Hands what the scratch buffer holds to `sink` and empties it. False when the sink is full.
+  bool take(BodySink& sink) {
+    auto& body = parser_->get().body();
+    const std::size_t got = body.data == nullptr ? 0 : scratch_.size() - body.size;
+    body.data = scratch_.data();
+    body.size = scratch_.size();
+    return got == 0 || sink.put(std::string_view(scratch_.data(), got));
+  }
+
+  Reader& reader_;
+  bool head_request_;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
+  std::array<char, read_size> scratch_{};
+  std::size_t last_used_ = 0;
+};
 
 // The exchange itself; `on_piece` null = buffer the body.
 net::awaitable<HttpResult> exchange(net::io_context& ioc, HttpRequest req, const PieceHandler* on_piece) {
@@ -336,14 +374,13 @@ net::awaitable<HttpResult> exchange(net::io_context& ioc, HttpRequest req, const
       break;
     }
     Reader reader{ex->stream, {}, false};
-    Framing framing;
-    error = co_await read_head(reader, result, framing, where);
+    ResponseReader response(reader, req.method == "HEAD");
+    error = co_await response.head(result, where);
     if (!error.empty()) break;
     const bool streaming = on_piece && *on_piece && result.status >= 200 && result.status < 300;
     if (streaming) ex->timer.cancel();  // a watch runs until it ends or is cancelled
-    if (req.method == "HEAD" || result.status == 204 || result.status == 304) break;
     BodySink sink{streaming ? on_piece : nullptr, result.body, req.max_body};
-    error = co_await read_body(reader, sink, framing, where);
+    error = co_await response.body(sink, where);
   } while (false);
 
   // The watchdog's reason wins: an I/O error after it closed the socket is only its symptom.

@@ -1,7 +1,8 @@
 // A small asynchronous HTTP/1.1 client for the control plane: registry polls (eureka, etcd) and
 // active health checks. Plain TCP, one request per connection (Connection: close): control-plane
-// requests are rare enough that pooling would only add states to get wrong. Responses go through
-// the data path's strict parser, so a registry that answers garbage fails cleanly.
+// requests are rare enough that pooling would only add states to get wrong. Requests are written
+// and responses parsed by Boost.Beast (chunked watch streams included), so a registry that answers
+// garbage fails cleanly; Beast stays out of this header.
 #pragma once
 #include <chrono>
 #include <cstdint>
