@@ -1,8 +1,9 @@
 // portcullis-example-backend: the origin server that `make demo`, the integration tests and the peer
 // benchmark (portcullis, nginx, HAProxy) put behind a proxy. It is one thread of Boost.Asio
-// coroutines with its own small HTTP/1.1 parser, fast enough that a benchmark measures the proxy
-// rather than the backend, and it reports what it received (X-Seen-* headers, /headers) so tests
-// can check what a proxy forwarded.
+// coroutines; requests are parsed by Boost.Beast's request parser (fed from a read buffer of its
+// own, one parser per request) and answered with gathered writes, fast enough that a benchmark
+// measures the proxy rather than the backend. It reports what it received (X-Seen-* headers,
+// /headers) so tests can check what a proxy forwarded.
 //
 // Endpoints are matched on the last path segment, so /hello/echo and /echo are the same; anything
 // else gets the default "hello from NAME". Every response carries X-Backend, X-Seen-Method and
@@ -40,6 +41,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -62,9 +65,12 @@
 #include <utility>
 #include <vector>
 
+#include "capacity.h"
 #include "registration.h"
+#include "text.h"
 
 namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
 using asio::awaitable;
 using asio::ip::tcp;
 using boost::system::error_code;
@@ -72,265 +78,38 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using namespace backend;
+
 // Every asynchronous call reports errors as values: a dropped connection is ordinary here.
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
-constexpr auto npos = std::string_view::npos;
 
-constexpr std::size_t initial_buffer = 4 * 1024;     // holds any ordinary request head
 constexpr std::size_t min_read = 1024;               // smallest free space worth a read
 constexpr std::size_t max_head = 64 * 1024;          // request line plus fields
 constexpr std::size_t max_fields = 100;
-constexpr std::size_t io_chunk = 64 * 1024;          // body reads and /bytes writes
 constexpr std::size_t max_echo = 64 * 1024 * 1024;   // /echo holds the body, so it is capped
 constexpr std::size_t kept_payload = 64 * 1024;      // larger payload buffers are freed when idle
-constexpr std::size_t max_chunk_line = 4 * 1024;
-constexpr std::size_t max_trailers = 16 * 1024;
 constexpr std::size_t linger_budget = 1024 * 1024;
 constexpr auto linger_time = 1s;
 constexpr std::uint64_t max_sleep_ms = 3'600'000;
 constexpr std::uint64_t max_capacity = 1'000'000;
 
 // ---------------------------------------------------------------------------------------------
-// Text helpers
-
-constexpr std::array<bool, 256> make_token_table() {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}
-constexpr auto token_table = make_token_table();
-
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!token_table[static_cast<unsigned char>(c)]) return false;
-  return true;
-}
-
-// field-vchar, SP, HTAB and obs-text; CTLs (bare CR and NUL included) and DEL are refused.
-bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
-}
-
-std::string_view trim_ows(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
-// Calls fn on each non-empty element of a comma-separated field value; stops at the first false.
-template <typename Fn>
-bool for_each_element(std::string_view list, Fn fn) {
-  while (!list.empty()) {
-    std::size_t comma = list.find(',');
-    std::string_view item = trim_ows(list.substr(0, comma));
-    if (!item.empty() && !fn(item)) return false;
-    list = comma == npos ? std::string_view{} : list.substr(comma + 1);
-  }
-  return true;
-}
-
-// 1*DIGIT, capped at 18 digits so the value can never overflow.
-bool parse_decimal(std::string_view s, std::uint64_t& out) {
-  if (s.empty() || s.size() > 18) return false;
-  std::uint64_t n = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  out = n;
-  return true;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = ascii_lower(c);
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-void append_number(std::string& out, std::uint64_t n) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
-  out.append(digits, end);
-}
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: break;
-  }
-  // Any other code still gets a phrase naming its class; clients must not depend on it anyway.
-  if (status < 300) return "Success";
-  if (status < 400) return "Redirection";
-  if (status < 500) return "Client Error";
-  return "Server Error";
-}
-
-// Length of the well-formed UTF-8 sequence starting at s[i], or 0 where there is none.
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-  auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = at(i), lo = 0x80, hi = 0xbf;
-  std::size_t n = 0;
-  if (c >= 0xc2 && c <= 0xdf) n = 2;
-  if (c >= 0xe0 && c <= 0xef) n = 3;
-  if (c >= 0xf0 && c <= 0xf4) n = 4;
-  if (c == 0xe0) lo = 0xa0;  // overlong
-  if (c == 0xed) hi = 0x9f;  // surrogates
-  if (c == 0xf0) lo = 0x90;  // overlong
-  if (c == 0xf4) hi = 0x8f;  // above U+10FFFF
-  if (n == 0 || i + n > s.size() || at(i + 1) < lo || at(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k)
-    if (at(i + k) < 0x80 || at(i + k) > 0xbf) return 0;
-  return n;
-}
-
-// Appends s as a JSON string. Header values may hold obs-text that is not UTF-8; such bytes are
-// read as Latin-1 so the document always parses.
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c >= 0x80 ? utf8_length(s, i) : 0;
-    if (n > 0) {
-      out.append(s.substr(i, n));
-      i += n;
-      continue;
-    }
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x80) {
-      out += "\\u00";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-    ++i;
-  }
-  out += '"';
-}
-
-// Origin servers with a clock send Date; formatting it once a second keeps it off the hot path.
-std::string_view http_date() {
-  static std::time_t cached = -1;
-  static char text[64];
-  static std::size_t length = 0;
-  std::time_t now = std::time(nullptr);
-  if (now != cached) {
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    length = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    cached = now;
-  }
-  return {text, length};
-}
-
-// The /bytes body: one shared 64 KiB block, so a download of any size costs no memory per client.
-std::string_view pattern_block() {
-  static const std::string block(io_chunk, 'x');
-  return block;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Read buffer: bytes received but not yet consumed, kept contiguous so a head parses in place.
-
-class ReadBuffer {
- public:
-  ReadBuffer() : data_(initial_buffer) {}
-
-  std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
-  std::size_t size() const { return end_ - begin_; }
-
-  // Only moves the start: views handed out stay valid until the next prepare().
-  void consume(std::size_t n) {
-    begin_ += n;
-    if (begin_ == end_) begin_ = end_ = 0;
-  }
-
-  // Free space of at least `want` bytes after the data, compacting first and growing if needed.
-  asio::mutable_buffer prepare(std::size_t want) {
-    if (data_.size() - end_ < want && begin_ > 0) {
-      std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
-      end_ -= begin_;
-      begin_ = 0;
-    }
-    if (data_.size() - end_ < want) data_.resize(std::max(end_ + want, data_.size() * 2));
-    return asio::buffer(data_.data() + end_, data_.size() - end_);
-  }
-
-  void commit(std::size_t n) { end_ += n; }
-
-  // Gives back memory a large body or head needed once the data fits the ordinary size again.
-  void shrink() {
-    if (data_.size() <= initial_buffer || size() > initial_buffer) return;
-    std::vector<char> smaller(initial_buffer);
-    std::memcpy(smaller.data(), data_.data() + begin_, size());
-    end_ = size();
-    begin_ = 0;
-    data_.swap(smaller);
-  }
-
- private:
-  std::vector<char> data_;
-  std::size_t begin_ = 0;
-  std::size_t end_ = 0;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Request head parsing
+// Requests, parsed by Boost.Beast's request parser fed from the read buffer
 
 struct Field {
   std::string_view name;
   std::string_view value;
 };
 
-// One parsed request head. The views point into raw, which is reused from request to request.
+using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
+
+// What the handlers need of one request head. The views point into the parser's message, which
+// lives until the next request's head is read.
 struct RequestHead {
-  std::string raw;
   std::string_view method;
   std::string_view target;
   int minor = 1;  // HTTP/1.minor
   std::vector<Field> fields;
-  bool has_length = false;
   std::uint64_t content_length = 0;
   bool chunked = false;
   bool keep_alive = true;
@@ -343,23 +122,6 @@ struct RequestHead {
   }
 };
 
-// Where the head ends (just past the empty line), or npos. `from` remembers how far the search
-// got, so a head that trickles in is not rescanned from the start on every read.
-std::size_t find_head_end(std::string_view v, std::size_t& from) {
-  std::size_t p = from;
-  while ((p = v.find('\n', p)) != npos) {
-    if (p + 1 >= v.size()) break;
-    if (v[p + 1] == '\n') return p + 2;
-    if (v[p + 1] == '\r') {
-      if (p + 2 >= v.size()) break;
-      if (v[p + 2] == '\n') return p + 3;
-    }
-    ++p;
-  }
-  from = p == npos ? v.size() : p;
-  return npos;
-}
-
 // Empty lines before a request line are ignored (RFC 9112 2.2): some clients send a stray CRLF
 // after a body. Returns how many bytes of them start `v`.
 std::size_t leading_empty_lines(std::string_view v) {
@@ -371,254 +133,46 @@ std::size_t leading_empty_lines(std::string_view v) {
   }
 }
 
-// Takes the next line off `rest`. CRLF ends a line; a lone LF is accepted too (RFC 9112 2.2).
-bool next_line(std::string_view& rest, std::string_view& line) {
-  std::size_t lf = rest.find('\n');
-  if (lf == npos) return false;
-  line = rest.substr(0, lf);
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  rest.remove_prefix(lf + 1);
-  return true;
+// The status a parse error is refused with.
+int status_for(const error_code& ec) {
+  if (ec == bhttp::error::header_limit) return 431;
+  if (ec == bhttp::error::bad_version) return 505;
+  return 400;
 }
 
-// method SP request-target SP HTTP-version. Returns 0 or the status to refuse it with.
-int parse_request_line(std::string_view line, RequestHead& req) {
-  std::size_t sp1 = line.find(' ');
-  if (sp1 == npos) return 400;
-  std::size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == npos) return 400;
-  std::string_view method = line.substr(0, sp1);
-  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  std::string_view version = line.substr(sp2 + 1);
-  if (!is_token(method) || target.empty()) return 400;
-  for (char c : target)  // a URI is visible ASCII; whitespace or control bytes mean a broken line
-    if (c <= 0x20 || c >= 0x7f) return 400;
-  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.') return 400;
-  if (version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9') return 400;
-  if (version[5] != '1') return 505;
-  req.method = method;
-  req.target = target;
-  req.minor = version[7] - '0';
-  return 0;
-}
-
-// field-name ":" OWS field-value OWS. Whitespace before the colon and obs-fold are refused.
-std::optional<Field> parse_field_line(std::string_view line) {
-  std::size_t colon = line.find(':');
-  if (colon == npos || !is_token(line.substr(0, colon))) return std::nullopt;
-  std::string_view value = trim_ows(line.substr(colon + 1));
-  for (char c : value)
-    if (!is_value_char(static_cast<unsigned char>(c))) return std::nullopt;
-  return Field{line.substr(0, colon), value};
-}
-
-// Content-Length: identical repeats ("5, 5" or two fields) are one length; anything else is not.
-bool merge_content_length(std::string_view value, RequestHead& req) {
-  bool any = false;
-  bool ok = for_each_element(value, [&](std::string_view item) {
-    std::uint64_t n = 0;
-    if (!parse_decimal(item, n) || (req.has_length && n != req.content_length)) return false;
-    req.has_length = true;
-    req.content_length = n;
-    any = true;
-    return true;
-  });
-  return ok && any;
-}
-
-// What the request's connection and body framing fields say, checked the way RFC 9112 6 asks so
-// that no two readers of this request could disagree on where it ends. Returns 0 or a status.
-int apply_fields(RequestHead& req) {
-  bool transfer_coding = false, other_coding = false, chunked_not_last = false;
-  bool close = false, keep_alive = false;
+// Copies what the handlers use out of the parsed head and checks what Beast leaves to the server
+// (RFC 9112 3.2, 6.1): one Host in HTTP/1.1, no transfer coding in HTTP/1.0 or before chunked,
+// at most max_fields fields. Returns 0 or the status to refuse the request with.
+int take_head(const RequestParser& parser, RequestHead& req) {
+  const auto& message = parser.get();
+  req.method = message.method_string();
+  req.target = message.target();
+  req.minor = message.version() % 10;
+  if (message.version() / 10 != 1) return 505;
+  req.fields.clear();
   int hosts = 0;
-  for (const Field& f : req.fields) {
-    if (iequals(f.name, "content-length")) {
-      if (!merge_content_length(f.value, req)) return 400;
-    } else if (iequals(f.name, "transfer-encoding")) {
+  bool transfer_coding = false, other_coding = false;
+  for (const auto& f : message) {
+    if (req.fields.size() == max_fields) return 431;
+    req.fields.push_back({f.name_string(), f.value()});
+    if (f.name() == bhttp::field::host) ++hosts;
+    if (f.name() == bhttp::field::transfer_encoding) {
       transfer_coding = true;
-      for_each_element(f.value, [&](std::string_view coding) {
-        if (req.chunked) chunked_not_last = true;  // chunked must be applied last, and only once
-        if (iequals(coding, "chunked")) req.chunked = true;
-        else other_coding = true;
+      for_each_element(f.value(), [&](std::string_view coding) {
+        other_coding = other_coding || !iequals(coding, "chunked");
         return true;
       });
-    } else if (iequals(f.name, "host")) {
-      ++hosts;
-    } else if (iequals(f.name, "connection")) {
-      for_each_element(f.value, [&](std::string_view option) {
-        close = close || iequals(option, "close");
-        keep_alive = keep_alive || iequals(option, "keep-alive");
-        return true;
-      });
-    } else if (iequals(f.name, "expect")) {
-      req.expect_continue = iequals(f.value, "100-continue");
     }
   }
   if (hosts > 1 || (hosts == 0 && req.minor >= 1)) return 400;
-  if (transfer_coding) {
-    if (req.minor == 0 || req.has_length || chunked_not_last || !req.chunked) return 400;
-    if (other_coding) return 501;
-  }
-  req.keep_alive = req.minor >= 1 ? !close : keep_alive && !close;
+  req.chunked = parser.chunked();
+  req.content_length = parser.content_length().value_or(0);
+  if (transfer_coding && (req.minor == 0 || !req.chunked)) return 400;
+  if (other_coding) return 501;
+  req.keep_alive = message.keep_alive();
+  req.expect_continue = iequals(message[bhttp::field::expect], "100-continue");
   return 0;
 }
-
-// Parses req.raw (a whole head, empty line included). Returns 0, or the status to refuse it with.
-int parse_head(RequestHead& req) {
-  req.method = req.target = {};
-  req.fields.clear();
-  req.has_length = req.chunked = req.expect_continue = false;
-  req.content_length = 0;
-  std::string_view rest = req.raw, line;
-  next_line(rest, line);
-  if (int status = parse_request_line(line, req)) return status;
-  while (next_line(rest, line) && !line.empty()) {
-    if (req.fields.size() == max_fields) return 431;
-    std::optional<Field> field = parse_field_line(line);
-    if (!field) return 400;
-    req.fields.push_back(*field);
-  }
-  return apply_fields(req);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Request body decoding: Content-Length or chunked, decoded in place from the read buffer.
-
-enum class Decoded { data, need_more, done, error, progress };
-
-class ChunkedDecoder {
- public:
-  void reset() {
-    state_ = State::size_line;
-    left_ = 0;
-    trailer_bytes_ = 0;
-  }
-
-  std::uint64_t chunk_left() const { return state_ == State::data ? left_ : 0; }
-
-  // Decodes from the start of `in`; `used` says how much of it was consumed. On Decoded::data,
-  // `piece` is body bytes inside `in`.
-  Decoded decode(std::string_view in, std::size_t& used, std::string_view& piece) {
-    used = 0;
-    for (;;) {
-      std::size_t n = 0;
-      Decoded r = step(in.substr(used), n, piece);
-      used += n;
-      if (r != Decoded::progress) return r;
-    }
-  }
-
- private:
-  enum class State { size_line, data, data_end, trailer, finished };
-
-  Decoded step(std::string_view in, std::size_t& used, std::string_view& piece) {
-    switch (state_) {
-      case State::size_line: return size_line(in, used);
-      case State::data: {
-        if (in.empty()) return Decoded::need_more;
-        used = static_cast<std::size_t>(std::min<std::uint64_t>(left_, in.size()));
-        piece = in.substr(0, used);
-        left_ -= used;
-        if (left_ == 0) state_ = State::data_end;
-        return Decoded::data;
-      }
-      case State::data_end: return data_end(in, used);
-      case State::trailer: return trailer(in, used);
-      case State::finished: return Decoded::done;
-    }
-    return Decoded::error;
-  }
-
-  // Like next_line, but says whether a missing line end means "wait" or "too long".
-  static Decoded take_line(std::string_view in, std::size_t limit, std::string_view& line,
-                           std::size_t& used) {
-    std::size_t lf = in.substr(0, limit + 2).find('\n');
-    if (lf == npos) return in.size() > limit + 1 ? Decoded::error : Decoded::need_more;
-    line = in.substr(0, lf);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    used = lf + 1;
-    return Decoded::progress;
-  }
-
-  // chunk-size [ chunk-ext ] CRLF. Extensions mean nothing to us; they only must be clean bytes.
-  Decoded size_line(std::string_view in, std::size_t& used) {
-    std::string_view line;
-    if (Decoded r = take_line(in, max_chunk_line, line, used); r != Decoded::progress) return r;
-    std::size_t i = 0;
-    std::uint64_t size = 0;
-    for (; i < line.size() && hex_value(line[i]) >= 0; ++i) {
-      if (i == 15) return Decoded::error;  // 15 hex digits is already far beyond any real body
-      size = size * 16 + static_cast<std::uint64_t>(hex_value(line[i]));
-    }
-    std::string_view ext = trim_ows(line.substr(i));
-    if (i == 0 || (!ext.empty() && ext.front() != ';')) return Decoded::error;
-    for (char c : ext)
-      if (!is_value_char(static_cast<unsigned char>(c))) return Decoded::error;
-    left_ = size;
-    state_ = size == 0 ? State::trailer : State::data;
-    return Decoded::progress;
-  }
-
-  Decoded data_end(std::string_view in, std::size_t& used) {
-    if (in.empty() || (in[0] == '\r' && in.size() < 2)) return Decoded::need_more;
-    if (in[0] == '\n') used = 1;
-    else if (in[0] == '\r' && in[1] == '\n') used = 2;
-    else return Decoded::error;
-    state_ = State::size_line;
-    return Decoded::progress;
-  }
-
-  // Trailer fields are checked for form, then dropped: nothing here uses them.
-  Decoded trailer(std::string_view in, std::size_t& used) {
-    std::string_view line;
-    if (Decoded r = take_line(in, max_trailers, line, used); r != Decoded::progress) return r;
-    if (line.empty()) {
-      state_ = State::finished;
-      return Decoded::done;
-    }
-    trailer_bytes_ += used;
-    if (trailer_bytes_ > max_trailers || !parse_field_line(line)) return Decoded::error;
-    return Decoded::progress;
-  }
-
-  State state_ = State::size_line;
-  std::uint64_t left_ = 0;
-  std::size_t trailer_bytes_ = 0;
-};
-
-class BodyDecoder {
- public:
-  void start(const RequestHead& req) {
-    chunked_ = req.chunked;
-    left_ = req.chunked ? 0 : req.content_length;
-    if (chunked_) chunks_.reset();
-  }
-
-  bool expects_body() const { return chunked_ || left_ > 0; }
-
-  // How much free buffer a read should have: the whole rest of the body, up to one io_chunk.
-  std::size_t read_size() const {
-    std::uint64_t want = chunked_ ? std::max<std::uint64_t>(chunks_.chunk_left(), min_read) : left_;
-    return static_cast<std::size_t>(std::clamp<std::uint64_t>(want, min_read, io_chunk));
-  }
-
-  Decoded decode(std::string_view in, std::size_t& used, std::string_view& piece) {
-    if (chunked_) return chunks_.decode(in, used, piece);
-    used = 0;
-    if (left_ == 0) return Decoded::done;
-    if (in.empty()) return Decoded::need_more;
-    used = static_cast<std::size_t>(std::min<std::uint64_t>(left_, in.size()));
-    piece = in.substr(0, used);
-    left_ -= used;
-    return Decoded::data;
-  }
-
- private:
-  bool chunked_ = false;
-  std::uint64_t left_ = 0;
-  ChunkedDecoder chunks_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Routing on the request target
@@ -664,75 +218,6 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
 // ---------------------------------------------------------------------------------------------
 // Connection: reads requests one after another (pipelined ones are answered in order because
 // each is finished before the next is parsed) and writes each response with one gathered write.
-
-// --capacity: N slots handed out in arrival order. A request that finds none free waits on a timer
-// that never expires by itself; release() passes its slot straight to the oldest waiter and wakes
-// it by cancelling that timer, so a newcomer can never overtake the queue.
-class Capacity {
- public:
-  explicit Capacity(std::size_t slots) : free_(slots) {}
-
-  awaitable<void> acquire() {
-    if (free_ > 0 && waiting_.empty()) {
-      --free_;
-      co_return;
-    }
-    Waiter waiter(*this, co_await asio::this_coro::executor);
-    while (!waiter.granted) co_await waiter.timer.async_wait(use_nothrow);
-  }
-
-  void release() {
-    if (closed_) return;
-    if (waiting_.empty()) {
-      ++free_;
-      return;
-    }
-    Waiter* next = waiting_.front();
-    waiting_.pop_front();
-    next->granted = true;
-    next->timer.cancel();
-  }
-
-  // At exit the io_context destroys suspended coroutines in no particular order: from then on no
-  // slot is handed on, so no timer of an already destroyed waiter is touched.
-  void close() {
-    closed_ = true;
-    waiting_.clear();
-  }
-
- private:
-  // Lives in the waiting coroutine's frame; a waiter destroyed before its turn leaves the queue.
-  struct Waiter {
-    Waiter(Capacity& owner, const asio::any_io_executor& executor)
-        : owner(owner), timer(executor, asio::steady_timer::time_point::max()) {
-      owner.waiting_.push_back(this);
-    }
-    ~Waiter() {
-      if (!granted) std::erase(owner.waiting_, this);
-    }
-    Capacity& owner;
-    asio::steady_timer timer;
-    bool granted = false;
-  };
-
-  std::size_t free_;
-  std::deque<Waiter*> waiting_;
-  bool closed_ = false;
-};
-
-// Holds one slot for the life of a request; a no-op without --capacity.
-class CapacitySlot {
- public:
-  explicit CapacitySlot(Capacity* capacity) : capacity_(capacity) {}
-  CapacitySlot(const CapacitySlot&) = delete;
-  CapacitySlot& operator=(const CapacitySlot&) = delete;
-  ~CapacitySlot() {
-    if (capacity_) capacity_->release();
-  }
-
- private:
-  Capacity* capacity_;
-};
 
 struct ServerConfig {
   std::string name;
@@ -787,7 +272,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ReadBuffer in_;
   RequestHead req_;
   bool head_parsed_ = false;  // whether req_ describes the request being answered
-  BodyDecoder decoder_;
+  std::optional<RequestParser> parser_;  // the request being answered; reset per request
+  std::array<char, io_chunk> scratch_;    // where the parser writes body bytes
+  std::uint64_t body_left_ = 0;           // Content-Length bytes not yet read
   bool continue_pending_ = false;
   bool keep_alive_ = true;
   bool head_only_ = false;
@@ -824,40 +311,54 @@ awaitable<bool> Connection::fill(std::size_t want) {
 // ready, -1 when the peer went away, or the status to refuse the request with.
 awaitable<int> Connection::read_head() {
   head_parsed_ = false;
-  std::size_t scanned = 0;
+  parser_.emplace();
+  parser_->header_limit(max_head);
+  parser_->body_limit(boost::none);  // /echo caps what it keeps; /sink takes any size
   for (;;) {
-    std::string_view v = in_.view();
-    if (std::size_t skip = leading_empty_lines(v); skip > 0) {
-      in_.consume(skip);
-      v = in_.view();
-      scanned = 0;
+    if (std::size_t skip = leading_empty_lines(in_.view()); skip > 0) in_.consume(skip);
+    if (in_.size() > 0) {
+      error_code ec;
+      const std::string_view v = in_.view();
+      in_.consume(parser_->put(asio::buffer(v.data(), v.size()), ec));
+      if (ec && ec != bhttp::error::need_more) {
+        if (parser_->is_header_done()) head_parsed_ = true;
+        co_return status_for(ec);
+      }
+      if (parser_->is_header_done()) {
+        const int status = take_head(*parser_, req_);
+        head_parsed_ = true;
+        body_left_ = req_.chunked ? 0 : req_.content_length;
+        co_return status;
+      }
     }
-    std::size_t end = find_head_end(v, scanned);
-    if (end != npos) {
-      if (end > max_head) co_return 431;
-      req_.raw.assign(v.data(), end);
-      in_.consume(end);
-      int status = parse_head(req_);
-      head_parsed_ = !req_.target.empty();
-      co_return status;
-    }
-    if (v.size() >= max_head) co_return 431;
+    if (in_.size() >= max_head) co_return 431;
     auto [ec, n] = co_await socket_.async_read_some(in_.prepare(min_read), use_nothrow);
     if (ec) co_return -1;
     in_.commit(n);
   }
 }
 
-// The next piece of request body (a view into the read buffer, valid until the next call).
+// The next piece of request body (a view into scratch_, valid until the next call).
 awaitable<BodyPiece> Connection::next_body_piece() {
   for (;;) {
-    std::size_t used = 0;
-    std::string_view piece;
-    Decoded r = decoder_.decode(in_.view(), used, piece);
-    in_.consume(used);
-    if (r == Decoded::data) co_return BodyPiece{BodyStatus::data, piece};
-    if (r == Decoded::done) co_return BodyPiece{BodyStatus::done, {}};
-    if (r == Decoded::error) co_return BodyPiece{BodyStatus::malformed, {}};
+    if (parser_->is_done()) co_return BodyPiece{BodyStatus::done, {}};
+    auto& body = parser_->get().body();
+    body.data = scratch_.data();
+    body.size = scratch_.size();
+    if (in_.size() > 0) {
+      error_code ec;
+      const std::string_view v = in_.view();
+      const std::size_t used = parser_->put(asio::buffer(v.data(), v.size()), ec);
+      in_.consume(used);
+      if (ec && ec != bhttp::error::need_more && ec != bhttp::error::need_buffer)
+        co_return BodyPiece{BodyStatus::malformed, {}};
+      const std::size_t got = scratch_.size() - body.size;
+      if (got > 0) {
+        body_left_ -= std::min<std::uint64_t>(body_left_, got);
+        co_return BodyPiece{BodyStatus::data, std::string_view(scratch_.data(), got)};
+      }
+      if (used > 0) continue;  // a chunk's size line or the trailers: parse on before reading
+    }
     if (continue_pending_) {
       // The client waits for this before sending the body; only say it once we need the body.
       continue_pending_ = false;
@@ -865,7 +366,9 @@ awaitable<BodyPiece> Connection::next_body_piece() {
       auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(go_on), use_nothrow);
       if (ec) co_return BodyPiece{BodyStatus::io_error, {}};
     }
-    const bool filled = co_await fill(decoder_.read_size());
+    // The whole rest of a sized body, up to one io_chunk; a chunked one reads in io_chunks.
+    const std::uint64_t want = req_.chunked ? io_chunk : body_left_;
+    const bool filled = co_await fill(static_cast<std::size_t>(std::clamp<std::uint64_t>(want, min_read, io_chunk)));
     if (!filled) co_return BodyPiece{BodyStatus::io_error, {}};
   }
 }
@@ -892,14 +395,14 @@ awaitable<bool> Connection::dispatch() {
   keep_alive_ = req_.keep_alive;
   head_only_ = req_.method == "HEAD";
   payload_.clear();
-  decoder_.start(req_);
-  continue_pending_ = req_.expect_continue && req_.minor >= 1 && decoder_.expects_body();
+  const bool has_body = !parser_->is_done();
+  continue_pending_ = req_.expect_continue && req_.minor >= 1 && has_body;
   bool echo = target.last == "echo";
   // Refused before the body is read, so a client that expects 100-continue never sends it.
   if (echo && req_.content_length > max_echo) co_return co_await reject(413);
   std::uint64_t received = 0;
   if (echo) payload_.reserve(static_cast<std::size_t>(req_.content_length));  // 0 when chunked
-  if (decoder_.expects_body()) {
+  if (has_body) {
     // Every request's body is read (and dropped unless needed) so the next request can follow.
     BodyStatus s = co_await consume_body(echo, received);
     if (s == BodyStatus::io_error) co_return false;
@@ -1118,10 +621,6 @@ awaitable<void> Connection::linger_close() {
 void Connection::trim_idle_memory() {
   bool released_large = payload_.capacity() > kept_payload;
   if (released_large) std::string().swap(payload_);
-  if (req_.raw.capacity() > initial_buffer) {
-    req_.fields.clear();  // views into raw
-    std::string().swap(req_.raw);
-  }
   in_.shrink();
 #ifdef __GLIBC__
   // glibc keeps freed heap for reuse; after a large /echo that would be megabytes of idle RSS.
