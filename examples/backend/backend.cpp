@@ -315,7 +315,9 @@ awaitable<int> Connection::read_head() {
   parser_->header_limit(max_head);
   parser_->body_limit(boost::none);  // /echo caps what it keeps; /sink takes any size
   for (;;) {
-    if (std::size_t skip = leading_empty_lines(in_.view()); skip > 0) in_.consume(skip);
+    // Only before the request line: later, an empty line is the end of the head.
+    if (!parser_->got_some())
+      if (std::size_t skip = leading_empty_lines(in_.view()); skip > 0) in_.consume(skip);
     if (in_.size() > 0) {
       error_code ec;
       const std::string_view v = in_.view();

@@ -44,7 +44,7 @@ class RequestSizeLimitFilter final : public Filter {
 }  // namespace
 
 std::unique_ptr<Filter> make_request_size_limit(FilterBuild& build) {
-  if (!build.args.present("max_bytes")) {
+  if (!build.args.node("max_bytes")) {
     build.args.error("max_bytes", "is required (bytes, or a size such as 64KiB, 1MiB, 10KB)");
     return nullptr;
   }

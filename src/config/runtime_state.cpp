@@ -19,14 +19,17 @@ std::shared_ptr<T> find_or_make(std::map<std::string, std::shared_ptr<T>>& table
 }  // namespace
 
 RuntimeState::RuntimeState(observability::Registry& metrics)
-    : metrics_(metrics), gateway_gate_(std::make_shared<protection::Gate>()) {}
+    : metrics_(metrics),
+      instance_ids_(std::make_shared<discovery::InstanceIds>()),
+      gateway_gate_(std::make_shared<protection::Gate>()) {}
 
 RuntimeState::~RuntimeState() = default;
 
 std::shared_ptr<discovery::ServiceRuntime> RuntimeState::service(const std::string& name) {
   std::lock_guard lock(mutex_);
   return find_or_make(services_, name,
-                      [&] { return std::make_shared<discovery::ServiceRuntime>(name, next_service_id_++, metrics_); });
+                      [&] { return std::make_shared<discovery::ServiceRuntime>(name, next_service_id_++, metrics_, instance_ids_);
+                      });
 }
 
 std::shared_ptr<canary::RouteCanary> RuntimeState::canary(const std::string& route_id) {

@@ -23,7 +23,10 @@ namespace observability {
 class Registry;
 class LogSink;
 }  // namespace observability
-namespace discovery { class ServiceRuntime; }
+namespace discovery {
+class ServiceRuntime;
+class InstanceIds;
+}  // namespace discovery
 namespace canary { class RouteCanary; }
 namespace protection { class Gate; }
 
@@ -69,6 +72,7 @@ class RuntimeState {
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<discovery::ServiceRuntime>> services_;
   std::uint32_t next_service_id_ = 0;
+  std::shared_ptr<discovery::InstanceIds> instance_ids_;  // one numbering for every service
   std::map<std::string, std::shared_ptr<canary::RouteCanary>> canaries_;
   std::map<std::string, std::shared_ptr<protection::Gate>> route_gates_;
   std::map<std::string, std::shared_ptr<std::atomic<std::int64_t>>> mirror_in_flight_;

@@ -61,9 +61,6 @@ std::vector<std::uint32_t> build_maglev(const std::vector<Instance>& instances, 
   }
 }
 
-std::mutex registry_mutex;
-std::unordered_map<std::string, std::uint32_t> instance_ids;
-
 }  // namespace
 
 std::string_view to_string(CircuitState s) {
@@ -75,9 +72,9 @@ std::string_view to_string(CircuitState s) {
   return "closed";
 }
 
-std::uint32_t instance_id_for(const std::string& address) {
-  std::lock_guard lock(registry_mutex);
-  auto [it, inserted] = instance_ids.try_emplace(address, static_cast<std::uint32_t>(instance_ids.size()));
+std::uint32_t InstanceIds::id_for(const std::string& address) {
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = ids_.try_emplace(address, static_cast<std::uint32_t>(ids_.size()));
   return it->second;
 }
 
@@ -109,8 +106,9 @@ void RollingCounter::reset() {
 
 // ---- ServiceRuntime ----
 
-ServiceRuntime::ServiceRuntime(std::string name, std::uint32_t id, observability::Registry& metrics)
-    : name_(std::move(name)), id_(id), registry_(metrics) {
+ServiceRuntime::ServiceRuntime(std::string name, std::uint32_t id, observability::Registry& metrics,
+                               std::shared_ptr<InstanceIds> ids)
+    : name_(std::move(name)), id_(id), registry_(metrics), ids_(ids ? std::move(ids) : std::make_shared<InstanceIds>()) {
   const observability::Labels service{{"service", name_}};
   auto with = [&](const char* key, const char* value) {
     observability::Labels l = service;
@@ -186,7 +184,7 @@ void ServiceRuntime::rebuild() {
     }
     inst.address = format_address(inst.endpoint);
     if (!seen_addresses.insert(inst.address).second) continue;  // the first report of an address wins
-    inst.id = instance_id_for(inst.address);
+    inst.id = ids_->id_for(inst.address);
     inst.instance_id = d.id.empty() ? inst.address : d.id;
     inst.status = d.status;
     inst.zone = d.zone;

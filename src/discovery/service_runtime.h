@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,9 +64,22 @@ struct ServiceMetrics {
   std::array<observability::GaugeId, 4> instances_by_state;     // up_available, unhealthy, ejected, not_up
 };
 
+// Instance ids by address, one numbering for a whole gateway (per-worker pools are indexed by
+// them), kept in its RuntimeState. Taken when an instance set is rebuilt, never per request.
+class InstanceIds {
+ public:
+  std::uint32_t id_for(const std::string& address);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::uint32_t> ids_;
+};
+
 class ServiceRuntime {
  public:
-  ServiceRuntime(std::string name, std::uint32_t id, observability::Registry& metrics);
+  // `ids` is the gateway's numbering; without one the runtime numbers its own instances.
+  ServiceRuntime(std::string name, std::uint32_t id, observability::Registry& metrics,
+                 std::shared_ptr<InstanceIds> ids = nullptr);
 
   const std::string& name() const { return name_; }
   std::uint32_t id() const { return id_; }
@@ -148,9 +162,8 @@ class ServiceRuntime {
   std::mutex adaptive_mutex_;
   std::shared_ptr<protection::AdaptiveLimiter> adaptive_;
   std::mutex ejection_mutex_;  // taken only when an instance crosses its failure threshold
+  std::shared_ptr<InstanceIds> ids_;
 };
 
-// Process-wide instance ids by address (per-worker pools are indexed by them).
-std::uint32_t instance_id_for(const std::string& address);
 
 }  // namespace portcullis::discovery

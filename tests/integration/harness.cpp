@@ -28,16 +28,18 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 std::string temp_dir() {
-  static std::string dir = [] {
+  // Never destroyed: the atexit handler below runs after the destructors of statics made later than
+  // its registration, so a std::string here would already be gone when it reads it.
+  static const std::string* const dir = [] {
     char tmpl[] = "/tmp/portcullis-it-XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    std::string d = tmpl;
+    auto* d = new std::string(tmpl);
     std::atexit([] {
       if (!std::getenv("KEEP_TEST_FILES")) fs::remove_all(temp_dir());
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 std::string read_file(const std::string& path) {
