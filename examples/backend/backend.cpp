@@ -41,8 +41,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -66,11 +64,12 @@
 #include <vector>
 
 #include "capacity.h"
+#include "options.h"
 #include "registration.h"
+#include "request.h"
 #include "text.h"
 
 namespace asio = boost::asio;
-namespace bhttp = boost::beast::http;
 using asio::awaitable;
 using asio::ip::tcp;
 using boost::system::error_code;
@@ -85,135 +84,11 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::size_t min_read = 1024;               // smallest free space worth a read
 constexpr std::size_t max_head = 64 * 1024;          // request line plus fields
-constexpr std::size_t max_fields = 100;
 constexpr std::size_t max_echo = 64 * 1024 * 1024;   // /echo holds the body, so it is capped
 constexpr std::size_t kept_payload = 64 * 1024;      // larger payload buffers are freed when idle
 constexpr std::size_t linger_budget = 1024 * 1024;
 constexpr auto linger_time = 1s;
 constexpr std::uint64_t max_sleep_ms = 3'600'000;
-constexpr std::uint64_t max_capacity = 1'000'000;
-
-// ---------------------------------------------------------------------------------------------
-// Requests, parsed by Boost.Beast's request parser fed from the read buffer
-
-struct Field {
-  std::string_view name;
-  std::string_view value;
-};
-
-using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
-
-// What the handlers need of one request head. The views point into the parser's message, which
-// lives until the next request's head is read.
-struct RequestHead {
-  std::string_view method;
-  std::string_view target;
-  int minor = 1;  // HTTP/1.minor
-  std::vector<Field> fields;
-  std::uint64_t content_length = 0;
-  bool chunked = false;
-  bool keep_alive = true;
-  bool expect_continue = false;
-
-  std::string_view field(std::string_view name) const {
-    for (const Field& f : fields)
-      if (iequals(f.name, name)) return f.value;
-    return {};
-  }
-};
-
-// Empty lines before a request line are ignored (RFC 9112 2.2): some clients send a stray CRLF
-// after a body. Returns how many bytes of them start `v`.
-std::size_t leading_empty_lines(std::string_view v) {
-  std::size_t n = 0;
-  for (;;) {
-    if (n < v.size() && v[n] == '\n') n += 1;
-    else if (n + 1 < v.size() && v[n] == '\r' && v[n + 1] == '\n') n += 2;
-    else return n;
-  }
-}
-
-// The status a parse error is refused with.
-int status_for(const error_code& ec) {
-  if (ec == bhttp::error::header_limit) return 431;
-  if (ec == bhttp::error::bad_version) return 505;
-  return 400;
-}
-
-// Copies what the handlers use out of the parsed head and checks what Beast leaves to the server
-// (RFC 9112 3.2, 6.1): one Host in HTTP/1.1, no transfer coding in HTTP/1.0 or before chunked,
-// at most max_fields fields. Returns 0 or the status to refuse the request with.
-int take_head(const RequestParser& parser, RequestHead& req) {
-  const auto& message = parser.get();
-  req.method = message.method_string();
-  req.target = message.target();
-  req.minor = message.version() % 10;
-  if (message.version() / 10 != 1) return 505;
-  req.fields.clear();
-  int hosts = 0;
-  bool transfer_coding = false, other_coding = false;
-  for (const auto& f : message) {
-    if (req.fields.size() == max_fields) return 431;
-    req.fields.push_back({f.name_string(), f.value()});
-    if (f.name() == bhttp::field::host) ++hosts;
-    if (f.name() == bhttp::field::transfer_encoding) {
-      transfer_coding = true;
-      for_each_element(f.value(), [&](std::string_view coding) {
-        other_coding = other_coding || !iequals(coding, "chunked");
-        return true;
-      });
-    }
-  }
-  if (hosts > 1 || (hosts == 0 && req.minor >= 1)) return 400;
-  req.chunked = parser.chunked();
-  req.content_length = parser.content_length().value_or(0);
-  if (transfer_coding && (req.minor == 0 || !req.chunked)) return 400;
-  if (other_coding) return 501;
-  req.keep_alive = message.keep_alive();
-  req.expect_continue = iequals(message[bhttp::field::expect], "100-continue");
-  return 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Routing on the request target
-
-struct TargetParts {
-  std::string_view last;    // the last path segment: what selects the endpoint
-  std::string_view parent;  // the one before it (for /status/NNN)
-  std::string_view query;
-};
-
-TargetParts split_target(std::string_view target) {
-  TargetParts parts;
-  std::size_t q = target.find('?');
-  std::string_view path = target.substr(0, q);
-  if (q != npos) parts.query = target.substr(q + 1);
-  // absolute-form (http://host/path): the path starts after the authority
-  if (std::size_t scheme = path.find("://"); scheme != npos && path.find('/') > scheme) {
-    std::size_t slash = path.find('/', scheme + 3);
-    path = slash == npos ? std::string_view{} : path.substr(slash);
-  }
-  std::size_t cut = path.rfind('/');
-  parts.last = cut == npos ? path : path.substr(cut + 1);
-  if (cut != npos && cut > 0) {
-    std::string_view before = path.substr(0, cut);
-    std::size_t prev = before.rfind('/');
-    parts.parent = prev == npos ? before : before.substr(prev + 1);
-  }
-  return parts;
-}
-
-// The raw value of query parameter `key` (the numbers and flags used here need no decoding).
-std::optional<std::string_view> query_param(std::string_view query, std::string_view key) {
-  while (!query.empty()) {
-    std::size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    std::size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == key) return eq == npos ? std::string_view{} : pair.substr(eq + 1);
-    query = amp == npos ? std::string_view{} : query.substr(amp + 1);
-  }
-  return std::nullopt;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Connection: reads requests one after another (pipelined ones are answered in order because
@@ -645,122 +520,6 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, const ServerConfig& config)
     auto connection = std::make_shared<Connection>(std::move(socket), config);
     asio::co_spawn(acceptor.get_executor(), serve(std::move(connection)), asio::detached);
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Command line and start-up
-
-struct Options {
-  std::string host = "127.0.0.1";
-  int port = -1;
-  std::string name = "backend";
-  std::string ready_file;
-  std::string register_url;
-  std::string app = "backend";
-  std::string instance_id;
-  std::string zone;
-  unsigned heartbeat_s = 30;
-  unsigned lease_s = 90;
-  std::uint64_t capacity = 0;  // 0: no limit
-};
-
-constexpr const char* usage =
-    "usage: portcullis-example-backend --port N [--host 127.0.0.1] [--name NAME] [--ready-file PATH]\n"
-    "         [--capacity N]   serve at most N requests at once, the others wait in arrival order\n"
-    "         [--register EUREKA_URL [--app APP] [--instance-id ID] [--zone Z] [--heartbeat SECONDS]\n"
-    "          [--lease-duration SECONDS]]\n";
-
-bool is_token_or_colon(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (c != ':' && !token_table[static_cast<unsigned char>(c)]) return false;
-  return true;
-}
-
-// "30" or "30s", 1..3600.
-bool parse_seconds(std::string_view s, unsigned& out) {
-  if (s.ends_with('s')) s.remove_suffix(1);
-  std::uint64_t n = 0;
-  if (!parse_decimal(s, n) || n == 0 || n > 3600) return false;
-  out = static_cast<unsigned>(n);
-  return true;
-}
-
-// 1..1,000,000 slots.
-bool parse_capacity(std::string_view s, std::uint64_t& out) {
-  return parse_decimal(s, out) && out >= 1 && out <= max_capacity;
-}
-
-std::optional<Options> parse_options(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view key = argv[i], value;
-    if (key == "-h" || key == "--help") {
-      std::fputs(usage, stdout);
-      std::exit(0);
-    }
-    if (std::size_t eq = key.find('='); key.starts_with("--") && eq != npos) {
-      value = key.substr(eq + 1);
-      key = key.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::fprintf(stderr, "%.*s needs a value\n%s", static_cast<int>(key.size()), key.data(), usage);
-      return std::nullopt;
-    }
-    std::uint64_t port = 0;
-    if (key == "--port" && parse_decimal(value, port) && port <= 65535) o.port = static_cast<int>(port);
-    else if (key == "--host" && !value.empty()) o.host = value;
-    else if (key == "--name" && is_token(value)) o.name = value;  // it goes into a header
-    else if (key == "--ready-file" && !value.empty()) o.ready_file = value;
-    else if (key == "--capacity" && parse_capacity(value, o.capacity)) {
-    }
-    else if (key == "--register" && value.starts_with("http://")) o.register_url = value;
-    else if (key == "--app" && is_token(value)) o.app = value;
-    else if (key == "--instance-id" && is_token_or_colon(value)) o.instance_id = value;  // ids hold ':'
-
-    else if (key == "--zone" && is_token(value)) o.zone = value;
-    else if (key == "--heartbeat" && parse_seconds(value, o.heartbeat_s)) {
-    } else if (key == "--lease-duration" && parse_seconds(value, o.lease_s)) {
-    }
-    else {
-      std::fprintf(stderr, "bad argument %.*s\n%s", static_cast<int>(key.size()), key.data(), usage);
-      return std::nullopt;
-    }
-  }
-  if (o.port < 0) std::fputs(usage, stderr);
-  return o.port < 0 ? std::nullopt : std::optional<Options>(o);
-}
-
-// An address literal as is, else a name looked up once (e.g. "localhost").
-std::optional<tcp::endpoint> listen_endpoint(asio::io_context& io, const Options& o) {
-  std::string host = o.host;
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  error_code ec;
-  asio::ip::address address = asio::ip::make_address(host, ec);
-  if (!ec) return tcp::endpoint(address, static_cast<unsigned short>(o.port));
-  tcp::resolver resolver(io);
-  auto results = resolver.resolve(host, std::to_string(o.port), tcp::resolver::passive, ec);
-  if (ec || results.empty()) return std::nullopt;
-  return results.begin()->endpoint();
-}
-
-// Written to a temporary name and renamed, so a watcher never reads a half-written port.
-bool write_ready_file(const std::string& path, unsigned short port) {
-  std::string temp = path + ".tmp";
-  std::FILE* f = std::fopen(temp.c_str(), "w");
-  if (!f) return false;
-  bool ok = std::fprintf(f, "%u\n", static_cast<unsigned>(port)) > 0;
-  ok = std::fclose(f) == 0 && ok;
-  return ok && std::rename(temp.c_str(), path.c_str()) == 0;
-}
-
-bool open_acceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, error_code& ec) {
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  return !ec;
 }
 
 }  // namespace

@@ -353,11 +353,5 @@ std::string sticky_problem(const std::string& value) {
   return ok ? "" : "expected ip, header:NAME or cookie:NAME";
 }
 
-bool Parser::check_sticky(const YAML::Node& node, const std::string& path, const std::string& value) {
-  std::string problem = sticky_problem(value);
-  const bool ok = problem.empty();
-  if (!ok) error(node, path, std::move(problem));
-  return ok;
-}
 
 }  // namespace portcullis::loader

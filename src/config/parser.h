@@ -45,14 +45,6 @@ std::optional<T> parse_integer(std::string_view text) {
   return value;
 }
 
-// Runs `read(value, path)` for map[key] when the key is present; absent keys keep their default.
-// `map` must be const: yaml-cpp's non-const operator[] inserts the key it looks up.
-template <typename Read>
-void with_key(const YAML::Node& map, std::string_view key, const std::string& path, Read&& read) {
-  const YAML::Node value = map[std::string(key)];
-  if (value.IsDefined()) read(value, join(path, key));
-}
-
 using Keys = std::vector<std::string_view>;
 
 // Listeners are bound with the address as given, so they need an IP literal and may ask for an
@@ -106,7 +98,6 @@ class Parser {
   void read_number(const YAML::Node& node, const std::string& path, double& out, double min, double max);
   void read_string_list(const YAML::Node& node, const std::string& path, std::vector<std::string>& out);
   bool read_share(const YAML::Node& node, const std::string& path, double& out);
-  bool check_sticky(const YAML::Node& node, const std::string& path, const std::string& value);
   void read_methods(const YAML::Node& node, const std::string& path, std::vector<std::string>& out);
   void report_tls(const YAML::Node& node, const std::string& path, const std::vector<tls::BuildError>& errors);
   // Route ids must be unique: the first line each was used at.

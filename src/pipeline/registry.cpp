@@ -110,34 +110,31 @@ std::optional<std::vector<std::string>> FilterArgs::strings(const std::string& k
   return out;
 }
 
-std::optional<Duration> FilterArgs::duration(const std::string& key, Duration min, Duration max) {
+// A value in a unit: parsed by `parse`, described by `invalid` when malformed, and by `noun` and
+// `format` when out of [min, max].
+template <typename T, typename Parse, typename Invalid, typename Format>
+std::optional<T> FilterArgs::unit_value(const std::string& key, T min, T max, const char* noun, Parse parse,
+                                        Invalid invalid, Format format) {
   const YAML::Node n = node(key);
   if (!n) return std::nullopt;
-  const auto value = n.IsScalar() ? parse_duration(n.Scalar()) : std::nullopt;
+  const std::optional<T> value = n.IsScalar() ? parse(n.Scalar()) : std::nullopt;
   if (!value) {
-    error(key, invalid_duration(n.IsScalar() ? std::optional<std::string_view>(n.Scalar()) : std::nullopt));
+    error(key, invalid(n.IsScalar() ? std::optional<std::string_view>(n.Scalar()) : std::nullopt));
     return std::nullopt;
   }
   if (*value < min || *value > max) {
-    error(key, "must be a duration from " + format_duration(min) + " to " + format_duration(max));
+    error(key, std::string("must be a ") + noun + " from " + format(min) + " to " + format(max));
     return std::nullopt;
   }
   return value;
 }
 
+std::optional<Duration> FilterArgs::duration(const std::string& key, Duration min, Duration max) {
+  return unit_value<Duration>(key, min, max, "duration", parse_duration, invalid_duration, format_duration);
+}
+
 std::optional<std::uint64_t> FilterArgs::size(const std::string& key, std::uint64_t min, std::uint64_t max) {
-  const YAML::Node n = node(key);
-  if (!n) return std::nullopt;
-  const auto value = n.IsScalar() ? parse_size(n.Scalar()) : std::nullopt;
-  if (!value) {
-    error(key, invalid_size(n.IsScalar() ? std::optional<std::string_view>(n.Scalar()) : std::nullopt));
-    return std::nullopt;
-  }
-  if (*value < min || *value > max) {
-    error(key, "must be a size from " + format_bytes(min) + " to " + format_bytes(max));
-    return std::nullopt;
-  }
-  return value;
+  return unit_value<std::uint64_t>(key, min, max, "size", parse_size, invalid_size, format_bytes);
 }
 
 bool FilterArgs::finish() {

@@ -42,6 +42,9 @@ class FilterArgs {
   bool finish();
 
  private:
+  template <typename T, typename Parse, typename Invalid, typename Format>
+  std::optional<T> unit_value(const std::string& key, T min, T max, const char* noun, Parse parse, Invalid invalid,
+                              Format format);
   struct nested_tag {};
   FilterArgs(const YAML::Node& args, std::string path, ConfigErrors& errors, nested_tag);
   const YAML::Node& args() const { return *args_; }
