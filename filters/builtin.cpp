@@ -6,6 +6,7 @@
 #include "filters/edge/security_headers.h"
 #include "filters/auth/jwt.h"
 #include "filters/headers/header_filters.h"
+#include "filters/lua/lua_filter.h"
 #include "filters/path/path_filters.h"
 #include "filters/static/static_response.h"
 #include "filters/observability/request_id.h"
@@ -40,6 +41,7 @@ void register_builtin_filters(FilterRegistry& r) {
   r.add("https_redirect", [](FilterBuild& b) { return make_https_redirect(b); });
   r.add("security_headers", [](FilterBuild& b) { return make_security_headers(b); });
   r.add("jwt", [](FilterBuild& b) { return make_jwt(b); });
+  r.add("lua", [](FilterBuild& b) { return make_lua(b); });
 }
 
 }  // namespace portcullis

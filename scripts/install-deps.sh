@@ -9,6 +9,7 @@ packages=(
   wrk nginx-light haproxy
   etcd-server etcd-client
   redis-server libhiredis-dev
+  libluajit2-5.1-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "canary/manager.h"
+#include "config/runtime_state.h"
 #include "config/snapshot.h"
+#include "filters/lua/runtime.h"
 #include "discovery/service_runtime.h"
 #include "core/server.h"
 #include "core/worker.h"
@@ -28,13 +30,42 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
+json filter_json(const Filter& f) {
+  json out = {{"name", f.name()}, {"type", std::string(to_string(f.type()))}, {"order", f.order()}};
+  for (const auto& [key, value] : f.details()) out[key] = value;
+  return out;
+}
+
+json route_filters_json(const Route& r) {
+  json filters = json::array();
+  for (const auto* list : {&r.pre, &r.route_filters, &r.post, &r.error})
+    for (const Filter* f : *list) filters.push_back(filter_json(*f));
+  return filters;
+}
+
+// GET /admin/filters: every route's filters in the order they run, with a lua filter's file,
+// version and last error; and every lua script the gateway has read, refused ones included.
+json filters_json(const Snapshot& snap, RuntimeState& state) {
+  json routes = json::array();
+  for (const Route& r : snap.routes) routes.push_back({{"id", r.id}, {"filters", route_filters_json(r)}});
+  json scripts = json::array();
+  if (auto lua = state.find_kept_state<lua::Runtime>("lua")) {
+    for (const lua::ScriptRecord& rec : lua->records()) {
+      json script = {{"file", rec.path}, {"failed_calls", rec.failed_calls}, {"last_error", rec.last_error}};
+      script["running_hash"] = rec.running ? json(rec.running->hash) : json(nullptr);
+      scripts.push_back(std::move(script));
+    }
+  }
+  return {{"generation", snap.generation},
+          {"routes", routes},
+          {"unrouted", route_filters_json(snap.no_route)},
+          {"lua_scripts", scripts}};
+}
+
 json routes_json(const Snapshot& snap) {
   json out = json::array();
   for (const Route& r : snap.routes) {
-    json filters = json::array();
-    for (const auto* list : {&r.pre, &r.route_filters, &r.post, &r.error})
-      for (const Filter* f : *list)
-        filters.push_back({{"name", f->name()}, {"type", std::string(to_string(f->type()))}, {"order", f->order()}});
+    json filters = route_filters_json(r);
     json headers = json::object();
     for (const auto& [k, v] : r.config->headers) headers[k] = v;
     json route = {{"id", r.id},
@@ -203,6 +234,7 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
   if (path == "/admin/services" && get) return json_response(200, services_json(*snap));
   if (path == "/admin/shedding" && get) return json_response(200, shedding_json(*snap, server_));
   if (path == "/admin/tls" && get) return json_response(200, tls_json(*snap));
+  if (path == "/admin/filters" && get) return json_response(200, filters_json(*snap, server_.runtime_state()));
   if (path == "/admin/reload") {
     if (method != "POST") return json_response(405, {{"error", "use POST"}});
     ReloadResult r = server_.reload();
@@ -230,7 +262,7 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
     }
   }
   return json_response(404, {{"error", "not found"},
-                             {"endpoints", {"/health", "/metrics", "/admin/reload", "/admin/routes", "/admin/services", "/admin/shedding", "/admin/tls",
+                             {"endpoints", {"/health", "/metrics", "/admin/reload", "/admin/routes", "/admin/services", "/admin/shedding", "/admin/tls", "/admin/filters",
                                             "/admin/canary", "/admin/canary/{route}", "/admin/routes/{route}/pin",
                                             "/eureka/apps"}}});
 }

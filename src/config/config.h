@@ -249,8 +249,17 @@ struct SheddingConfig {
   Duration retry_after = std::chrono::seconds(1);
 };
 
+// Lua filters from a directory: every *.lua file in `dir` is a global filter (Zuul's filter
+// directory), with these budgets.
+struct LuaConfig {
+  std::string dir;  // "" = none
+  std::uint64_t max_instructions = 1'000'000;
+  std::uint64_t max_memory = 16u << 20;
+};
+
 struct Config {
   std::string file;
+  LuaConfig lua;
   DiscoverySettings discovery;
   SheddingConfig shedding;
   ServerConfig server;

@@ -315,6 +315,18 @@ void read_admin(Parser& p, const YAML::Node& node, const std::string& path, Conf
 
 }  // namespace
 
+const Section<LuaConfig>& lua_section() {
+  using S = LuaConfig;
+  static const Section<S> section("lua", {
+    text("dir", &S::dir, "Every *.lua file in this directory is a global lua filter; files added, changed or removed are picked up.")
+        .shown_default("`\"\"` (none)"),
+    integer("max_instructions", &S::max_instructions, std::uint64_t{1000}, std::uint64_t{1'000'000'000},
+            "Instruction budget of one call of a directory script."),
+    size("max_memory", &S::max_memory, 256u << 10, "Memory cap of the worker's Lua VM while a directory script runs."),
+  });
+  return section;
+}
+
 // The file's sections, read in this order whatever the file's: routes refer to services, admin
 // checks server.listen.
 const Section<Config>& root_section() {
@@ -326,6 +338,7 @@ const Section<Config>& root_section() {
                      read_admin),
       nested("discovery", &S::discovery, discovery_settings_section(), "The embedded registry and the gateway's zone."),
       nested("shedding", &S::shedding, shedding_section(), "Gateway-wide limits and priorities."),
+      nested("lua", &S::lua, lua_section(), "Lua filters loaded from a directory."),
       custom<S>("services", "map of services", "`{}`", "The upstream services, by name.",
                 [] { return Json{{"type", {"object", "null"}}, {"additionalProperties", service_section().schema()}}; },
                 [](Parser& p, const YAML::Node& v, const std::string& at, S& out) { read_services(p, v, at, out.services); }),

@@ -67,6 +67,22 @@ class RuntimeState {
     return made;
   }
 
+  // The same, kept for the process's life once made (the lua filters' VMs and script records,
+  // which /admin/filters shows even while no filter uses a script).
+  template <typename T>
+  std::shared_ptr<T> kept_state(std::string_view kind, const std::function<std::shared_ptr<T>()>& make) {
+    std::lock_guard lock(mutex_);
+    std::shared_ptr<void>& slot = kept_state_[std::string(kind)];
+    if (!slot) slot = make();
+    return std::static_pointer_cast<T>(slot);
+  }
+  template <typename T>
+  std::shared_ptr<T> find_kept_state(std::string_view kind) {
+    std::lock_guard lock(mutex_);
+    auto it = kept_state_.find(std::string(kind));
+    return it == kept_state_.end() ? nullptr : std::static_pointer_cast<T>(it->second);
+  }
+
  private:
   observability::Registry& metrics_;
   std::mutex mutex_;
@@ -79,6 +95,7 @@ class RuntimeState {
   std::shared_ptr<protection::Gate> gateway_gate_;
   std::map<std::string, std::weak_ptr<observability::LogSink>> access_logs_;
   std::map<std::string, std::weak_ptr<void>> filter_state_;
+  std::map<std::string, std::shared_ptr<void>> kept_state_;
 };
 
 }  // namespace portcullis

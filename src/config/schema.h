@@ -361,6 +361,7 @@ Key<S> custom(std::string name, std::string type, std::string default_text, std:
 // ---- the sections (each in the loader file of its subject) --------------------------------------
 
 const Section<Config>& root_section();                       // loader.cpp
+const Section<LuaConfig>& lua_section();
 const Section<ServerConfig>& server_section();               // loader_server.cpp
 const Section<ListenAddress>& listener_section();
 const Section<AdminConfig>& admin_section();

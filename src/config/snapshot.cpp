@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <unordered_map>
 
@@ -133,13 +134,43 @@ class Compiler {
         continue;
       }
       FilterArgs args(*fc.args, fc.yaml_path, errors_);
-      FilterBuild build{args, fc.yaml_path, route_id, state_};
+      FilterBuild build{args, fc.yaml_path, route_id, state_, &snap_.watched_files};
       std::unique_ptr<Filter> filter = (*factory)(build);
       if (!args.finish() || !filter) continue;
       if (fc.order) filter->set_order(*fc.order);
       place(filter.get(), route);
       snap_.filters.push_back(std::move(filter));
     }
+  }
+
+  // lua.dir: every *.lua file in the directory is a global lua filter, in the order of the names
+  // (their scripts' orders then sort them).
+  void lua_directory(Route& global) {
+    const LuaConfig& c = snap_.config.lua;
+    if (c.dir.empty()) return;
+    snap_.watched_files.push_back(c.dir);
+    std::error_code ec;
+    std::vector<std::string> files;
+    for (const auto& entry : std::filesystem::directory_iterator(c.dir, ec))
+      if (entry.path().extension() == ".lua" && entry.is_regular_file()) files.push_back(entry.path().string());
+    if (ec) {
+      errors_.add_unplaced("lua.dir", c.dir + ": " + ec.message());
+      return;
+    }
+    std::sort(files.begin(), files.end());
+    std::vector<FilterConfig> list;
+    for (const std::string& file : files) {
+      YAML::Node args;
+      args["file"] = file;
+      args["max_instructions"] = c.max_instructions;
+      args["max_memory"] = c.max_memory;
+      FilterConfig fc;
+      fc.name = "lua";
+      fc.args = args;
+      fc.yaml_path = "lua.dir[" + std::filesystem::path(file).filename().string() + "]";
+      list.push_back(std::move(fc));
+    }
+    filters(list, "", global);
   }
 
   void place(const Filter* filter, Route& route) {
@@ -252,6 +283,7 @@ class Compiler {
   void routes() {
     Route global;
     filters(snap_.config.filters, "", global);
+    lua_directory(global);
     std::vector<routing::RouteRule> rules;
     for (std::size_t i = 0; i < snap_.config.routes.size(); ++i) {
       const RouteConfig& rc = snap_.config.routes[i];

@@ -121,6 +121,9 @@ struct Snapshot {
   Route no_route;  // runs the global filters for requests that match nothing
   std::map<std::string, std::unique_ptr<Service>> services;
   std::vector<std::unique_ptr<Filter>> filters;  // owns every filter instance
+  // Files and directories whose change recompiles this config (lua scripts, lua.dir): the control
+  // thread watches them while the snapshot runs.
+  std::vector<std::string> watched_files;
   std::vector<Cidr> trusted_proxies;
   Shedding shedding;
   // Each TLS listener certificate's expiry (Unix seconds) and its gauge, by listener and position.

@@ -10,6 +10,7 @@
 #include "canary/manager.h"
 #include "discovery/manager.h"
 #include "config/errors.h"
+#include "core/file_watcher.h"
 #include "core/worker.h"
 #include "config/runtime_state.h"
 #include "util/log.h"
@@ -27,6 +28,7 @@ struct Server::Control {
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<discovery::Discovery> discovery;
   std::unique_ptr<canary::Manager> canary;
+  std::unique_ptr<FileWatcher> watcher;  // the running config's lua scripts
   std::chrono::steady_clock::time_point drain_deadline;
 };
 
@@ -49,10 +51,22 @@ Server::~Server() = default;
 void Server::publish(std::shared_ptr<const Snapshot> snap) { snapshots_.publish(std::move(snap)); }
 
 ReloadResult Server::reload() {
-  ReloadResult result;
   ConfigErrors errors(config_path_);
   const std::uint64_t next = generation() + 1;
-  auto snap = load_snapshot(config_path_, errors, *state_, next);
+  return apply(load_snapshot(config_path_, errors, *state_, next), errors, next, "config reloaded");
+}
+
+// The running config compiled again, re-reading what it refers to (lua scripts) but not the file.
+ReloadResult Server::recompile() {
+  ConfigErrors errors(config_path_);
+  const std::uint64_t next = generation() + 1;
+  return apply(compile_snapshot(snapshot()->config, errors, *state_, next), errors, next,
+               "lua scripts changed: config recompiled");
+}
+
+ReloadResult Server::apply(std::shared_ptr<const Snapshot> snap, const ConfigErrors& errors, std::uint64_t next,
+                           const char* done) {
+  ReloadResult result;
   if (!snap) {
     for (const auto& e : errors.list()) result.errors.push_back(e.to_string());
     control_shard().inc(reloads_failed_);
@@ -65,11 +79,12 @@ ReloadResult Server::reload() {
   // Providers first: a service new in this config has its instances before a request can reach it.
   if (control_->discovery) control_->discovery->reconcile(*snap);
   if (control_->canary) control_->canary->reconcile(snap);
+  if (control_->watcher) control_->watcher->watch(snap->watched_files);
   publish(std::move(snap));
   control_shard().inc(reloads_ok_);
   result.ok = true;
   result.generation = next;
-  log::info("config reloaded", {{"generation", std::to_string(next)}});
+  log::info(done, {{"generation", std::to_string(next)}});
   return result;
 }
 
@@ -98,6 +113,7 @@ void Server::begin_shutdown() {
       if (control_->discovery) control_->discovery->stop();
       if (control_->canary) control_->canary->stop();
       control_->gauge_timer.cancel();
+      if (control_->watcher) control_->watcher->stop();
       control_->ioc.stop();
       return;
     }
@@ -119,6 +135,10 @@ int Server::run(std::shared_ptr<const Snapshot> initial) {
   control_->discovery->reconcile(*initial);
   control_->canary = std::make_unique<canary::Manager>(control_->ioc, *metrics_);
   control_->canary->reconcile(initial);
+  control_->watcher = std::make_unique<FileWatcher>(control_->ioc, [this] {
+    if (!draining_) recompile();
+  });
+  control_->watcher->watch(initial->watched_files);
   publish(initial);
   const Config& config = initial->config;
   const unsigned n = effective_workers(config);

@@ -16,6 +16,7 @@ namespace portcullis {
 
 class Worker;
 class RuntimeState;
+class ConfigErrors;
 
 struct ReloadResult {
   bool ok = false;
@@ -41,6 +42,8 @@ class Server {
 
   // Control thread only: parse, validate and compile off the data path, then swap atomically.
   ReloadResult reload();
+  // Control thread only: the running config compiled again, when a file it refers to changed.
+  ReloadResult recompile();
   void begin_shutdown();  // graceful: stop accepting, finish in-flight work, exit 0
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
@@ -53,6 +56,8 @@ class Server {
   struct Control;
   void on_signal(boost::system::error_code ec, int signo);
   void publish(std::shared_ptr<const Snapshot> snap);
+  ReloadResult apply(std::shared_ptr<const Snapshot> snap, const ConfigErrors& errors, std::uint64_t next,
+                     const char* done);
   void update_gauges();  // control thread, every second
 
   std::string config_path_;

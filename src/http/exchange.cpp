@@ -53,8 +53,16 @@ net::awaitable<Disposition> Exchange::run(Downstream& downstream) {
     while (!sent) {
       // The post filters edit ctx.response_fields; the status stays.
       prepare_response();
+      const bool failing = static_cast<bool>(ctx_.error);
       std::size_t next = 0;
       if (run_filters_now(route.post, next) == FilterRun::needs_await) co_await run_filters(route.post, next);
+      if (!failing && ctx_.error) {
+        // A post filter failed: the error answer goes out instead, without the post filters again.
+        if (proxied_) call_->finish(response_, false);
+        proxied_ = false;
+        answer_error();
+        prepare_response();
+      }
       if (!proxied_) {
         co_await send_local();
         break;

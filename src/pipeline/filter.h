@@ -9,6 +9,8 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -52,6 +54,9 @@ class Filter {
   // Called once the exchange is over (response sent or connection lost), for logging and metrics.
   virtual bool wants_completion() const { return false; }
   virtual void on_complete(const Context&) const {}
+  // What GET /admin/filters shows of this filter beyond its name, type and order (a lua filter's
+  // file, version and last error), as name/value pairs.
+  virtual std::vector<std::pair<std::string, std::string>> details() const { return {}; }
 
  private:
   std::string name_;

@@ -60,6 +60,9 @@ struct FilterBuild {
   std::string yaml_path;
   std::string route_id;  // empty for global filters
   RuntimeState& state;   // what outlives reloads, metrics included (config/runtime_state.h)
+  // Files whose change should recompile the config (a lua script): the control thread watches
+  // them while the snapshot runs. Null when nothing watches (validate, tests).
+  std::vector<std::string>* watched_files = nullptr;
   observability::Registry& metrics() const;
 };
 

@@ -1,0 +1,123 @@
+// inotify behind the FileWatcher (see file_watcher.h).
+#include "core/file_watcher.h"
+
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "util/log.h"
+
+namespace portcullis {
+
+namespace net = boost::asio;
+
+namespace {
+
+constexpr std::uint32_t kEvents = IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
+constexpr auto kSettle = std::chrono::milliseconds(100);
+
+struct DirWatch {
+  bool every_script = false;    // a lua.dir: every *.lua entry counts
+  std::set<std::string> names;  // and these files
+};
+
+}  // namespace
+
+struct FileWatcher::Impl : std::enable_shared_from_this<Impl> {
+  Impl(net::io_context& ioc, std::function<void()> callback)
+      : descriptor(ioc), settle(ioc), on_change(std::move(callback)) {}
+
+  net::posix::stream_descriptor descriptor;
+  net::steady_timer settle;
+  std::function<void()> on_change;
+  std::map<int, DirWatch> watches;
+  std::array<char, 8192> buffer{};
+  bool reading = false;
+
+  void read() {
+    reading = true;
+    descriptor.async_read_some(net::buffer(buffer), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+      self->reading = false;
+      if (ec) return;
+      if (self->relevant(n)) self->changed();
+      self->read();
+    });
+  }
+
+  bool relevant(std::size_t n) const {
+    bool any = false;
+    for (std::size_t at = 0; at + sizeof(inotify_event) <= n;) {
+      const auto* event = reinterpret_cast<const inotify_event*>(buffer.data() + at);
+      at += sizeof(inotify_event) + event->len;
+      auto it = watches.find(event->wd);
+      if (it == watches.end() || event->len == 0) continue;
+      const std::string name(event->name);
+      any = any || (it->second.every_script && name.ends_with(".lua")) || it->second.names.count(name) > 0;
+    }
+    return any;
+  }
+
+  // Waits until no change came for a moment: an editor's save is several events.
+  void changed() {
+    settle.expires_after(kSettle);
+    settle.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->on_change();
+    });
+  }
+};
+
+FileWatcher::FileWatcher(net::io_context& ioc, std::function<void()> on_change)
+    : impl_(std::make_shared<Impl>(ioc, std::move(on_change))) {
+  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) {
+    log::warn("inotify unavailable: changed lua scripts are picked up at the next reload only");
+    return;
+  }
+  impl_->descriptor.assign(fd);
+}
+
+FileWatcher::~FileWatcher() { stop(); }
+
+void FileWatcher::stop() {
+  boost::system::error_code ignored;
+  impl_->settle.cancel();
+  impl_->descriptor.close(ignored);
+}
+
+void FileWatcher::watch(const std::vector<std::string>& paths) {
+  if (!impl_->descriptor.is_open()) return;
+  const int fd = impl_->descriptor.native_handle();
+  for (const auto& [wd, _] : impl_->watches) inotify_rm_watch(fd, wd);
+  impl_->watches.clear();
+  std::map<std::string, DirWatch> dirs;
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    const std::filesystem::path p(path);
+    if (std::filesystem::is_directory(p, ec)) {
+      dirs[p.string()].every_script = true;
+    } else {
+      const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
+      dirs[dir].names.insert(p.filename().string());
+    }
+  }
+  for (const auto& [dir, w] : dirs) {
+    const int wd = inotify_add_watch(fd, dir.c_str(), kEvents);
+    if (wd < 0) continue;
+    // Two spellings of one directory get one watch descriptor: what counts is merged.
+    DirWatch& slot = impl_->watches[wd];
+    slot.every_script = slot.every_script || w.every_script;
+    slot.names.insert(w.names.begin(), w.names.end());
+  }
+  if (!impl_->reading && !impl_->watches.empty()) impl_->read();
+}
+
+}  // namespace portcullis
