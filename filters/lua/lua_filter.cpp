@@ -83,9 +83,11 @@ Outcome LuaFilter::run(Context& ctx) const {
   return responded ? Outcome::respond : Outcome::proceed;
 }
 
-Outcome LuaFilter::fail(Context& ctx, const lua::Failure& failure) const {
+Outcome LuaFilter::fail(Context& ctx, const lua::Failure&) const {
   ctx.local_response.reset();
-  ctx.error = {ErrorKind::internal, ErrorSource::internal, 0, "lua filter " + script_->path + " failed"};
+  // An error filter that fails leaves the request's own error to the next error filter.
+  if (type() != FilterType::error)
+    ctx.error = {ErrorKind::internal, ErrorSource::internal, 0, "lua filter failed"};  // the file is in the log, not for clients
   if (auto* pending = const_cast<PendingFailure*>(ctx.find_attribute<PendingFailure>())) pending->filter = nullptr;
   return Outcome::fail;
 }

@@ -327,3 +327,26 @@ TEST_CASE("lua: misuse of the API fails the request, not the worker", "[lua]") {
   ok.ctx.response_status = 200;
   CHECK(built->filter->run(ok.ctx) == Outcome::proceed);
 }
+
+TEST_CASE("lua: error filters answer failures; one that fails leaves the request's own error", "[lua]") {
+  auto page = lua_filter(write_script("error-page.lua", R"(
+    return { type = "error", run = function(ctx)
+      return ctx.respond(503, "sorry: " .. tostring(ctx.error), { ["Content-Type"] = "text/plain" })
+    end })"));
+  REQUIRE(page->filter);
+  CHECK(page->filter->type() == FilterType::error);
+  Request req;
+  req.ctx.error = {ErrorKind::not_found, ErrorSource::downstream, 0, "no route"};
+  REQUIRE(page->filter->run(req.ctx) == Outcome::respond);
+  CHECK(req.ctx.local_response->status == 503);
+  CHECK(req.ctx.local_response->body == "sorry: no route");
+
+  auto broken = lua_filter(write_script("error-broken.lua", R"(
+    return { type = "error", run = function(ctx) error("the error page broke") end })"));
+  REQUIRE(broken->filter);
+  Request other;
+  other.ctx.error = {ErrorKind::not_found, ErrorSource::downstream, 0, "no route"};
+  CHECK(broken->filter->run(other.ctx) == Outcome::fail);
+  CHECK(other.ctx.error.kind == ErrorKind::not_found);
+  CHECK(other.ctx.error.message == "no route");
+}
