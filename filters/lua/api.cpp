@@ -1,6 +1,6 @@
 // The ctx API (see api.h). Every field of ctx, ctx.request and ctx.response is read through an
-// __index function from the request of the call in progress; the tables themselves stay empty and
-// refuse writes, so one script cannot change what another sees.
+// __index function from the request of the call in progress; the objects themselves are empty
+// userdata that refuse writes, so one script cannot change what another sees.
 #include "filters/lua/api.h"
 
 #include <cstring>
@@ -77,6 +77,21 @@ struct Api {
   }
   static bool changes_request(const CallScope& s) { return s.phase_ == Phase::pre || s.phase_ == Phase::route; }
 
+  // What a call copies into the request outlives the call, outside the VM's allocator: it is
+  // charged to the call's memory budget.
+  static void charge(lua_State* L, CallScope& s, std::size_t bytes) {
+    if (s.copied_ + bytes <= s.copy_limit_) {
+      s.copied_ += bytes;
+      return;
+    }
+    s.vm_.note_refused_allocation();
+    luaL_error(L, "memory cap reached: this call copied more request data than max_memory");
+  }
+  static std::string_view keep(lua_State* L, CallScope& s, std::string_view text) {
+    charge(L, s, text.size());
+    return s.ctx_.keep(text);
+  }
+
   // --- ctx.request ---
   static int request_header(lua_State* L) {
     Context& ctx = context(L);
@@ -90,7 +105,7 @@ struct Api {
     need_phase(L, changes_request(s), "request headers can be changed in pre and route filters only");
     const int at = first_arg(L);
     const std::string_view name = header_name(L, at), value = header_value(L, at + 1);
-    s.ctx_.request->fields.set(s.ctx_.keep(name), s.ctx_.keep(value));
+    s.ctx_.request->fields.set(keep(L, s, name), keep(L, s, value));
     return 0;
   }
   static int request_remove_header(lua_State* L) {
@@ -126,7 +141,7 @@ struct Api {
     CallScope& s = scope(L);
     need_phase(L, s.phase_ != Phase::criterion, "should_filter cannot change the response");
     const int at = first_arg(L);
-    const std::string_view name = s.ctx_.keep(header_name(L, at)), value = s.ctx_.keep(header_value(L, at + 1));
+    const std::string_view name = keep(L, s, header_name(L, at)), value = keep(L, s, header_value(L, at + 1));
     if (s.phase_ == Phase::post) s.ctx_.response_fields.set(name, value);
     else s.ctx_.added_response_headers.emplace_back(name, value);
     return 0;
@@ -158,7 +173,10 @@ struct Api {
     const lua_Integer status = luaL_checkinteger(L, 1);
     if (status < 200 || status > 599) luaL_error(L, "ctx.respond: status must be from 200 to 599");
     std::string body;
-    if (!lua_isnoneornil(L, 2)) body = std::string(arg_text(L, 2));
+    if (!lua_isnoneornil(L, 2)) {
+      charge(L, s, lua_objlen(L, 2));
+      body = std::string(arg_text(L, 2));
+    }
     LocalResponse answer;
     answer.status = static_cast<int>(status);
     answer.body = std::move(body);
@@ -168,6 +186,7 @@ struct Api {
       while (lua_next(L, 3) != 0) {
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
           luaL_error(L, "ctx.respond: headers must map names to strings");
+        charge(L, s, lua_objlen(L, -2) + lua_objlen(L, -1));
         answer.headers.emplace_back(std::string(header_name(L, -2)), std::string(header_value(L, -1)));
         lua_pop(L, 1);
       }
@@ -206,9 +225,10 @@ struct Api {
   }
   static int read_only(lua_State* L) { return luaL_error(L, "ctx is read-only: use its functions and ctx.vars"); }
 
-  // Pushes an empty table whose reads go to `index` (with `upvalues` taken from the stack).
+  // Pushes an empty userdata whose reads go to `index` (with `upvalues` taken from the stack): a
+  // userdata, so not even rawset can change what every script and request shares.
   static void push_proxy(lua_State* L, lua_CFunction index, int upvalues) {
-    lua_newtable(L);
+    lua_newuserdata(L, 0);
     lua_insert(L, -1 - upvalues);
     lua_newtable(L);
     lua_insert(L, -1 - upvalues);
@@ -222,6 +242,13 @@ struct Api {
   }
 
   static int log_at(lua_State* L, log::Level level) {
+    Vm& vm = Vm::of(L);
+    const char* path = lua_tostring(L, lua_upvalueindex(1));
+    if (vm.log_lines_left == 0) return 0;
+    if (--vm.log_lines_left == 0) {
+      log::warn("lua filter log lines past 20 in one call are dropped", {{"filter", path ? path : "lua"}});
+      return 0;
+    }
     std::string message;
     for (int i = 1, n = lua_gettop(L); i <= n; ++i) {
       if (i > 1) message += ' ';
@@ -229,7 +256,6 @@ struct Api {
       else if (lua_isboolean(L, i)) message += lua_toboolean(L, i) ? "true" : "false";
       else message += luaL_typename(L, i);
     }
-    const char* path = lua_tostring(L, lua_upvalueindex(1));
     if (log::enabled(level)) log::write(level, message, {{"filter", path ? path : "lua"}});
     return 0;
   }
@@ -238,8 +264,8 @@ struct Api {
   static int log_error(lua_State* L) { return log_at(L, log::Level::error); }
 };
 
-CallScope::CallScope(Vm& vm, Context& ctx, Phase phase)
-    : vm_(vm), ctx_(ctx), phase_(phase), previous_(vm.call_state) {
+CallScope::CallScope(Vm& vm, Context& ctx, Phase phase, std::size_t copy_limit)
+    : vm_(vm), ctx_(ctx), phase_(phase), copy_limit_(copy_limit), previous_(vm.call_state) {
   vm_.call_state = this;
 }
 

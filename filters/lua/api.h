@@ -3,6 +3,7 @@
 // request's read-only facts. The ctx table is made once per VM and reads the request of the call
 // in progress, so a call allocates nothing for it. Documented in docs/filters.md.
 #pragma once
+#include <cstddef>
 #include <string>
 
 #include "filters/lua/vm.h"
@@ -24,7 +25,9 @@ void add_log(Vm& vm, const std::string& path);
 // The request one call works on, from construction to destruction; pushes nothing.
 class CallScope {
  public:
-  CallScope(Vm& vm, Context& ctx, Phase phase);
+  // `copy_limit`: the most request data (header names and values, an answer's body) the call may
+  // copy into the request, the call's memory budget.
+  CallScope(Vm& vm, Context& ctx, Phase phase, std::size_t copy_limit);
   ~CallScope();
   CallScope(const CallScope&) = delete;
   CallScope& operator=(const CallScope&) = delete;
@@ -36,6 +39,8 @@ class CallScope {
   Context& ctx_;
   Phase phase_;
   bool responded_ = false;
+  std::size_t copy_limit_;
+  std::size_t copied_ = 0;
   void* previous_;
 };
 

@@ -50,7 +50,7 @@ bool LuaFilter::call(Context& ctx, lua::Phase phase, bool criterion, bool& resul
   if (functions) {
     lua::Vm& vm = runtime_->vm(ctx.worker);
     lua_State* L = vm.state();
-    lua::CallScope scope(vm, ctx, phase);
+    lua::CallScope scope(vm, ctx, phase, budget_.max_memory);
     vm.push(criterion ? functions->should_filter : functions->run);
     lua::push_ctx(vm);
     if (vm.call(1, 1, budget_, failure)) {
@@ -84,9 +84,12 @@ Outcome LuaFilter::run(Context& ctx) const {
 }
 
 Outcome LuaFilter::fail(Context& ctx, const lua::Failure&) const {
-  ctx.local_response.reset();
-  // An error filter that fails leaves the request's own error to the next error filter.
-  if (type() != FilterType::error)
+  // A pre or route filter's half-made answer goes; a post filter's answer is the exchange's to
+  // replace (it may be the error answer already).
+  if (type() == FilterType::pre || type() == FilterType::route) ctx.local_response.reset();
+  // A request that already failed keeps its own error (an error filter, or a post filter on an
+  // error answer, that fails).
+  if (!ctx.error && type() != FilterType::error)
     ctx.error = {ErrorKind::internal, ErrorSource::internal, 0, "lua filter failed"};  // the file is in the log, not for clients
   if (auto* pending = const_cast<PendingFailure*>(ctx.find_attribute<PendingFailure>())) pending->filter = nullptr;
   return Outcome::fail;

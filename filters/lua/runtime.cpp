@@ -54,7 +54,7 @@ std::shared_ptr<const Script> Runtime::load(const std::string& path, const Budge
   Failure failure;
   std::shared_ptr<const Script> checked;
   if (!read_file(path, source, failure.message)) {
-  } else if (running && running->source == source) {
+  } else if (running && running->source == source && running->budget == budget) {
     checked = running;
   } else {
     checked = check_script(path, std::move(source), budget, failure);
@@ -63,7 +63,8 @@ std::shared_ptr<const Script> Runtime::load(const std::string& path, const Budge
   ScriptRecord& r = record(path);
   if (checked) {
     if (checked != running)
-      log::info(running ? "lua script updated" : "lua script loaded", {{"filter", path}, {"hash", checked->hash}});
+      log::info(running ? "lua script checked: a new version" : "lua script checked",
+                {{"filter", path}, {"hash", checked->hash}});
     r.running = checked;
     r.last_error.clear();
     return checked;

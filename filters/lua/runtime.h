@@ -26,7 +26,9 @@ namespace portcullis::lua {
 
 struct ScriptRecord {
   std::string path;
-  std::shared_ptr<const Script> running;  // null until a version passed
+  // The last version that passed its check: what a config compiled now runs (the running
+  // snapshot's filters say what they run). Null until a version passed.
+  std::shared_ptr<const Script> running;
   std::string last_error;                 // "" = none since the running version was loaded
   std::chrono::system_clock::time_point last_error_at;
   std::uint64_t failed_calls = 0;

@@ -24,6 +24,13 @@ bool type_from(std::string_view text, FilterType& out) {
   return true;
 }
 
+// Reads a field without metamethods: the table is the script's, and an __index of its own would
+// run outside any protected call here.
+void raw_field(lua_State* L, const char* name) {
+  lua_pushstring(L, name);
+  lua_rawget(L, -2);
+}
+
 bool refuse(lua_State* L, int top, const std::string& path, const std::string& why, Failure& failure) {
   lua_settop(L, top);
   failure.kind = FailKind::runtime;
@@ -35,12 +42,12 @@ bool refuse(lua_State* L, int top, const std::string& path, const std::string& w
 bool check_table(lua_State* L, int top, const std::string& path, Script& out, Failure& failure) {
   if (!lua_istable(L, -1)) return refuse(L, top, path, "the script must return a filter table, not a " +
                                                             std::string(luaL_typename(L, -1)), failure);
-  lua_getfield(L, -1, "type");
+  raw_field(L, "type");
   const char* type = lua_isstring(L, -1) ? lua_tostring(L, -1) : nullptr;
   if (!type || !type_from(type, out.type))
     return refuse(L, top, path, "the filter table's type must be \"pre\", \"route\", \"post\" or \"error\"", failure);
   lua_pop(L, 1);
-  lua_getfield(L, -1, "order");
+  raw_field(L, "order");
   if (!lua_isnil(L, -1)) {
     const double order = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : NAN;
     if (!(std::floor(order) == order && std::fabs(order) <= 1e9))
@@ -48,10 +55,10 @@ bool check_table(lua_State* L, int top, const std::string& path, Script& out, Fa
     out.order = static_cast<int>(order);
   }
   lua_pop(L, 1);
-  lua_getfield(L, -1, "run");
+  raw_field(L, "run");
   if (!lua_isfunction(L, -1)) return refuse(L, top, path, "the filter table needs a run function", failure);
   lua_pop(L, 1);
-  lua_getfield(L, -1, "should_filter");
+  raw_field(L, "should_filter");
   if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
     return refuse(L, top, path, "the filter table's should_filter must be a function", failure);
   out.has_criterion = lua_isfunction(L, -1);
@@ -74,10 +81,10 @@ bool instantiate(Vm& vm, const Script& script, const Budget& budget, Script& out
   }
   if (!check_table(L, top, script.path, out, failure)) return false;
   if (keep) {
-    lua_getfield(L, -1, "run");
+    raw_field(L, "run");
     keep->run = vm.keep();
     if (out.has_criterion) {
-      lua_getfield(L, -1, "should_filter");
+      raw_field(L, "should_filter");
       keep->should_filter = vm.keep();
     }
   }
@@ -92,6 +99,7 @@ std::shared_ptr<const Script> check_script(const std::string& path, std::string 
   script->source = std::move(source);
   script->hash = sha256_hex(script->source);
   script->loaded_at = std::chrono::system_clock::now();
+  script->budget = budget;
   Vm vm;
   install_api(vm);
   if (!instantiate(vm, *script, budget, *script, nullptr, failure)) return nullptr;

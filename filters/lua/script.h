@@ -19,6 +19,7 @@ struct Script {
   int order = 0;
   bool has_criterion = false;  // the table has should_filter
   std::chrono::system_clock::time_point loaded_at;
+  Budget budget;  // the one its top level was checked with
 };
 
 // A script's functions in one VM (registry refs).

@@ -2,6 +2,12 @@
 #include "filters/lua/vm.h"
 
 #include <climits>
+
+// Lua errors are raised by longjmp-free unwinding through the C++ frames of the ctx API (which
+// hold std::strings): LuaJIT does that on x64 and arm64, where it unwinds like C++ exceptions.
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "the lua filter needs LuaJIT's C++-compatible unwinding (x64 or arm64)"
+#endif
 #include <cstdlib>
 #include <stdexcept>
 
@@ -21,6 +27,7 @@ constexpr const char* kSafeBase[] = {"assert",   "error",  "ipairs", "next",    
                                      "select",   "tonumber", "tostring", "type", "unpack",       "xpcall",
                                      "rawequal", "rawget", "rawset", "setmetatable", "getmetatable"};
 constexpr const char* kCopiedLibraries[] = {"string", "table", "math"};
+constexpr unsigned kLogLinesPerCall = 20;
 
 void copy_table(lua_State* L, int from) {
   lua_newtable(L);
@@ -105,6 +112,12 @@ void Vm::open_safe_libraries() {
   lua_rawset(L_, -3);
   lua_pop(L_, 2);
 
+  // Gone from the real string table too: ("").dump would reach it through the metatable.
+  lua_getglobal(L_, "string");
+  lua_pushnil(L_);
+  lua_setfield(L_, -2, "dump");
+  lua_pop(L_, 1);
+
   lua_newtable(L_);
   for (const char* name : kSafeBase) {
     lua_getglobal(L_, name);
@@ -124,9 +137,10 @@ void Vm::push_sandbox() {
     lua_getglobal(L_, name);
     copy_table(L_, lua_gettop(L_));
     lua_remove(L_, -2);
-    if (std::string_view(name) == "string") {
+    if (std::string_view(name) == "math") {
+      // The generator's state is the VM's: no script may reseed it for the others.
       lua_pushnil(L_);
-      lua_setfield(L_, -2, "dump");
+      lua_setfield(L_, -2, "randomseed");
     }
     lua_setfield(L_, env, name);
   }
@@ -154,7 +168,14 @@ bool Vm::load(std::string_view source, const std::string& path, Failure& failure
 bool Vm::call(int nargs, int nresults, const Budget& budget, Failure& failure) {
   over_budget_ = false;
   refused_allocation_ = false;
+  // The cap counts live data and garbage alike, and LuaJIT does not collect and retry when an
+  // allocation fails: near the cap, collect first (once per growth of an eighth of it).
+  if (used_ > budget.max_memory / 4 * 3 && used_ > collected_at_ + budget.max_memory / 8) {
+    lua_gc(L_, LUA_GCCOLLECT, 0);
+    collected_at_ = used_;
+  }
   limit_ = budget.max_memory;
+  log_lines_left = kLogLinesPerCall;
   const int count = budget.max_instructions > INT_MAX ? INT_MAX : static_cast<int>(budget.max_instructions);
   lua_sethook(L_, &Vm::on_count, LUA_MASKCOUNT, count);
   const int status = lua_pcall(L_, nargs, nresults, 0);
@@ -168,7 +189,10 @@ bool Vm::call(int nargs, int nresults, const Budget& budget, Failure& failure) {
   if (failure.kind == FailKind::memory && failure.message == "not enough memory")
     failure.message = "memory cap of " + std::to_string(budget.max_memory) + " bytes reached";
   lua_pop(L_, 1);
-  if (failure.kind == FailKind::memory) lua_gc(L_, LUA_GCCOLLECT, 0);
+  if (failure.kind == FailKind::memory) {
+    lua_gc(L_, LUA_GCCOLLECT, 0);
+    collected_at_ = used_;
+  }
   return false;
 }
 

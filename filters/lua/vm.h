@@ -28,6 +28,7 @@ struct Failure {
 struct Budget {
   std::uint64_t max_instructions = 1'000'000;
   std::size_t max_memory = 16u << 20;  // the VM's bytes while the call runs
+  bool operator==(const Budget&) const = default;
 };
 
 class Vm {
@@ -53,9 +54,12 @@ class Vm {
   // VM's owner alive for a request's ctx.vars table.
   void* call_state = nullptr;
   int api_ctx = -1;  // registry ref of the ctx table
+  unsigned log_lines_left = 0;  // log lines one call may still write (api.cpp)
   std::weak_ptr<void> owner;
   // A value C++ code keeps across calls, in the registry; unref with release().
   int keep();  // pops the top value
+  // The ctx API refused to copy more request data than the budget allows: classed as memory.
+  void note_refused_allocation() { refused_allocation_ = true; }
   void release(int ref);
   void push(int ref) const;
 
@@ -69,6 +73,7 @@ class Vm {
   std::size_t used_ = 0;
   std::size_t limit_ = std::numeric_limits<std::size_t>::max();
   bool refused_allocation_ = false;
+  std::size_t collected_at_ = 0;  // used_ after the last full collection
   bool over_budget_ = false;
   int sandbox_template_ = -1;  // registry ref: the safe globals every environment copies
 };

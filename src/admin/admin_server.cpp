@@ -52,7 +52,7 @@ json filters_json(const Snapshot& snap, RuntimeState& state) {
   if (auto lua = state.find_kept_state<lua::Runtime>("lua")) {
     for (const lua::ScriptRecord& rec : lua->records()) {
       json script = {{"file", rec.path}, {"failed_calls", rec.failed_calls}, {"last_error", rec.last_error}};
-      script["running_hash"] = rec.running ? json(rec.running->hash) : json(nullptr);
+      script["checked_hash"] = rec.running ? json(rec.running->hash) : json(nullptr);
       scripts.push_back(std::move(script));
     }
   }

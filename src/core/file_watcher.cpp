@@ -27,6 +27,7 @@ constexpr auto kSettle = std::chrono::milliseconds(100);
 
 struct DirWatch {
   bool every_script = false;    // a lua.dir: every *.lua entry counts
+  bool every_entry = false;     // a watched file is a symlink (a ConfigMap's ..data swap): all count
   std::set<std::string> names;  // and these files
 };
 
@@ -58,10 +59,12 @@ struct FileWatcher::Impl : std::enable_shared_from_this<Impl> {
     for (std::size_t at = 0; at + sizeof(inotify_event) <= n;) {
       const auto* event = reinterpret_cast<const inotify_event*>(buffer.data() + at);
       at += sizeof(inotify_event) + event->len;
+      if (event->mask & IN_Q_OVERFLOW) return true;  // events were lost: assume one was ours
       auto it = watches.find(event->wd);
       if (it == watches.end() || event->len == 0) continue;
       const std::string name(event->name);
-      any = any || (it->second.every_script && name.ends_with(".lua")) || it->second.names.count(name) > 0;
+      const DirWatch& w = it->second;
+      any = any || w.every_entry || (w.every_script && name.ends_with(".lua")) || w.names.count(name) > 0;
     }
     return any;
   }
@@ -96,8 +99,6 @@ void FileWatcher::stop() {
 void FileWatcher::watch(const std::vector<std::string>& paths) {
   if (!impl_->descriptor.is_open()) return;
   const int fd = impl_->descriptor.native_handle();
-  for (const auto& [wd, _] : impl_->watches) inotify_rm_watch(fd, wd);
-  impl_->watches.clear();
   std::map<std::string, DirWatch> dirs;
   for (const std::string& path : paths) {
     std::error_code ec;
@@ -105,18 +106,25 @@ void FileWatcher::watch(const std::vector<std::string>& paths) {
     if (std::filesystem::is_directory(p, ec)) {
       dirs[p.string()].every_script = true;
     } else {
-      const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
-      dirs[dir].names.insert(p.filename().string());
+      DirWatch& w = dirs[p.has_parent_path() ? p.parent_path().string() : "."];
+      w.names.insert(p.filename().string());
+      w.every_entry = w.every_entry || std::filesystem::is_symlink(p, ec);
     }
   }
+  // A directory watched already keeps its descriptor (inotify gives the same one back), so events
+  // queued while the config compiled are still read; only those no longer named are removed.
+  std::map<int, DirWatch> next;
   for (const auto& [dir, w] : dirs) {
     const int wd = inotify_add_watch(fd, dir.c_str(), kEvents);
     if (wd < 0) continue;
-    // Two spellings of one directory get one watch descriptor: what counts is merged.
-    DirWatch& slot = impl_->watches[wd];
+    DirWatch& slot = next[wd];  // two spellings of one directory share a descriptor
     slot.every_script = slot.every_script || w.every_script;
+    slot.every_entry = slot.every_entry || w.every_entry;
     slot.names.insert(w.names.begin(), w.names.end());
   }
+  for (const auto& [wd, _] : impl_->watches)
+    if (!next.count(wd)) inotify_rm_watch(fd, wd);
+  impl_->watches = std::move(next);
   if (!impl_->reading && !impl_->watches.empty()) impl_->read();
 }
 

@@ -57,11 +57,12 @@ net::awaitable<Disposition> Exchange::run(Downstream& downstream) {
       std::size_t next = 0;
       if (run_filters_now(route.post, next) == FilterRun::needs_await) co_await run_filters(route.post, next);
       if (!failing && ctx_.error) {
-        // A post filter failed: the error answer goes out instead, without the post filters again.
+        // A post filter failed: the error answer goes out instead, through the post filters once
+        // more (a filter that fails again then leaves it as it is).
         if (proxied_) call_->finish(response_, false);
         proxied_ = false;
         answer_error();
-        prepare_response();
+        continue;
       }
       if (!proxied_) {
         co_await send_local();

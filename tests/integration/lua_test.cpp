@@ -218,13 +218,23 @@ TEST_CASE("lua.dir: a new script is picked up, a removed one dropped, a failing 
   REQUIRE(std::remove((dir + "/a.lua").c_str()) == 0);
   CHECK(eventually([&] { return header_of("X-A").empty(); }));
   CHECK(header_of("X-B") == "b");
-  save(dir + "/c.lua", "return { type = 'post', run = function(ctx) "
-                       "if ctx.response.status == 200 then error('post filter broke') end end }");
+  save(dir + "/c.lua", "return { type = 'post', run = function(ctx) error('post filter broke') end }");
   CHECK(eventually([&] {
     auto r = request(gw.port(), "GET", "/api/hello");
     return r && r->status == 500;
   }));
   CHECK(gw.process().output().find("post filter broke") != std::string::npos);
+  // The error answer goes through the post filters again: b.lua's header is on it.
+  auto failed = request(gw.port(), "GET", "/api/hello");
+  REQUIRE(failed);
+  CHECK(failed->status == 500);
+  CHECK(failed->header("X-B") == "b");
+  // On an answer that is an error already, a failing post filter leaves it as it is.
+  auto unrouted = request(gw.port(), "GET", "/nowhere");
+  REQUIRE(unrouted);
+  CHECK(unrouted->status == 404);
+  CHECK(unrouted->body.find("no route") != std::string::npos);
+  CHECK(gw.process().running());
 }
 
 TEST_CASE("The example lua filters work as their comments say", "[lua]") {

@@ -350,3 +350,60 @@ TEST_CASE("lua: error filters answer failures; one that fails leaves the request
   CHECK(other.ctx.error.kind == ErrorKind::not_found);
   CHECK(other.ctx.error.message == "no route");
 }
+
+TEST_CASE("lua: the shared ctx, string and math state cannot be changed by a script", "[lua]") {
+  auto meddler = lua_filter(write_script("rawset.lua", R"(
+    return { type = "pre", run = function(ctx)
+      local results = {}
+      results[#results + 1] = tostring(pcall(rawset, ctx, "vars", { stolen = true }))
+      results[#results + 1] = tostring(pcall(rawset, ctx.request, "path", "/forged"))
+      results[#results + 1] = tostring(pcall(setmetatable, ctx, nil))
+      results[#results + 1] = tostring(("").dump)
+      results[#results + 1] = tostring(math.randomseed)
+      ctx.request.set_header("X-Results", table.concat(results, ","))
+    end })"));
+  REQUIRE(meddler->filter);
+  Request req;
+  req.ctx.canonical_path = "/real";
+  REQUIRE(meddler->filter->run(req.ctx) == Outcome::proceed);
+  CHECK(header(req.head.fields, "X-Results") == "false,false,false,nil,nil");
+  auto reader = lua_filter(write_script("reader.lua", R"(
+    return { type = "pre", run = function(ctx) ctx.request.set_header("X-Path", ctx.request.path) end })"));
+  REQUIRE(reader->filter);
+  REQUIRE(reader->filter->run(req.ctx) == Outcome::proceed);
+  CHECK(header(req.head.fields, "X-Path") == "/real");
+}
+
+TEST_CASE("lua: a returned table with metamethods is checked without running them", "[lua]") {
+  auto strict = lua_filter(write_script("strict.lua", R"(
+    local t = { type = "pre", run = function(ctx) ctx.request.set_header("X-Strict", "ok") end }
+    return setmetatable(t, { __index = function(_, key) error("no field " .. key) end }))"));
+  REQUIRE(strict->filter);  // order and should_filter are simply absent
+  Request req;
+  REQUIRE(strict->filter->run(req.ctx) == Outcome::proceed);
+  CHECK(header(req.head.fields, "X-Strict") == "ok");
+  auto hidden = lua_filter(write_script("hidden.lua", R"(
+    return setmetatable({}, { __index = { type = "pre", run = function() end } }))"));
+  CHECK_FALSE(hidden->filter);
+  CHECK(hidden->errors.joined().find("type must be") != std::string::npos);
+}
+
+TEST_CASE("lua: request data a call copies counts against its memory budget; log lines are capped", "[lua]") {
+  auto bomb = lua_filter(write_script("copy-bomb.lua", R"(
+    return { type = "pre", run = function(ctx)
+      local big = string.rep("x", 100000)
+      for i = 1, 1000 do ctx.request.set_header("X-Big", big) end
+    end })"), "max_memory: 4MiB");
+  REQUIRE(bomb->filter);
+  Request req;
+  CHECK(bomb->filter->run(req.ctx) == Outcome::fail);
+  bool memory = false;
+  for (const auto& r : lua::Runtime::of(test_state())->records())
+    if (r.path.ends_with("copy-bomb.lua")) memory = r.last_error.find("memory cap reached") != std::string::npos;
+  CHECK(memory);
+  auto chatty = lua_filter(write_script("chatty.lua", R"(
+    return { type = "pre", run = function(ctx) for i = 1, 100000 do log.info("line", i) end end })"));
+  REQUIRE(chatty->filter);
+  Request quiet;
+  CHECK(chatty->filter->run(quiet.ctx) == Outcome::proceed);
+}
