@@ -15,6 +15,7 @@
 #include "discovery/service_runtime.h"
 #include "core/server.h"
 #include "core/worker.h"
+#include "discovery/embedded_registry.h"
 #include "discovery/eureka_admin.h"
 #include "http/buffer.h"
 #include "http/parser.h"
@@ -83,7 +84,19 @@ json routes_json(const Snapshot& snap) {
   return out;
 }
 
-json services_json(const Snapshot& snap) {
+// The embedded registry's state, on every service that takes its instances from it.
+json registry_json(const discovery::EmbeddedRegistry& registry, const DiscoverySettings& settings) {
+  const auto p = registry.preservation();
+  return {{"self_preservation", p.active},
+          {"renewals_last_minute", p.renewals_last_minute},
+          {"expected_renewals_per_minute", p.expected_per_minute},
+          {"renewal_percent_threshold", settings.renewal_percent_threshold},
+          {"registered_instances", registry.size()},
+          {"max_registered_instances", settings.max_registered_instances},
+          {"rejected_registrations", registry.rejected_registrations()}};
+}
+
+json services_json(const Snapshot& snap, const discovery::EmbeddedRegistry* registry) {
   json out = json::object();
   auto ms = [](Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
   const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -138,6 +151,7 @@ json services_json(const Snapshot& snap) {
                                  {"windows", v.windows}};
     }
     out[name]["concurrency"] = std::move(concurrency);
+    if (registry && s->config.discovery.type == "registry") out[name]["registry"] = registry_json(*registry, snap.config.discovery);
   }
   return out;
 }
@@ -231,7 +245,7 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
   if (path == "/metrics" && get)
     return {200, "text/plain; version=0.0.4; charset=utf-8", server_.metrics().render()};
   if (path == "/admin/routes" && get) return json_response(200, routes_json(*snap));
-  if (path == "/admin/services" && get) return json_response(200, services_json(*snap));
+  if (path == "/admin/services" && get) return json_response(200, services_json(*snap, registry_));
   if (path == "/admin/shedding" && get) return json_response(200, shedding_json(*snap, server_));
   if (path == "/admin/tls" && get) return json_response(200, tls_json(*snap));
   if (path == "/admin/filters" && get) return json_response(200, filters_json(*snap, server_.runtime_state()));

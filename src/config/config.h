@@ -229,6 +229,10 @@ struct DiscoverySettings {
   Duration lease_duration = std::chrono::seconds(90);  // embedded registry, when a client sends none
   Duration eviction_interval = std::chrono::seconds(1);
   bool registry_enabled = true;  // serve /eureka/* on the admin listener
+  std::uint64_t max_registered_instances = 10'000;  // embedded registry: new registrations beyond get 503
+  bool self_preservation = true;                   // Eureka's: stop expiring leases when renewals collapse
+  double renewal_percent_threshold = 0.85;         // of the renewals expected in a minute
+  std::uint64_t self_preservation_min_instances = 10;  // fewer expected renewers: leases always expire
 };
 
 // One band of priorities: from `from` up to the next band, requests may fill `shed_at` of a limit.

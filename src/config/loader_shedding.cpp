@@ -81,6 +81,14 @@ const Section<DiscoverySettings>& discovery_settings_section() {
     duration("lease_duration", &S::lease_duration, kPositive, "Embedded registry: lease of a client that sends none."),
     duration("eviction_interval", &S::eviction_interval, kPositive, "Embedded registry: how often expired leases go."),
     boolean("registry_enabled", &S::registry_enabled, "Serve the embedded Eureka registry under /eureka/."),
+    integer("max_registered_instances", &S::max_registered_instances, std::uint64_t{1}, std::uint64_t{1'000'000},
+            "Embedded registry: registrations of new instances beyond this get 503."),
+    boolean("self_preservation", &S::self_preservation,
+            "Embedded registry: stop expiring leases while renewals are below the threshold."),
+    number("renewal_percent_threshold", &S::renewal_percent_threshold, 0.0, 1.0,
+           "Embedded registry: self-preservation starts below this share of the renewals expected in a minute."),
+    integer("self_preservation_min_instances", &S::self_preservation_min_instances, std::uint64_t{1},
+            std::uint64_t{1'000'000}, "Embedded registry: self-preservation needs at least this many instances registered for a minute."),
   });
   return section;
 }

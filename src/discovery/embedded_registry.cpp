@@ -14,6 +14,13 @@ std::int64_t wall_clock_ms() {
       .count();
 }
 
+std::int64_t steady_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr std::int64_t kMinuteMs = 60'000;
+
 std::vector<DiscoveredInstance> discovered(const std::map<std::string, EurekaInstance>& instances) {
   std::vector<DiscoveredInstance> out;
   for (const auto& [id, i] : instances) {
@@ -25,8 +32,13 @@ std::vector<DiscoveredInstance> discovered(const std::map<std::string, EurekaIns
 
 }  // namespace
 
-EmbeddedRegistry::EmbeddedRegistry(DiscoverySettings settings, Clock clock)
-    : settings_(std::move(settings)), clock_(clock ? std::move(clock) : Clock(wall_clock_ms)) {}
+EmbeddedRegistry::EmbeddedRegistry(DiscoverySettings settings, Clock clock, Clock steady)
+    : settings_(std::move(settings)),
+      steady_(steady ? std::move(steady) : clock ? clock : Clock(steady_clock_ms)) {
+  clock_ = clock ? std::move(clock) : Clock(wall_clock_ms);
+  started_steady_ms_ = steady_();
+  renewals_second_ = started_steady_ms_ / 1000;
+}
 
 EmbeddedRegistry::~EmbeddedRegistry() { stop(); }
 
@@ -117,11 +129,23 @@ const EurekaInstance* EmbeddedRegistry::find_instance(std::string_view id) const
   return nullptr;
 }
 
-void EmbeddedRegistry::register_instance(EurekaInstance instance) {
+EmbeddedRegistry::RegisterResult EmbeddedRegistry::register_instance(EurekaInstance instance) {
   std::int64_t now = clock_();
+  const std::int64_t steady = steady_();
   instance.app = app_key(instance.app);
   instance.action_type.clear();
   EurekaInstance* existing = lookup(instance.app, instance.instance_id);
+  if (!existing && size() >= settings_.max_registered_instances) {
+    ++rejected_;
+    if (rejection_logged_ms_ < 0 || steady - rejection_logged_ms_ >= kMinuteMs) {
+      rejection_logged_ms_ = steady;
+      log::warn("registry full: registration refused (discovery.max_registered_instances)",
+                {{"app", instance.app}, {"instance", instance.instance_id}, {"refused", std::to_string(rejected_)}});
+    }
+    return RegisterResult::full;
+  }
+  instance.registered_steady_ms = existing ? existing->registered_steady_ms : steady;
+  instance.renewed_steady_ms = steady;
   // The registry owns the lease timestamps and the override; the client's copies are ignored.
   instance.overridden_status = existing ? existing->overridden_status : std::nullopt;
   instance.registration_ts = existing ? existing->registration_ts : now;
@@ -140,15 +164,67 @@ void EmbeddedRegistry::register_instance(EurekaInstance instance) {
   apps_[app][instance.instance_id] = instance;
   record(instance, action);
   notify(app);
+  return RegisterResult::registered;
 }
 
 EmbeddedRegistry::RenewResult EmbeddedRegistry::renew(std::string_view app, std::string_view id,
-                                                      std::optional<std::int64_t> last_dirty) {
+                                                      std::optional<std::int64_t> last_dirty,
+                                                      std::optional<InstanceStatus> status) {
   EurekaInstance* i = lookup(app, id);
   if (!i) return RenewResult::unknown;
   if (last_dirty && *last_dirty > i->last_dirty_ts) return RenewResult::unknown;
-  i->last_renewal_ts = clock_();
+  const std::int64_t now = clock_();
+  i->last_renewal_ts = now;
+  i->renewed_steady_ms = steady_();
+  count_renewal();
+  if (status && *status != InstanceStatus::unknown && *status != i->status) {
+    log::info("registry instance status changed by heartbeat",
+              {{"app", i->app}, {"instance", i->instance_id}, {"status", to_string(*status)}});
+    i->status = *status;
+    if (*status == InstanceStatus::up && i->service_up_ts == 0) i->service_up_ts = now;
+    i->last_updated_ts = now;
+    std::string key = i->app;
+    record(*i, "MODIFIED");
+    notify(key);
+  }
   return RenewResult::renewed;
+}
+
+void EmbeddedRegistry::count_renewal() {
+  const std::int64_t second = steady_() / 1000;
+  if (second - renewals_second_ >= 60) renewals_.fill(0);
+  else
+    for (std::int64_t s = renewals_second_ + 1; s <= second; ++s) renewals_[static_cast<std::size_t>(s % 60)] = 0;
+  renewals_second_ = std::max(renewals_second_, second);
+  ++renewals_[static_cast<std::size_t>(second % 60)];
+}
+
+std::uint64_t EmbeddedRegistry::renewals_last_minute() const {
+  // The ring holds the seconds (renewals_second_ - 60, renewals_second_]; count those of the last minute.
+  const std::int64_t second = steady_() / 1000;
+  std::uint64_t total = 0;
+  for (std::int64_t s = std::max(second - 59, renewals_second_ - 59); s <= std::min(second, renewals_second_); ++s)
+    total += renewals_[static_cast<std::size_t>(s % 60)];
+  return total;
+}
+
+EmbeddedRegistry::Preservation EmbeddedRegistry::preservation() const {
+  Preservation p;
+  const std::int64_t now = steady_();
+  p.renewals_last_minute = renewals_last_minute();
+  std::uint64_t renewers = 0;
+  for (const auto& [app, instances] : apps_)
+    for (const auto& [id, i] : instances)
+      if (now - i.registered_steady_ms >= kMinuteMs) {
+        p.expected_per_minute += 60.0 / std::max(1u, i.renewal_interval_secs);
+        ++renewers;
+      }
+  // A registry up for less than a minute has not seen a minute of renewals yet; in a small one
+  // a single instance is a large share, and its death must not keep it in rotation.
+  p.active = settings_.self_preservation && now - started_steady_ms_ >= kMinuteMs &&
+             renewers >= settings_.self_preservation_min_instances &&
+             static_cast<double>(p.renewals_last_minute) < settings_.renewal_percent_threshold * p.expected_per_minute;
+  return p;
 }
 
 bool EmbeddedRegistry::cancel(std::string_view app, std::string_view id) {
@@ -204,11 +280,24 @@ bool EmbeddedRegistry::update_metadata(std::string_view app, std::string_view id
 }
 
 std::size_t EmbeddedRegistry::evict_expired() {
-  std::int64_t now = clock_();
+  const Preservation p = preservation();
+  if (p.active != preserving_) {
+    preserving_ = p.active;
+    const std::string renewals = std::to_string(p.renewals_last_minute);
+    const std::string expected = std::to_string(static_cast<long long>(p.expected_per_minute));
+    if (p.active)
+      log::warn("registry self-preservation on: renewals fell below the threshold; leases do not expire",
+                {{"renewals_last_minute", renewals}, {"expected_per_minute", expected}});
+    else
+      log::info("registry self-preservation off: renewals recovered",
+                {{"renewals_last_minute", renewals}, {"expected_per_minute", expected}});
+  }
+  if (p.active) return 0;
+  const std::int64_t now = steady_();
   std::vector<std::pair<std::string, std::string>> expired;
   for (const auto& [app, instances] : apps_)
     for (const auto& [id, i] : instances)
-      if (now - i.last_renewal_ts > lease_ms(i)) expired.emplace_back(app, id);
+      if (now - i.renewed_steady_ms > lease_ms(i)) expired.emplace_back(app, id);
   for (const auto& [app, id] : expired) {
     log::info("registry lease expired", {{"app", app}, {"instance", id}});
     cancel(app, id);

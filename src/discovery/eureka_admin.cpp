@@ -106,7 +106,8 @@ AdminResponse register_instance(EmbeddedRegistry& registry, const std::string& a
   if (instance.app != app_key(app))
     return error_answer(400, "instance app " + instance.app + " does not match the URL's " + app_key(app));
   if (instance.port == 0 && !instance.secure_port_enabled) return error_answer(400, "instance has no port");
-  registry.register_instance(std::move(instance));
+  if (registry.register_instance(std::move(instance)) == EmbeddedRegistry::RegisterResult::full)
+    return error_answer(503, "the registry is full (discovery.max_registered_instances); try again later");
   return empty_answer(204);
 }
 
@@ -130,7 +131,9 @@ AdminResponse instance_operation(EmbeddedRegistry& registry, const std::vector<s
         auto [p, ec] = std::from_chars(d->data(), d->data() + d->size(), n);
         if (ec == std::errc() && p == d->data() + d->size()) dirty = n;
       }
-      if (registry.renew(app, id, dirty) == EmbeddedRegistry::RenewResult::unknown)
+      std::optional<InstanceStatus> status;
+      if (auto st = query_value(query, "status")) status = parse_instance_status(*st);
+      if (registry.renew(app, id, dirty, status) == EmbeddedRegistry::RenewResult::unknown)
         return error_answer(404, "no lease for " + id + " in " + app_key(app) + "; register again");
       return empty_answer(200);
     }

@@ -44,6 +44,10 @@ struct EurekaInstance {
   std::int64_t last_updated_ts = 0;
   std::int64_t last_dirty_ts = 0;
   std::string action_type;  // ADDED / MODIFIED / DELETED in deltas; "" elsewhere
+  // The embedded registry's own, never on the wire: steady-clock milliseconds of the registration
+  // and the last renewal, which lease expiry counts from (a wall-clock step must not evict).
+  std::int64_t registered_steady_ms = 0;
+  std::int64_t renewed_steady_ms = 0;
 
   // What clients see: an override wins over what the instance reported.
   InstanceStatus effective_status() const { return overridden_status.value_or(status); }

@@ -46,7 +46,27 @@ std::unique_ptr<Provider> make_provider(ProviderContext ctx, const std::vector<D
 
 Discovery::Discovery(net::io_context& control, observability::Registry& metrics, observability::Shard& shard)
     : ioc_(control), metrics_(metrics), shard_(shard), timer_(control) {
+  self_preservation_ = metrics.gauge("portcullis_registry_self_preservation",
+                                     "1 while the embedded registry's self-preservation keeps leases from expiring.");
+  renewals_ = metrics.gauge("portcullis_registry_renewals_last_minute", "Heartbeats the embedded registry took in the last minute.");
+  expected_renewals_ = metrics.gauge("portcullis_registry_expected_renewals_per_minute",
+                                     "Heartbeats a minute the embedded registry expects from instances registered a minute or more.");
+  registered_ = metrics.gauge("portcullis_registry_registered_instances", "Instances registered with the embedded registry.");
+  rejected_ = metrics.counter("portcullis_registry_rejected_registrations_total",
+                              "Registrations the embedded registry refused (discovery.max_registered_instances).");
   upkeep();
+}
+
+void Discovery::registry_gauges() {
+  if (!registry_) return;
+  const EmbeddedRegistry::Preservation p = registry_->preservation();
+  shard_.set(self_preservation_, p.active ? 1 : 0);
+  shard_.set(renewals_, static_cast<std::int64_t>(p.renewals_last_minute));
+  shard_.set(expected_renewals_, static_cast<std::int64_t>(p.expected_per_minute));
+  shard_.set(registered_, static_cast<std::int64_t>(registry_->size()));
+  const std::uint64_t rejected = registry_->rejected_registrations();
+  shard_.inc(rejected_, rejected - rejected_published_);
+  rejected_published_ = rejected;
 }
 
 Discovery::~Discovery() { stop(); }
@@ -125,6 +145,7 @@ void Discovery::reconcile(const Snapshot& snap) {
 void Discovery::upkeep() {
   const std::int64_t now = now_ns();
   for (auto& [name, runtime] : runtimes_) runtime->update_state_gauges(shard_, now);
+  registry_gauges();
   timer_.expires_after(std::chrono::seconds(1));
   timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec && !stopped_) upkeep();

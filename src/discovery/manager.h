@@ -44,6 +44,7 @@ class Discovery {
     std::shared_ptr<HealthChecker> checker;
   };
   void upkeep();
+  void registry_gauges();
 
   boost::asio::io_context& ioc_;
   observability::Registry& metrics_;
@@ -55,6 +56,10 @@ class Discovery {
   std::map<std::string, std::shared_ptr<ServiceRuntime>> runtimes_;
   boost::asio::steady_timer timer_;
   bool stopped_ = false;
+  // The embedded registry's state, published every second.
+  observability::GaugeId self_preservation_, renewals_, expected_renewals_, registered_;
+  observability::CounterId rejected_;
+  std::uint64_t rejected_published_ = 0;
 };
 
 // Active health checks for one service: GET `path` on every instance each `interval`; an

@@ -143,3 +143,37 @@ TEST_CASE("hostile registry input never breaks the registry or the admin API", "
   CHECK(json::parse(services->body)["hello"]["instances"].size() == 1);
   CHECK(request(gw.port(), "GET", "/hello/x")->status == 200);
 }
+
+TEST_CASE("embedded registry: a full registry answers 503; a heartbeat's status takes the instance out and back",
+          "[discovery][registry]") {
+  Backend a("a");
+  Gateway gw(config("  hello:\n    discovery: { type: registry }\n",
+                    "  - id: hello\n    path: /hello/**\n    service: hello\n",
+                    "discovery:\n  max_registered_instances: 1\n"));
+  const int admin = gw.admin_port();
+  REQUIRE(request(admin, "POST", "/eureka/apps/HELLO", json_headers, instance_json("HELLO", "a-1", a.port()))->status == 204);
+  auto full = request(admin, "POST", "/eureka/apps/HELLO", json_headers, instance_json("HELLO", "a-2", a.port()));
+  REQUIRE(full);
+  CHECK(full->status == 503);
+  CHECK(request(admin, "POST", "/eureka/apps/HELLO", json_headers, instance_json("HELLO", "a-1", a.port()))->status == 204);
+  CHECK(eventually([&] { return backend_of(gw.port()) == "a"; }, 5s));
+
+  CHECK(request(admin, "PUT", "/eureka/apps/HELLO/a-1?status=DOWN")->status == 200);
+  CHECK(json::parse(request(admin, "GET", "/eureka/apps/HELLO/a-1")->body)["instance"]["status"] == "DOWN");
+  CHECK(eventually([&] { return request(gw.port(), "GET", "/hello/x")->status == 503; }, 5s));
+  CHECK(request(admin, "PUT", "/eureka/apps/HELLO/a-1?status=UP")->status == 200);
+  CHECK(eventually([&] { return backend_of(gw.port()) == "a"; }, 5s));
+
+  const json services = json::parse(request(admin, "GET", "/admin/services")->body);
+  const json& registry = services["hello"]["registry"];
+  CHECK(registry["max_registered_instances"] == 1);
+  CHECK(registry["registered_instances"] == 1);
+  CHECK(registry["rejected_registrations"] == 1);
+  CHECK(registry["self_preservation"] == false);
+  CHECK(eventually([&] {
+    const std::string metrics = request(admin, "GET", "/metrics")->body;
+    return metrics.find("portcullis_registry_rejected_registrations_total 1") != std::string::npos &&
+           metrics.find("portcullis_registry_self_preservation 0") != std::string::npos &&
+           metrics.find("portcullis_registry_registered_instances 1") != std::string::npos;
+  }));
+}
