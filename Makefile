@@ -1,10 +1,12 @@
 # One-command entry points. `make test` and `make demo` install what they need first.
 BUILD_DIR ?= build
 RELEASE_DIR ?= build-release
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build release test demo bench install clean
+.PHONY: all deps build release test test-asan test-tsan demo bench install clean
 
 all: build
 
@@ -22,6 +24,21 @@ release: deps
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j1
 
+# The whole suite built with AddressSanitizer and UndefinedBehaviorSanitizer; the daemon the
+# integration tests start is the instrumented one, and a report fails its test.
+test-asan: deps
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTCULLIS_SANITIZE=address $(CMAKE_FLAGS)
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j1 $(CTEST_FLAGS)
+
+# ThreadSanitizer over the integration tests (multi-worker daemons, reloads, watched scripts).
+test-tsan: deps
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTCULLIS_SANITIZE=thread $(CMAKE_FLAGS)
+	cmake --build $(TSAN_DIR) -j$(JOBS)
+	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j1 -R '^integration: ' $(CTEST_FLAGS)
+
 demo: release
 	./scripts/demo.sh $(RELEASE_DIR)
 
@@ -34,4 +51,4 @@ install: release
 	cmake --install $(RELEASE_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR) $(RELEASE_DIR)
+	rm -rf $(BUILD_DIR) $(RELEASE_DIR) $(ASAN_DIR) $(TSAN_DIR)
