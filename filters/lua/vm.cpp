@@ -1,6 +1,8 @@
 // The sandboxed LuaJIT state (see vm.h).
 #include "filters/lua/vm.h"
 
+#include "filters/lua/patterns.h"
+
 #include <climits>
 
 // Lua errors are raised by longjmp-free unwinding through the C++ frames of the ctx API (which
@@ -112,10 +114,12 @@ void Vm::open_safe_libraries() {
   lua_rawset(L_, -3);
   lua_pop(L_, 2);
 
-  // Gone from the real string table too: ("").dump would reach it through the metatable.
+  // Gone from the real string table too: ("").dump would reach it through the metatable. Its
+  // pattern functions are guarded there, so "s:find(p)" is as well (patterns.h).
   lua_getglobal(L_, "string");
   lua_pushnil(L_);
   lua_setfield(L_, -2, "dump");
+  guard_patterns(L_, -1);
   lua_pop(L_, 1);
 
   lua_newtable(L_);
@@ -176,6 +180,7 @@ bool Vm::call(int nargs, int nresults, const Budget& budget, Failure& failure) {
   }
   limit_ = budget.max_memory;
   log_lines_left = kLogLinesPerCall;
+  instructions_budget = budget.max_instructions;
   const int count = budget.max_instructions > INT_MAX ? INT_MAX : static_cast<int>(budget.max_instructions);
   lua_sethook(L_, &Vm::on_count, LUA_MASKCOUNT, count);
   const int status = lua_pcall(L_, nargs, nresults, 0);

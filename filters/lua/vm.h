@@ -55,6 +55,7 @@ class Vm {
   void* call_state = nullptr;
   int api_ctx = -1;  // registry ref of the ctx table
   unsigned log_lines_left = 0;  // log lines one call may still write (api.cpp)
+  std::uint64_t instructions_budget = Budget{}.max_instructions;  // of the call in progress (patterns.cpp)
   std::weak_ptr<void> owner;
   // A value C++ code keeps across calls, in the registry; unref with release().
   int keep();  // pops the top value

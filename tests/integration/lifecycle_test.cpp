@@ -117,13 +117,11 @@ TEST_CASE("SIGTERM drains: in-flight requests finish, then the process exits 0",
   idle.send("GET /hello/x HTTP/1.1\r\nHost: t\r\n\r\n");
   REQUIRE(idle.read_response()->status == 200);
   // The sleeping requests are in flight once the backend has them: wait on the gateway's gauge.
-  for (int tries = 0; tries < 500; ++tries) {
+  REQUIRE(eventually([&] {
     auto m = request(gw.admin_port(), "GET", "/metrics");
-    if (m && m->body.find("portcullis_upstream_pool_active_connections{service=\"hello\",instance=\"" + b.address() +
-                          "\"} 5") != std::string::npos)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+    return m && m->body.find("portcullis_upstream_pool_active_connections{service=\"hello\",instance=\"" +
+                             b.address() + "\"} 5") != std::string::npos;
+  }));
   gw.process().signal(SIGTERM);
   for (auto& c : in_flight) {
     auto r = c->read_response();
@@ -141,8 +139,7 @@ TEST_CASE("access log goes to a file as JSON lines and is reopened on SIGUSR1", 
   Gateway gw(hello_config(b) + "filters:\n  - { name: access_log, args: { path: \"" + log + "\" } }\n");
   REQUIRE(request(gw.port(), "GET", "/hello/first")->status == 200);
   // Lines are flushed by a 200 ms timer; wait for the line rather than for a fixed time.
-  for (int i = 0; i < 300 && read_file(log).find("/hello/first") == std::string::npos; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  eventually([&] { return read_file(log).find("/hello/first") != std::string::npos; });
   std::string first = read_file(log);
   REQUIRE(first.find("/hello/first") != std::string::npos);
   auto line = json::parse(first.substr(0, first.find('\n')));
@@ -157,8 +154,6 @@ TEST_CASE("access log goes to a file as JSON lines and is reopened on SIGUSR1", 
   gw.process().signal(SIGUSR1);
   REQUIRE(gw.process().wait_for_output("reopening log files", std::chrono::seconds(5), mark) != std::string::npos);
   REQUIRE(request(gw.port(), "GET", "/hello/second")->status == 200);
-  for (int i = 0; i < 300 && read_file(log).find("/hello/second") == std::string::npos; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  CHECK(read_file(log).find("/hello/second") != std::string::npos);
+  CHECK(eventually([&] { return read_file(log).find("/hello/second") != std::string::npos; }));
   CHECK(read_file(log + ".1").find("/hello/second") == std::string::npos);
 }

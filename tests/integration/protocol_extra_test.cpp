@@ -126,13 +126,10 @@ TEST_CASE("a parked idle keep-alive connection still serves its next request", "
   c.send("GET /hello/one HTTP/1.1\r\nHost: t\r\n\r\n");
   REQUIRE(c.read_response()->status == 200);
   // Wait until the worker's sweep has released this connection's buffer (a state, not a delay).
-  bool parked = false;
-  for (int i = 0; i < 500 && !parked; ++i) {
-    parked = request(gw.admin_port(), "GET", "/metrics")->body.find("portcullis_idle_connections_parked_total 1") !=
-             std::string::npos;
-    if (!parked) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  REQUIRE(parked);
+  REQUIRE(eventually([&] {
+    return request(gw.admin_port(), "GET", "/metrics")->body.find("portcullis_idle_connections_parked_total 1") !=
+           std::string::npos;
+  }));
   c.send("GET /hello/two HTTP/1.1\r\nHost: t\r\n\r\n");
   auto r = c.read_response();
   REQUIRE(r);

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "filters/lua/lua_filter.h"
+#include "filters/lua/patterns.h"
 #include "support.h"
 
 using namespace filter_support;
@@ -406,4 +407,44 @@ TEST_CASE("lua: request data a call copies counts against its memory budget; log
   REQUIRE(chatty->filter);
   Request quiet;
   CHECK(chatty->filter->run(quiet.ctx) == Outcome::proceed);
+}
+
+TEST_CASE("lua: pattern functions that could backtrack past the budget are refused before they run", "[lua]") {
+  using lua::pattern_worst_case;
+  CHECK(pattern_worst_case("/api/", 8192) == Approx(8193.0));  // no repetition: one scan
+  CHECK(pattern_worst_case("^/users/(%d+)$", 100) == Approx(101.0));
+  CHECK(pattern_worst_case("Bearer (.+)", 8192) == Approx(8193.0 * 8193.0));
+  CHECK(pattern_worst_case("(%w+)-(%w+)", 10) == Approx(11.0 * 11 * 11));  // the '-' after ')' is a literal
+  CHECK(pattern_worst_case("[a-z%-]+%-", 10) == Approx(11.0 * 11));
+  CHECK(pattern_worst_case("%b()%f[%w]x*", 10) == Approx(11.0 * 11));
+  CHECK(pattern_worst_case(".-.-.-x", 8192) > 1e15);
+
+  auto built = lua_filter(write_script("patterns.lua", R"lua(
+    return { type = "pre", run = function(ctx)
+      local value = ctx.request.header("Authorization")
+      if ctx.request.path == "/costly" then
+        return value:find(".-.-.-y")
+      end
+      ctx.request.set_header("X-Token", tostring(#value:match("Bearer (.+)")))
+      ctx.request.set_header("X-Plain", tostring(string.find(value, ".-.-.-", 1, true)))
+      local n = 0
+      for _ in value:sub(1, 64):gmatch("x") do n = n + 1 end
+      ctx.request.set_header("X-Count", tostring(n))
+    end })lua"));
+  REQUIRE(built->filter);
+  const std::string bearer = "Bearer " + std::string(8000, 'x'), long_value(8000, 'x');  // fields are views
+  Request ok;
+  ok.head.fields.add("Authorization", bearer);
+  REQUIRE(built->filter->run(ok.ctx) == Outcome::proceed);
+  CHECK(header(ok.head.fields, "X-Token") == "8000");
+  CHECK(header(ok.head.fields, "X-Plain") == "nil");
+  CHECK(header(ok.head.fields, "X-Count") == "57");
+  Request costly;
+  costly.head.fields.add("Authorization", long_value);
+  costly.ctx.canonical_path = "/costly";
+  CHECK(built->filter->run(costly.ctx) == Outcome::fail);
+  bool refused = false;
+  for (const auto& r : lua::Runtime::of(test_state())->records())
+    if (r.path.ends_with("patterns.lua")) refused = r.last_error.find("pattern too costly") != std::string::npos;
+  CHECK(refused);
 }
