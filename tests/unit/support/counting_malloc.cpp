@@ -46,9 +46,16 @@ inline void count() {
 void count_allocations_here(bool on) { counting = on; }
 void trace_allocations(int n) { to_trace.store(n, std::memory_order_relaxed); }
 long allocations_counted() { return counted.load(std::memory_order_relaxed); }
+#ifdef PORTCULLIS_SANITIZED
+bool counting_available() { return false; }
+#else
+bool counting_available() { return true; }
+#endif
 
 }  // namespace unit_support
 
+// A sanitizer build has the sanitizer's allocator in place: nothing is interposed, nothing counted.
+#ifndef PORTCULLIS_SANITIZED
 extern "C" {
 
 void* malloc(std::size_t n) {
@@ -81,3 +88,4 @@ int posix_memalign(void** out, std::size_t align, std::size_t n) {
 void free(void* p) { __libc_free(p); }
 
 }  // extern "C"
+#endif

@@ -7,5 +7,6 @@ namespace unit_support {
 void count_allocations_here(bool on);  // for the calling thread
 long allocations_counted();            // since the start of the process, all counting threads
 void trace_allocations(int n);         // the next n counted allocations print their call stack
+bool counting_available();             // false in sanitizer builds, whose allocator stays in place
 
 }  // namespace unit_support
