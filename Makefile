@@ -3,10 +3,12 @@ BUILD_DIR ?= build
 RELEASE_DIR ?= build-release
 ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build release test test-asan test-tsan demo bench install clean
+.PHONY: all deps build release test test-asan test-tsan fuzz demo bench install clean
 
 all: build
 
@@ -39,6 +41,12 @@ test-tsan: deps
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --output-on-failure -j1 -R '^integration: ' $(CTEST_FLAGS)
 
+# libFuzzer targets (tests/fuzz, clang-14), each run for FUZZ_SECONDS from the committed seeds.
+fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTCULLIS_FUZZ=ON
+	cmake --build $(FUZZ_DIR) -j$(JOBS)
+	./scripts/run-fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
 demo: release
 	./scripts/demo.sh $(RELEASE_DIR)
 
@@ -51,4 +59,4 @@ install: release
 	cmake --install $(RELEASE_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR) $(RELEASE_DIR) $(ASAN_DIR) $(TSAN_DIR)
+	rm -rf $(BUILD_DIR) $(RELEASE_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)

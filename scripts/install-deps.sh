@@ -10,6 +10,7 @@ packages=(
   etcd-server etcd-client
   redis-server libhiredis-dev
   libluajit2-5.1-dev
+  clang-14
 )
 missing=()
 for p in "${packages[@]}"; do
