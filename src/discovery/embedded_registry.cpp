@@ -190,13 +190,18 @@ EmbeddedRegistry::RenewResult EmbeddedRegistry::renew(std::string_view app, std:
   return RenewResult::renewed;
 }
 
+namespace {
+std::size_t ring_slot(std::int64_t second) { return static_cast<std::size_t>(((second % 60) + 60) % 60); }
+}  // namespace
+
 void EmbeddedRegistry::count_renewal() {
-  const std::int64_t second = steady_() / 1000;
+  // A clock that went back (an injected one) counts into the latest second seen.
+  const std::int64_t second = std::max(steady_() / 1000, renewals_second_);
   if (second - renewals_second_ >= 60) renewals_.fill(0);
   else
-    for (std::int64_t s = renewals_second_ + 1; s <= second; ++s) renewals_[static_cast<std::size_t>(s % 60)] = 0;
-  renewals_second_ = std::max(renewals_second_, second);
-  ++renewals_[static_cast<std::size_t>(second % 60)];
+    for (std::int64_t s = renewals_second_ + 1; s <= second; ++s) renewals_[ring_slot(s)] = 0;
+  renewals_second_ = second;
+  ++renewals_[ring_slot(second)];
 }
 
 std::uint64_t EmbeddedRegistry::renewals_last_minute() const {
@@ -204,7 +209,7 @@ std::uint64_t EmbeddedRegistry::renewals_last_minute() const {
   const std::int64_t second = steady_() / 1000;
   std::uint64_t total = 0;
   for (std::int64_t s = std::max(second - 59, renewals_second_ - 59); s <= std::min(second, renewals_second_); ++s)
-    total += renewals_[static_cast<std::size_t>(s % 60)];
+    total += renewals_[ring_slot(s)];
   return total;
 }
 

@@ -154,3 +154,19 @@ TEST_CASE_METHOD(Fixture, "a heartbeat's status is applied and published; an ove
   CHECK(registry->find("fleet", "a")->status == InstanceStatus::up);
   CHECK(registry->find("fleet", "a")->effective_status() == InstanceStatus::out_of_service);
 }
+
+TEST_CASE("renewal counting works from a clock at zero and one that steps back", "[discovery][registry]") {
+  // Found by UBSan in make test-asan: the ring index went negative for seconds below 59.
+  std::int64_t now = 0;
+  EmbeddedRegistry registry(DiscoverySettings{}, [&] { return now; });
+  registry.register_instance(instance("a"));
+  CHECK(registry.renew("fleet", "a") == EmbeddedRegistry::RenewResult::renewed);
+  CHECK(registry.preservation().renewals_last_minute == 1);
+  now = 5'000;
+  registry.renew("fleet", "a");
+  now = 2'000;  // back: counted into the latest second seen
+  registry.renew("fleet", "a");
+  now = 5'000;
+  CHECK(registry.preservation().renewals_last_minute == 3);
+  CHECK(registry.evict_expired() == 0);
+}
