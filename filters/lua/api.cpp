@@ -10,7 +10,7 @@ extern "C" {
 #include <lua.h>
 }
 
-#include "http/parser.h"
+#include "filters/auth/auth_common.h"
 #include "pipeline/context.h"
 #include "config/snapshot.h"
 #include "util/log.h"
@@ -46,9 +46,7 @@ void push_text_or_nil(lua_State* L, std::string_view text) {
 
 std::string_view header_name(lua_State* L, int index) {
   const std::string_view name = arg_text(L, index);
-  bool valid = !name.empty();
-  for (unsigned char c : name) valid = valid && http::is_token_char(c);
-  if (!valid) luaL_error(L, "invalid header name '%s'", std::string(name).c_str());
+  if (!filters::auth::is_header_name(name)) luaL_error(L, "invalid header name '%s'", std::string(name).c_str());
   return name;
 }
 

@@ -3,13 +3,12 @@
 
 #include <cmath>
 
-#include <openssl/evp.h>
-
 extern "C" {
 #include <lauxlib.h>
 #include <lua.h>
 }
 
+#include "filters/auth/auth_common.h"
 #include "filters/lua/api.h"
 
 namespace portcullis::lua {
@@ -107,16 +106,8 @@ std::shared_ptr<const Script> check_script(const std::string& path, std::string 
 }
 
 std::string sha256_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  const filters::auth::Sha256 digest = filters::auth::sha256({data});
+  return filters::auth::hex_encode(digest.data(), digest.size());
 }
 
 }  // namespace portcullis::lua
