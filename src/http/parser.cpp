@@ -104,6 +104,7 @@ ParseResult parse_fields(std::string_view block, std::size_t max_fields, Fields&
 // needs it: a bare CR or LF always makes the line it is in fail the field syntax, and only then is
 // the head searched, to say which error it is.
 bool line_ends_are_crlf(std::string_view head) {
+  if (head.empty()) return true;  // memchr must not see the null data() of an empty view
   const char* begin = head.data();
   const char* end = begin + head.size();
   for (const char* p = begin; (p = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(end - p)))); ++p)
