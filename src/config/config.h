@@ -233,6 +233,9 @@ struct DiscoverySettings {
   bool self_preservation = true;                   // Eureka's: stop expiring leases when renewals collapse
   double renewal_percent_threshold = 0.85;         // of the renewals expected in a minute
   std::uint64_t self_preservation_min_instances = 10;  // fewer expected renewers: leases always expire
+  // An instance gone from its service this long has its metric series, pooled connections and id
+  // freed (it keeps them while it may come back).
+  Duration forget_departed_after = std::chrono::minutes(5);
 };
 
 // One band of priorities: from `from` up to the next band, requests may fill `shed_at` of a limit.

@@ -89,6 +89,8 @@ const Section<DiscoverySettings>& discovery_settings_section() {
            "Embedded registry: self-preservation starts below this share of the renewals expected in a minute."),
     integer("self_preservation_min_instances", &S::self_preservation_min_instances, std::uint64_t{1},
             std::uint64_t{1'000'000}, "Embedded registry: self-preservation needs at least this many instances registered for a minute."),
+    duration("forget_departed_after", &S::forget_departed_after, kPositive,
+             "How long an instance that left its service keeps its metric series, pooled connections and id."),
   });
   return section;
 }

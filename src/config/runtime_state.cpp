@@ -32,6 +32,14 @@ std::shared_ptr<discovery::ServiceRuntime> RuntimeState::service(const std::stri
                       });
 }
 
+std::vector<std::shared_ptr<discovery::ServiceRuntime>> RuntimeState::services() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<discovery::ServiceRuntime>> out;
+  out.reserve(services_.size());
+  for (const auto& [_, runtime] : services_) out.push_back(runtime);
+  return out;
+}
+
 std::shared_ptr<canary::RouteCanary> RuntimeState::canary(const std::string& route_id) {
   std::lock_guard lock(mutex_);
   return find_or_make(canaries_, route_id, [&] { return std::make_shared<canary::RouteCanary>(route_id, metrics_); });

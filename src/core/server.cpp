@@ -10,6 +10,7 @@
 #include "canary/manager.h"
 #include "discovery/manager.h"
 #include "config/errors.h"
+#include "core/departed_sweep.h"
 #include "core/file_watcher.h"
 #include "core/worker.h"
 #include "config/runtime_state.h"
@@ -29,6 +30,7 @@ struct Server::Control {
   std::unique_ptr<discovery::Discovery> discovery;
   std::unique_ptr<canary::Manager> canary;
   std::unique_ptr<FileWatcher> watcher;  // the running config's lua scripts
+  std::unique_ptr<DepartedSweep> sweep;
   std::chrono::steady_clock::time_point drain_deadline;
 };
 
@@ -114,6 +116,7 @@ void Server::begin_shutdown() {
       if (control_->canary) control_->canary->stop();
       control_->gauge_timer.cancel();
       if (control_->watcher) control_->watcher->stop();
+      if (control_->sweep) control_->sweep->stop();
       control_->ioc.stop();
       return;
     }
@@ -169,6 +172,8 @@ int Server::run(std::shared_ptr<const Snapshot> initial) {
   for (auto& w : workers_) w->start();
   if (control_->admin) control_->admin->start();
   update_gauges();
+  control_->sweep = std::make_unique<DepartedSweep>(control_->ioc, *this);
+  control_->sweep->start();
   control_->ioc.run();
   for (auto& w : workers_) w->join();
   state_->flush_access_logs(n);

@@ -166,6 +166,13 @@ void Worker::begin_drain() {
   });
 }
 
+void Worker::forget_instances(std::vector<std::uint32_t> ids, std::function<void()> done) {
+  net::post(ioc_, [this, ids = std::move(ids), done = std::move(done)] {
+    context_.forget_instances(ids);
+    done();
+  });
+}
+
 void Worker::force_stop() {
   net::post(ioc_, [this] { ioc_.stop(); });
 }

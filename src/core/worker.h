@@ -4,6 +4,7 @@
 // no lock.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -33,6 +34,8 @@ class Worker {
   void join();
   void begin_drain();  // thread-safe: posts onto the worker
   void force_stop();   // drain deadline passed: stop whatever is left
+  // Thread-safe: on the worker, its part of the departed-instance sweep, then `done` (on the worker).
+  void forget_instances(std::vector<std::uint32_t> ids, std::function<void()> done);
   bool stopped() const { return ioc_.stopped(); }
 
   unsigned index() const { return index_; }

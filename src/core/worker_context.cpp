@@ -89,4 +89,9 @@ void WorkerContext::remove(http::Connection& c) {
   if (closed_fn_) closed_fn_(closed_arg_);
 }
 
+void WorkerContext::forget_instances(const std::vector<std::uint32_t>& ids) {
+  for (discovery::Balancer& b : balancers_) b.drop_stale();
+  for (std::uint32_t id : ids) pools_.forget(id);
+}
+
 }  // namespace portcullis

@@ -76,6 +76,9 @@ class WorkerContext {
     if (service_id >= balancers_.size()) balancers_.resize(service_id + 1);
     return balancers_[service_id];
   }
+  // The departed-instance sweep's pass over this worker: cached instance sets a newer one
+  // replaced are let go, and idle connections to the instances `ids` numbered are closed.
+  void forget_instances(const std::vector<std::uint32_t>& ids);
   std::uint32_t& split_sequence() { return split_sequence_; }
   std::uint32_t& mirror_sequence() { return mirror_sequence_; }
   std::uint64_t next_request() { return ++requests_; }

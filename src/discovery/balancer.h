@@ -39,6 +39,7 @@ class Balancer {
  public:
   // The set to pick from: the runtime's latest, loaded only when its generation changed.
   const InstanceSet& refresh(const ServiceRuntime& runtime) {
+    runtime_ = &runtime;
     shared_cursor_ = &runtime.round_robin_cursor();
     const std::uint64_t g = runtime.generation();
     if (g != generation_ || !set_) {
@@ -54,6 +55,15 @@ class Balancer {
   // returned pointer lives, even if a newer set replaces it meanwhile. The holder is this worker's
   // own object, so copying it touches no cache line another worker writes.
   std::shared_ptr<const void> hold() const { return holder_; }
+
+  // Lets go of a cached set a newer one replaced (requests that picked from it hold their own
+  // reference), so the instances only it had can be forgotten. Worker upkeep, between requests.
+  void drop_stale() {
+    if (set_ && runtime_ && runtime_->generation() != generation_) {
+      set_.reset();
+      holder_.reset();
+    }
+  }
 
   // `exclude` = an instance already tried by this request (UINT32_MAX = none); it is picked again
   // only when it is the sole candidate. `hash` is used by consistent_hash.
@@ -80,6 +90,7 @@ class Balancer {
   struct Holder {
     std::shared_ptr<const InstanceSet> set;
   };
+  const ServiceRuntime* runtime_ = nullptr;  // kept for the process's life by RuntimeState
   std::shared_ptr<const InstanceSet> set_;
   std::shared_ptr<const Holder> holder_;
   std::uint64_t generation_ = 0;

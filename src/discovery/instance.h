@@ -66,6 +66,7 @@ struct Instance {
   std::map<std::string, std::string> metadata;
   InstanceMetrics metrics;
   std::shared_ptr<InstanceState> state;
+  std::shared_ptr<const void> kept;  // keeps the address's series and id while any set has it
 
   bool ejected(std::int64_t now_ns) const {
     return state->ejected_until.load(std::memory_order_relaxed) > now_ns;

@@ -72,10 +72,32 @@ std::string_view to_string(CircuitState s) {
   return "closed";
 }
 
-std::uint32_t InstanceIds::id_for(const std::string& address) {
+std::uint32_t InstanceIds::acquire(const std::string& address) {
   std::lock_guard lock(mutex_);
-  auto [it, inserted] = ids_.try_emplace(address, static_cast<std::uint32_t>(ids_.size()));
-  return it->second;
+  auto [it, inserted] = ids_.try_emplace(address);
+  if (inserted) {
+    if (free_.empty()) {
+      it->second.id = next_++;
+    } else {
+      it->second.id = free_.back();
+      free_.pop_back();
+    }
+  }
+  ++it->second.holders;
+  return it->second.id;
+}
+
+void InstanceIds::release(const std::string& address) {
+  std::lock_guard lock(mutex_);
+  auto it = ids_.find(address);
+  if (it == ids_.end() || --it->second.holders > 0) return;
+  free_.push_back(it->second.id);
+  ids_.erase(it);
+}
+
+std::size_t InstanceIds::size() const {
+  std::lock_guard lock(mutex_);
+  return ids_.size();
 }
 
 // ---- RollingCounter ----
@@ -184,7 +206,6 @@ void ServiceRuntime::rebuild() {
     }
     inst.address = format_address(inst.endpoint);
     if (!seen_addresses.insert(inst.address).second) continue;  // the first report of an address wins
-    inst.id = ids_->id_for(inst.address);
     inst.instance_id = d.id.empty() ? inst.address : d.id;
     inst.status = d.status;
     inst.zone = d.zone;
@@ -194,27 +215,20 @@ void ServiceRuntime::rebuild() {
     auto found = states_.find(key);
     inst.state = found != states_.end() ? found->second : std::make_shared<InstanceState>();
     states[key] = inst.state;
-    auto m = instance_metrics_.find(inst.address);
-    if (m == instance_metrics_.end()) {
-      observability::Labels labels{{"service", name_}, {"instance", inst.address}};
-      InstanceMetrics im;
-      im.pool_idle = registry_.gauge("portcullis_upstream_pool_idle_connections",
-                                     "Idle keep-alive connections in the upstream pools.", labels);
-      im.pool_active = registry_.gauge("portcullis_upstream_pool_active_connections",
-                                       "Upstream connections carrying a request.", labels);
-      const char* classes[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-      for (int i = 0; i < 6; ++i) {
-        observability::Labels l = labels;
-        l.emplace_back("code_class", classes[i]);
-        im.requests[i] = registry_.counter("portcullis_upstream_requests_total",
-                                           "Requests sent to upstream instances, by response class (none = no response).", l);
-      }
-      m = instance_metrics_.emplace(inst.address, im).first;
-    }
-    inst.metrics = m->second;
+    Address& record = address_record(inst.address);
+    inst.id = record.id;
+    inst.metrics = record.metrics;
+    inst.kept = record.token;
     set->instances.push_back(std::move(inst));
   }
   states_ = std::move(states);
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch()).count();
+  for (auto& [address, record] : addresses_) {
+    if (record.gone_since != 0 || seen_addresses.count(address)) continue;
+    record.gone_since = std::max<std::int64_t>(now, 1);
+    record.token.reset();  // only the sets that still have the address hold it now
+  }
   for (std::uint32_t i = 0; i < set->instances.size(); ++i) {
     const Instance& inst = set->instances[i];
     if (inst.status != InstanceStatus::up) continue;
@@ -230,6 +244,64 @@ void ServiceRuntime::rebuild() {
                                      {"generation", std::to_string(generation)}});
   set_.store(std::move(set), std::memory_order_release);
   generation_.store(generation, std::memory_order_release);
+}
+
+ServiceRuntime::Address& ServiceRuntime::address_record(const std::string& address) {
+  auto [it, inserted] = addresses_.try_emplace(address);
+  Address& record = it->second;
+  if (inserted) {
+    record.id = ids_->acquire(address);
+    observability::Labels labels{{"service", name_}, {"instance", address}};
+    record.metrics.pool_idle = registry_.gauge("portcullis_upstream_pool_idle_connections",
+                                               "Idle keep-alive connections in the upstream pools.", labels);
+    record.metrics.pool_active = registry_.gauge("portcullis_upstream_pool_active_connections",
+                                                 "Upstream connections carrying a request.", labels);
+    const char* classes[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (int i = 0; i < 6; ++i) {
+      observability::Labels l = labels;
+      l.emplace_back("code_class", classes[i]);
+      record.metrics.requests[i] = registry_.counter(
+          "portcullis_upstream_requests_total", "Requests sent to upstream instances, by response class (none = no response).", l);
+    }
+  }
+  if (!record.token) {
+    // Back before it was forgotten: sets still holding the old token keep it, which is harmless.
+    record.token = record.watch.lock();
+    if (!record.token) record.token = std::make_shared<int>(0);
+    record.watch = record.token;
+  }
+  record.gone_since = 0;
+  return record;
+}
+
+std::vector<std::string> ServiceRuntime::departed(std::int64_t now_ns, std::chrono::nanoseconds after,
+                                                  bool& waiting) const {
+  std::vector<std::string> out;
+  for (const auto& [address, record] : addresses_) {
+    if (record.gone_since == 0 || now_ns - record.gone_since < after.count()) continue;
+    if (record.watch.expired()) out.push_back(address);
+    else waiting = true;  // a worker's cached set or a request in flight still has it
+  }
+  return out;
+}
+
+std::uint32_t ServiceRuntime::instance_id(const std::string& address) const {
+  auto it = addresses_.find(address);
+  return it == addresses_.end() ? UINT32_MAX : it->second.id;
+}
+
+void ServiceRuntime::forget(const std::string& address, std::int64_t departed_by) {
+  auto it = addresses_.find(address);
+  if (it == addresses_.end() || it->second.gone_since == 0 || it->second.gone_since > departed_by ||
+      !it->second.watch.expired())
+    return;
+  const InstanceMetrics& m = it->second.metrics;
+  registry_.remove(m.pool_idle);
+  registry_.remove(m.pool_active);
+  for (const auto& counter : m.requests) registry_.remove(counter);
+  ids_->release(address);
+  addresses_.erase(it);
+  log::info("departed instance forgotten", {{"service", name_}, {"instance", address}});
 }
 
 void ServiceRuntime::update_state_gauges(observability::Shard& shard, std::int64_t now_ns) {

@@ -65,14 +65,25 @@ struct ServiceMetrics {
 };
 
 // Instance ids by address, one numbering for a whole gateway (per-worker pools are indexed by
-// them), kept in its RuntimeState. Taken when an instance set is rebuilt, never per request.
+// them), kept in its RuntimeState. Each service holding an address holds its id; the id of an
+// address no service holds any more is given to the next new address, so the numbering (and
+// every pool vector indexed by it) stays as large as the instances alive at once. Control
+// thread, never per request.
 class InstanceIds {
  public:
-  std::uint32_t id_for(const std::string& address);
+  std::uint32_t acquire(const std::string& address);  // one more holder of the address's id
+  void release(const std::string& address);           // one fewer; the last frees the id
+  std::size_t size() const;                           // addresses held
 
  private:
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::uint32_t> ids_;
+  struct Entry {
+    std::uint32_t id = 0;
+    std::uint32_t holders = 0;
+  };
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Entry> ids_;
+  std::vector<std::uint32_t> free_;
+  std::uint32_t next_ = 0;
 };
 
 class ServiceRuntime {
@@ -129,6 +140,18 @@ class ServiceRuntime {
   // Recomputes the instances_by_state gauges (called by the control thread's upkeep).
   void update_state_gauges(observability::Shard& shard, std::int64_t now_ns);
 
+  // Departed instances: an address this service published and no longer does keeps its metric
+  // series and id while it may come back. `departed` lists those gone for at least `after` that
+  // no instance set still holds (no worker's cache, no request in flight): the sweep then closes
+  // their pooled connections on every worker and `forget`s them, which unregisters the series
+  // and releases the id. An address published again meanwhile is not forgotten.
+  std::vector<std::string> departed(std::int64_t now_ns, std::chrono::nanoseconds after, bool& waiting) const;
+  std::uint32_t instance_id(const std::string& address) const;  // UINT32_MAX when unknown
+  // Only when it has been gone since `departed_by` (steady ns): an address that came back and left
+  // again while the workers made their pass may have new pooled connections under its id.
+  void forget(const std::string& address, std::int64_t departed_by);
+  std::size_t known_addresses() const { return addresses_.size(); }
+
  private:
   void rebuild();
   void transition(CircuitState from, CircuitState to, std::int64_t now_ns, observability::Shard& shard);
@@ -146,7 +169,16 @@ class ServiceRuntime {
   // control thread
   std::vector<DiscoveredInstance> last_;
   std::map<std::string, std::shared_ptr<InstanceState>> states_;  // by "id@address"
-  std::map<std::string, InstanceMetrics> instance_metrics_;       // by address, registered once
+  // By address, while it is published and, once gone, until the sweep forgets it.
+  struct Address {
+    std::uint32_t id = 0;
+    InstanceMetrics metrics;
+    std::shared_ptr<const void> token;  // held by every instance set that has the address
+    std::weak_ptr<const void> watch;    // the token, seen from here once the address is gone
+    std::int64_t gone_since = 0;        // steady ns; 0 = published
+  };
+  Address& address_record(const std::string& address);
+  std::map<std::string, Address> addresses_;
   std::string lb_ = "round_robin";
   bool zone_aware_ = false;
   std::string zone_;

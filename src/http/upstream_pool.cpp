@@ -149,11 +149,14 @@ void UpstreamPools::sweep() {
 }
 
 void UpstreamPools::close_all() {
-  for (auto& list : idle_) {
-    std::vector<UpstreamConnection*> all;
-    for (auto& c : list) all.push_back(c.get());
-    for (auto* c : all) drop(c);
-  }
+  for (std::uint32_t id = 0; id < idle_.size(); ++id) forget(id);
+}
+
+void UpstreamPools::forget(std::uint32_t instance_id) {
+  if (instance_id >= idle_.size()) return;
+  std::vector<UpstreamConnection*> all;
+  for (auto& c : idle_[instance_id]) all.push_back(c.get());
+  for (auto* c : all) drop(c);
 }
 
 std::size_t UpstreamPools::idle_count() const {

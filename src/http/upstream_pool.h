@@ -74,6 +74,7 @@ class UpstreamPools {
   // Closes connections idle for longer than their service's idle timeout (called periodically).
   void sweep();
   void close_all();
+  void forget(std::uint32_t instance_id);  // closes its idle connections: the id may be reused
   std::size_t idle_count() const;
 
  private:

@@ -135,10 +135,17 @@ void Shard::ensure(std::uint32_t slots) {
   }
 }
 
+void Shard::clear(std::uint32_t index, std::uint32_t slots) {
+  for (std::uint32_t i = index; i < index + slots; ++i) {
+    if (i / block_slots < max_blocks && blocks_[i / block_slots]) slot(i).store(0, std::memory_order_relaxed);
+  }
+}
+
 // ---- Registry ----
 
 struct Registry::Series {
   std::uint32_t index = 0;
+  std::uint32_t slots = 1;
   std::vector<prometheus::ClientMetric::Label> labels;  // built once at registration
 };
 
@@ -236,11 +243,19 @@ SlotId Registry::add_series(std::string_view name, std::string_view help, Metric
     }
   }
 
-  if (slots > shard_capacity - next_slot_) throw std::length_error("metrics shard capacity exceeded");
-  const std::uint32_t index = next_slot_;
+  // Slots a removed series gave back come first; they start again from zero.
+  auto reusable = free_slots_.find(slots);
+  const bool reuse = reusable != free_slots_.end() && !reusable->second.empty();
+  if (!reuse && slots > shard_capacity - next_slot_) throw std::length_error("metrics shard capacity exceeded");
+  const std::uint32_t index = reuse ? reusable->second.back() : next_slot_;
   // Every shard must hold the slots before anyone can write through the id, and the allocation
   // may throw, so it happens before any bookkeeping changes.
-  for (auto& shard : shards_) shard->ensure(index + slots);
+  if (!reuse) {
+    for (auto& shard : shards_) shard->ensure(index + slots);
+  } else {
+    for (auto& shard : shards_) shard->clear(index, slots);
+    reusable->second.pop_back();
+  }
 
   if (!family) {
     auto fresh = std::make_unique<Family>();
@@ -255,13 +270,41 @@ SlotId Registry::add_series(std::string_view name, std::string_view help, Metric
 
   Series series;
   series.index = index;
+  series.slots = slots;
   series.labels.reserve(names.size());
   for (std::size_t i = 0; i < names.size(); ++i) series.labels.push_back({names[i], values[i]});
   family->series.push_back(std::move(series));
   family->by_values.emplace(std::move(values), family->series.size() - 1);
-  next_slot_ = index + slots;
+  if (!reuse) next_slot_ = index + slots;
   if (bounds_out) *bounds_out = family->bounds.get();
   return SlotId{index};
+}
+
+void Registry::remove(SlotId id) {
+  std::lock_guard lock(mutex_);
+  for (auto& f : families_) {
+    Family& family = *f;
+    auto s = std::find_if(family.series.begin(), family.series.end(),
+                          [&](const Series& series) { return series.index == id.index; });
+    if (s == family.series.end()) continue;
+    free_slots_[s->slots].push_back(s->index);
+    family.series.erase(s);
+    // The family stays (a histogram's bounds are owned by it), without series: a scrape skips it.
+    family.by_values.clear();
+    for (std::size_t i = 0; i < family.series.size(); ++i) {
+      std::vector<std::string> values;
+      for (const auto& label : family.series[i].labels) values.push_back(label.value);
+      family.by_values.emplace(std::move(values), i);
+    }
+    return;
+  }
+}
+
+std::size_t Registry::series_count() const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& family : families_) n += family->series.size();
+  return n;
 }
 
 std::vector<prometheus::MetricFamily> Registry::collect() const {
@@ -275,6 +318,7 @@ std::vector<prometheus::MetricFamily> Registry::collect() const {
   std::vector<prometheus::MetricFamily> out;
   out.reserve(families_.size());
   for (const auto& family : families_) {
+    if (family->series.empty()) continue;  // every series removed
     prometheus::MetricFamily& f = out.emplace_back();
     f.name = family->name;
     f.help = family->help;

@@ -6,6 +6,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +56,7 @@ class Shard {
 
   std::uint64_t read(std::uint32_t index) const;
   void ensure(std::uint32_t slots);  // registry only, before any id past it is handed out
+  void clear(std::uint32_t index, std::uint32_t slots);  // registry only, when slots are reused
 
  private:
   std::atomic<std::uint64_t>& slot(std::uint32_t index) {
@@ -81,6 +83,12 @@ class Registry {
   HistogramId histogram(std::string_view name, std::string_view help, const Labels& labels,
                         const std::vector<double>& bounds);
 
+  // Unregisters the series whose id this is: a scrape no longer shows it, and its slots are
+  // handed to a later registration (zeroed first). Only once no writer can still hold the id
+  // (the departed-instance sweep makes sure of that). Unknown ids are ignored.
+  void remove(SlotId id);
+  std::size_t series_count() const;
+
   Shard& shard(unsigned i) { return *shards_[i]; }
   unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
 
@@ -104,6 +112,7 @@ class Registry {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::unique_ptr<Family>> families_;
   std::uint32_t next_slot_ = 0;
+  std::map<std::uint32_t, std::vector<std::uint32_t>> free_slots_;  // by series size: first slots
   mutable std::atomic<std::size_t> last_render_bytes_{0};  // sizes the next scrape's buffer
 };
 

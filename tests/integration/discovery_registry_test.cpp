@@ -2,6 +2,8 @@
 // a registration, heartbeat, override, cancel or lease expiry does to the gateway's traffic.
 #include <signal.h>
 
+#include <sstream>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -176,4 +178,40 @@ TEST_CASE("embedded registry: a full registry answers 503; a heartbeat's status 
            metrics.find("portcullis_registry_self_preservation 0") != std::string::npos &&
            metrics.find("portcullis_registry_registered_instances 1") != std::string::npos;
   }));
+}
+
+TEST_CASE("instances that register, serve and cancel leave no metric series behind", "[discovery][registry][departed]") {
+  Backend a("a");
+  Gateway gw(config("  hello:\n    discovery: { type: registry }\n",
+                    "  - id: hello\n    path: /hello/**\n    service: hello\n",
+                    "discovery:\n  eviction_interval: 100ms\n  forget_departed_after: 300ms\n"));
+  const int admin = gw.admin_port();
+  auto instance_series = [&] {  // sample lines with an instance label
+    std::istringstream text(get_body(admin, "/metrics"));
+    std::size_t n = 0;
+    for (std::string line; std::getline(text, line);)
+      if (!line.starts_with("#") && line.find("instance=\"") != std::string::npos) ++n;
+    return n;
+  };
+  // Twenty instances in turn, each on an address of its own (the real backend's port for the
+  // first, so traffic reaches it and leaves a pooled connection), each cancelled after use.
+  for (int i = 0; i < 20; ++i) {
+    const int port = i == 0 ? a.port() : 40000 + i;
+    const std::string id = "churn-" + std::to_string(i);
+    REQUIRE(request(admin, "POST", "/eureka/apps/HELLO", json_headers, instance_json("HELLO", id, port))->status == 204);
+    if (i == 0) REQUIRE(eventually([&] { return backend_of(gw.port()) == "a"; }, 5s));
+    REQUIRE(request(admin, "DELETE", "/eureka/apps/HELLO/" + id)->status == 200);
+  }
+  CHECK(eventually([&] { return request(gw.port(), "GET", "/hello/x")->status == 503; }, 5s));
+  // Once the retention passed, every per-instance series is gone from /metrics.
+  CHECK(eventually([&] { return instance_series() == 0; }, 10s));
+  CHECK(gw.process().output().find("departed instance forgotten") != std::string::npos);
+
+  // The first address comes back: a fresh series, and traffic flows through a fresh pool.
+  REQUIRE(request(admin, "POST", "/eureka/apps/HELLO", json_headers, instance_json("HELLO", "back", a.port()))->status == 204);
+  CHECK(eventually([&] { return backend_of(gw.port()) == "a"; }, 5s));
+  const std::string series = "portcullis_upstream_requests_total{service=\"hello\",instance=\"127.0.0.1:" +
+                             std::to_string(a.port()) + "\",code_class=\"2xx\"}";
+  CHECK(metric(admin, series) >= 1);
+  CHECK(instance_series() == 8);
 }
