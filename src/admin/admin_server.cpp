@@ -19,6 +19,7 @@
 #include "discovery/eureka_admin.h"
 #include "http/buffer.h"
 #include "http/parser.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace portcullis {
@@ -99,8 +100,7 @@ json registry_json(const discovery::EmbeddedRegistry& registry, const DiscoveryS
 json services_json(const Snapshot& snap, const discovery::EmbeddedRegistry* registry) {
   json out = json::object();
   auto ms = [](Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               std::chrono::steady_clock::now().time_since_epoch()).count();
+  const std::int64_t now = steady_now_ns();
   for (const auto& [name, s] : snap.services) {
     const discovery::ServiceRuntime& rt = *s->runtime;
     auto set = rt.instances();

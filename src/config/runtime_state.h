@@ -46,7 +46,6 @@ class RuntimeState {
   std::shared_ptr<protection::Gate> route_gate(const std::string& route_id);      // route max_concurrent_requests
   std::shared_ptr<std::atomic<std::int64_t>> mirror_in_flight(const std::string& route_id);
   std::vector<std::shared_ptr<discovery::ServiceRuntime>> services();  // every one made so far
-  discovery::InstanceIds& instance_ids() { return *instance_ids_; }
   const std::shared_ptr<protection::Gate>& gateway_gate() const { return gateway_gate_; }  // shedding.max_concurrent_requests
 
   // Access-log files by path ("" or "-" = stdout), shared by every access_log filter naming one and

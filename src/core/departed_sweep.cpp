@@ -11,6 +11,7 @@
 #include "core/server.h"
 #include "core/worker.h"
 #include "discovery/service_runtime.h"
+#include "util/clock.h"
 
 namespace portcullis {
 
@@ -18,11 +19,6 @@ using namespace std::chrono_literals;
 namespace net = boost::asio;
 
 namespace {
-
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Forgotten {
   std::shared_ptr<discovery::ServiceRuntime> runtime;
@@ -55,7 +51,7 @@ void DepartedSweep::schedule() {
 
 void DepartedSweep::round() {
   const auto after = server_.snapshot()->config.discovery.forget_departed_after;
-  const std::int64_t now = steady_ns();
+  const std::int64_t now = steady_now_ns();
   auto forgotten = std::make_shared<std::vector<Forgotten>>();
   std::vector<std::uint32_t> ids;
   bool waiting = false;  // past the retention but still in some set: the workers' pass frees it

@@ -39,10 +39,10 @@ class Balancer {
  public:
   // The set to pick from: the runtime's latest, loaded only when its generation changed.
   const InstanceSet& refresh(const ServiceRuntime& runtime) {
-    runtime_ = &runtime;
     shared_cursor_ = &runtime.round_robin_cursor();
     const std::uint64_t g = runtime.generation();
     if (g != generation_ || !set_) {
+      runtime_ = &runtime;
       set_ = runtime.instances();
       holder_ = std::make_shared<const Holder>(Holder{set_});
       generation_ = set_->generation;

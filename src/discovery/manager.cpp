@@ -8,6 +8,7 @@
 #include "discovery/http_client.h"
 #include "discovery/provider.h"
 #include "discovery/service_runtime.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace portcullis::discovery {
@@ -15,11 +16,6 @@ namespace portcullis::discovery {
 namespace net = boost::asio;
 
 namespace {
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 class StaticProvider final : public Provider {
  public:
@@ -143,7 +139,7 @@ void Discovery::reconcile(const Snapshot& snap) {
 }
 
 void Discovery::upkeep() {
-  const std::int64_t now = now_ns();
+  const std::int64_t now = steady_now_ns();
   for (auto& [name, runtime] : runtimes_) runtime->update_state_gauges(shard_, now);
   registry_gauges();
   timer_.expires_after(std::chrono::seconds(1));

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace portcullis::discovery {
@@ -222,8 +223,7 @@ void ServiceRuntime::rebuild() {
     set->instances.push_back(std::move(inst));
   }
   states_ = std::move(states);
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                              std::chrono::steady_clock::now().time_since_epoch()).count();
+  const std::int64_t now = steady_now_ns();
   for (auto& [address, record] : addresses_) {
     if (record.gone_since != 0 || seen_addresses.count(address)) continue;
     record.gone_since = std::max<std::int64_t>(now, 1);

@@ -12,6 +12,7 @@
 #include "http/buffer.h"
 #include "http/parser.h"
 #include "http/upstream_connect.h"
+#include "util/clock.h"
 #include "util/awaitable.h"
 
 namespace portcullis::http {
@@ -83,8 +84,7 @@ void start_mirror(WorkerContext& worker, const Context& ctx, std::string_view he
   }
   discovery::Balancer& balancer = worker.balancer(m.service->id);
   balancer.refresh(*m.service->runtime);
-  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::steady_clock::now().time_since_epoch()).count();
+  const std::int64_t now = steady_now_ns();
   auto pick = balancer.pick(m.service->policy, false, 50, 0, now);
   if (!pick.instance) {
     m.in_flight->fetch_sub(1, std::memory_order_relaxed);

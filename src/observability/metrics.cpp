@@ -288,14 +288,14 @@ void Registry::remove(SlotId id) {
                           [&](const Series& series) { return series.index == id.index; });
     if (s == family.series.end()) continue;
     free_slots_[s->slots].push_back(s->index);
-    family.series.erase(s);
+    std::vector<std::string> values;
+    for (const auto& label : s->labels) values.push_back(label.value);
+    family.by_values.erase(values);
+    const auto position = static_cast<std::size_t>(s - family.series.begin());
+    for (auto& [_, i] : family.by_values)
+      if (i > position) --i;
     // The family stays (a histogram's bounds are owned by it), without series: a scrape skips it.
-    family.by_values.clear();
-    for (std::size_t i = 0; i < family.series.size(); ++i) {
-      std::vector<std::string> values;
-      for (const auto& label : family.series[i].labels) values.push_back(label.value);
-      family.by_values.emplace(std::move(values), i);
-    }
+    family.series.erase(s);
     return;
   }
 }
