@@ -148,7 +148,8 @@ json services_json(const Snapshot& snap, const discovery::EmbeddedRegistry* regi
                                  {"max_limit", a->config().max_limit},
                                  {"last_rtt_ms", v.last_rtt_ms},
                                  {a->config().algorithm == "vegas" ? "no_load_rtt_ms" : "long_rtt_ms", v.reference_rtt_ms},
-                                 {"windows", v.windows}};
+                                 {"windows", v.windows},
+                                 {"probes", v.probes}};
     }
     out[name]["concurrency"] = std::move(concurrency);
     if (registry && s->config.discovery.type == "registry") out[name]["registry"] = registry_json(*registry, snap.config.discovery);

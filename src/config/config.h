@@ -139,6 +139,7 @@ struct AdaptiveConcurrencyConfig {
   unsigned queue_size = 4;                            // gradient2: queue allowance added each window
   unsigned long_window = 600;                         // gradient2: windows in the long-term latency average
   unsigned probe_multiplier = 30;                     // vegas: re-probe no-load latency every limit*this requests
+  Duration probe_interval = std::chrono::seconds(10);  // a full limit is probed at half of it this often
   bool operator==(const AdaptiveConcurrencyConfig&) const = default;
 };
 

@@ -234,6 +234,9 @@ const Section<AdaptiveConcurrencyConfig>& adaptive_section() {
       integer("long_window", &S::long_window, 10u, 100000u, "gradient2: windows in the long-term latency average."),
       integer("probe_multiplier", &S::probe_multiplier, 1u, 100000u,
               "vegas: re-measure the no-load latency every limit × this requests."),
+      duration("probe_interval", &S::probe_interval,
+               {std::chrono::milliseconds(100), Duration::max(), "probe_interval must be at least 100ms"},
+               "Both: the least time between two probes at half the limit while the limit stays full."),
     });
     s.after = [](Parser& p, const YAML::Node& node, const std::string& path, S& out) {
       if (out.min_limit > out.max_limit) p.error(node, path, "min_limit is greater than max_limit");

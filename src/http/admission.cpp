@@ -44,6 +44,7 @@ bool admit_service(Context& ctx, const Service& service, observability::Shard& s
   const std::int64_t learned = adaptive ? adaptive->limit() : fixed;
   if (!rt.gate().enter(ctx.snapshot->shedding.bands.allowed(std::min(fixed, learned), ctx.priority))) {
     if (learned < fixed) {
+      adaptive->note_limited();
       shed(ctx, shard, ShedReason::adaptive_limit, "service " + service.name + " is at its adaptive concurrency limit");
     } else {
       shard.inc(rt.metrics().bulkhead_rejections);

@@ -14,6 +14,9 @@ double clamp_limit(const AdaptiveConcurrencyConfig& c, double v) {
 
 double initial(const AdaptiveConcurrencyConfig& c) { return clamp_limit(c, c.initial_limit); }
 
+// A probe needs the limit full for this many windows in a row: overload, not a burst.
+constexpr unsigned probe_after_full_windows = 3;
+
 }  // namespace
 
 // ---- Gradient2 ------------------------------------------------------------------------------
@@ -43,6 +46,12 @@ double Gradient2::update(const WindowSample& s) {
   return limit_;
 }
 
+void Gradient2::reference(double rtt_ns) {
+  if (rtt_ns <= 0) return;
+  long_rtt_ = rtt_ns;
+  warmup_ = std::max<std::uint64_t>(warmup_, 10);  // a measured reference ends the warm-up
+}
+
 // ---- Vegas ------------------------------------------------------------------------------------
 
 Vegas::Vegas(const AdaptiveConcurrencyConfig& config)
@@ -54,12 +63,17 @@ double Vegas::update(const WindowSample& s) {
   if (rtt <= 0) return limit_;
   requests_since_probe_ += s.count;
   // Re-probe: the no-load latency may have risen for good (a slower release, a farther zone).
+  // A window that reached the limit holds the gateway's own queue: it is no measure of the no-load
+  // latency (the limiter's probe at half the limit re-measures it instead).
   if (requests_since_probe_ >= probe_after_) {
     requests_since_probe_ = 0;
     probe_after_ = static_cast<std::uint64_t>(limit_ * config_.probe_multiplier);
-    no_load_rtt_ = rtt;
-    return limit_;
+    if (!s.limited) {
+      no_load_rtt_ = rtt;
+      return limit_;
+    }
   }
+  if (no_load_rtt_ == 0 && s.limited) return limit_;
   if (no_load_rtt_ == 0 || rtt < no_load_rtt_) {
     no_load_rtt_ = rtt;
     return limit_;
@@ -82,6 +96,13 @@ double Vegas::update(const WindowSample& s) {
   return limit_;
 }
 
+void Vegas::reference(double rtt_ns) {
+  if (rtt_ns <= 0) return;
+  no_load_rtt_ = rtt_ns;
+  requests_since_probe_ = 0;
+  probe_after_ = static_cast<std::uint64_t>(limit_ * config_.probe_multiplier);
+}
+
 // ---- AdaptiveLimiter --------------------------------------------------------------------------
 
 AdaptiveLimiter::AdaptiveLimiter(const AdaptiveConcurrencyConfig& config)
@@ -89,6 +110,9 @@ AdaptiveLimiter::AdaptiveLimiter(const AdaptiveConcurrencyConfig& config)
       limit_(static_cast<std::int64_t>(initial(config))) {}
 
 void AdaptiveLimiter::sample(std::int64_t now_ns, std::int64_t rtt_ns, std::int64_t in_flight, bool dropped) {
+  // During a probe, a request admitted before it saw the full limit: not part of the measure.
+  const std::int64_t probe = probe_start_ns_.load(std::memory_order_relaxed);
+  if (probe != 0 && now_ns - rtt_ns < probe) return;
   rtt_sum_ns_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(rtt_ns, 0)), std::memory_order_relaxed);
   const std::uint64_t count = count_.fetch_add(1, std::memory_order_relaxed) + 1;
   std::int64_t seen = max_in_flight_.load(std::memory_order_relaxed);
@@ -114,10 +138,33 @@ void AdaptiveLimiter::close_window(std::int64_t now_ns) {
   const std::uint64_t sum = rtt_sum_ns_.exchange(0, std::memory_order_relaxed);
   s.in_flight = static_cast<double>(max_in_flight_.exchange(0, std::memory_order_relaxed));
   s.dropped = dropped_.exchange(false, std::memory_order_relaxed);
+  s.limited = limited_.exchange(false, std::memory_order_relaxed) ||
+              s.in_flight >= static_cast<double>(limit_.load(std::memory_order_relaxed));
   window_start_ns_.store(now_ns, std::memory_order_relaxed);
   if (s.count == 0) return;
   s.rtt_ns = static_cast<double>(sum) / static_cast<double>(s.count);
-  const double limit = vegas_ ? vegas_algo_.update(s) : gradient2_.update(s);
+  const bool probed = probe_start_ns_.load(std::memory_order_relaxed) != 0;
+  if (probed) {
+    // The probe window ends: its latency is the new reference and the algorithm's limit returns.
+    probe_start_ns_.store(0, std::memory_order_relaxed);
+    if (vegas_) vegas_algo_.reference(s.rtt_ns);
+    else gradient2_.reference(s.rtt_ns);
+  } else if (vegas_) {
+    vegas_algo_.update(s);
+  } else {
+    gradient2_.update(s);
+  }
+  double limit = algorithm_limit();
+  full_windows_ = s.limited ? full_windows_ + 1 : 0;
+  if (!probed && full_windows_ >= probe_after_full_windows &&
+      (last_probe_ns_ == 0 || now_ns - last_probe_ns_ >= config_.probe_interval.count())) {
+    last_probe_ns_ = now_ns;
+    // What was admitted at the full limit is still queued at the service for about one latency:
+    // the measure starts once that backlog is through.
+    probe_start_ns_.store(now_ns + static_cast<std::int64_t>(s.rtt_ns), std::memory_order_relaxed);
+    probes_.fetch_add(1, std::memory_order_relaxed);
+    limit = std::max(static_cast<double>(config_.min_limit), limit / 2);
+  }
   limit_.store(static_cast<std::int64_t>(limit), std::memory_order_relaxed);
   last_rtt_ms_.store(s.rtt_ns / 1e6, std::memory_order_relaxed);
   reference_rtt_ms_.store((vegas_ ? vegas_algo_.no_load_rtt() : gradient2_.long_rtt()) / 1e6, std::memory_order_relaxed);
@@ -126,7 +173,7 @@ void AdaptiveLimiter::close_window(std::int64_t now_ns) {
 
 AdaptiveLimiter::View AdaptiveLimiter::view() const {
   return {limit(), last_rtt_ms_.load(std::memory_order_relaxed), reference_rtt_ms_.load(std::memory_order_relaxed),
-          windows_.load(std::memory_order_relaxed)};
+          windows_.load(std::memory_order_relaxed), probes_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace portcullis::protection

@@ -7,6 +7,13 @@
 // was admitted, whether it was dropped: a timeout, a refused connection, a 503/429). Samples are
 // summed per window; whichever worker closes a window runs the algorithm, guarded by a flag that is
 // tried, never waited on. The limit itself is one atomic the admission check reads.
+//
+// Both algorithms compare the latency with a reference (gradient2's long-term latency, vegas's
+// no-load latency). While the limit is reached, every window is measured with the gateway's own
+// queue in it, and a reference taken then ratchets the limit up. So once the limit has been full
+// for three windows in a row, the first time and then at most every `probe_interval`, one window
+// runs at half the limit and the latency of the requests admitted in it, once the backlog queued
+// at the full limit is through, becomes the reference.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -22,6 +29,7 @@ struct WindowSample {
   double in_flight = 0;   // the most requests in flight seen during the window
   bool dropped = false;   // some request of the window was dropped
   std::uint64_t count = 0;
+  bool limited = false;   // the limit was reached: some request was refused or in flight hit it
 };
 
 // Gradient2: the limit moves by the ratio of long-term to short-term latency, smoothed, plus a
@@ -30,6 +38,8 @@ class Gradient2 {
  public:
   explicit Gradient2(const AdaptiveConcurrencyConfig& config);
   double update(const WindowSample& sample);
+  // The latency measured at half the limit: what the service does without a queue in front.
+  void reference(double rtt_ns);
   double limit() const { return limit_; }
   double long_rtt() const { return long_rtt_; }
 
@@ -47,6 +57,7 @@ class Vegas {
  public:
   explicit Vegas(const AdaptiveConcurrencyConfig& config);
   double update(const WindowSample& sample);
+  void reference(double rtt_ns);  // as Gradient2::reference
   double limit() const { return limit_; }
   double no_load_rtt() const { return no_load_rtt_; }
 
@@ -68,6 +79,10 @@ class AdaptiveLimiter {
 
   // Data path, any worker. `now_ns` is the steady clock in nanoseconds.
   void sample(std::int64_t now_ns, std::int64_t rtt_ns, std::int64_t in_flight, bool dropped);
+  // Data path, only when a request is refused because this limit is full.
+  void note_limited() {
+    if (!limited_.load(std::memory_order_relaxed)) limited_.store(true, std::memory_order_relaxed);
+  }
 
   // For /admin: the latency figures the algorithm works from (read while it may change: advisory).
   struct View {
@@ -75,11 +90,13 @@ class AdaptiveLimiter {
     double last_rtt_ms;
     double reference_rtt_ms;  // gradient2: long-term average; vegas: no-load latency
     std::uint64_t windows;
+    std::uint64_t probes;  // windows run at half the limit
   };
   View view() const;
 
  private:
   void close_window(std::int64_t now_ns);
+  double algorithm_limit() const { return vegas_ ? vegas_algo_.limit() : gradient2_.limit(); }
 
   const AdaptiveConcurrencyConfig config_;
   const bool vegas_;
@@ -90,12 +107,18 @@ class AdaptiveLimiter {
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::int64_t> max_in_flight_{0};
   std::atomic<bool> dropped_{false};
+  std::atomic<bool> limited_{false};
+  // Non-zero while a probe window runs: samples of requests admitted before it are left out.
+  std::atomic<std::int64_t> probe_start_ns_{0};
+  std::int64_t last_probe_ns_ = 0;  // under updating_
+  unsigned full_windows_ = 0;       // under updating_: windows in a row that reached the limit
   std::atomic<std::int64_t> window_start_ns_{0};
   std::atomic<bool> updating_{false};
   // Written under updating_, read by /admin.
   std::atomic<double> last_rtt_ms_{0};
   std::atomic<double> reference_rtt_ms_{0};
   std::atomic<std::uint64_t> windows_{0};
+  std::atomic<std::uint64_t> probes_{0};
 };
 
 }  // namespace portcullis::protection

@@ -111,18 +111,100 @@ TEST_CASE("the limiter closes a window only after its time and its minimum sampl
   AdaptiveLimiter limiter(c);
   const std::int64_t ms = 1'000'000;
   std::int64_t now = 1000 * ms;
-  limiter.sample(now, 10 * ms, 50, false);  // opens the window
-  for (int i = 0; i < 20; ++i) limiter.sample(now + 50 * ms, 10 * ms, 50, false);
+  limiter.sample(now, 10 * ms, 40, false);  // opens the window
+  for (int i = 0; i < 20; ++i) limiter.sample(now + 50 * ms, 10 * ms, 40, false);
   CHECK(limiter.view().windows == 0);  // enough samples, too early
-  for (int i = 0; i < 5; ++i) limiter.sample(now + 150 * ms, 10 * ms, 50, false);
+  for (int i = 0; i < 5; ++i) limiter.sample(now + 150 * ms, 10 * ms, 40, false);
   CHECK(limiter.view().windows == 1);
   CHECK(limiter.view().last_rtt_ms == Approx(10));
   now += 150 * ms;
-  for (int i = 0; i < 5; ++i) limiter.sample(now + 200 * ms, 10 * ms, 50, false);
+  for (int i = 0; i < 5; ++i) limiter.sample(now + 200 * ms, 10 * ms, 40, false);
   CHECK(limiter.view().windows == 1);  // time enough, too few samples
-  for (int i = 0; i < 5; ++i) limiter.sample(now + 200 * ms, 10 * ms, 50, false);
+  for (int i = 0; i < 5; ++i) limiter.sample(now + 200 * ms, 10 * ms, 40, false);
   CHECK(limiter.view().windows == 2);
   CHECK(limiter.limit() > 50);
+}
+
+TEST_CASE("vegas does not take a window that reached the limit as its no-load latency", "[protection]") {
+  auto c = cfg("vegas");
+  c.probe_multiplier = 1;  // a re-measure is due every 50 requests, i.e. every window here
+  Vegas v(c);
+  WindowSample full = busy(25, 50);
+  full.limited = true;
+  v.update(full);
+  CHECK(v.no_load_rtt() == 0);  // nothing learned from a queued window
+  v.reference(10e6);
+  CHECK(v.no_load_rtt() == Approx(10e6));
+  for (int i = 0; i < 5; ++i) {
+    WindowSample w = busy(25, v.limit());
+    w.limited = true;
+    v.update(w);
+  }
+  CHECK(v.no_load_rtt() == Approx(10e6));  // the due re-measures were skipped
+  CHECK(v.limit() < 50);                   // and the queue it sees shrinks the limit
+  v.update(busy(12, v.limit() / 2 + 1));   // a window under the limit is a fair re-measure
+  CHECK(v.no_load_rtt() == Approx(12e6));
+}
+
+TEST_CASE("a full limit is probed at half of it, and the probe's latency is the reference", "[protection]") {
+  for (const std::string algorithm : {"vegas", "gradient2"}) {
+    CAPTURE(algorithm);
+    auto c = cfg(algorithm);
+    c.window = std::chrono::milliseconds(100);
+    c.min_samples = 10;
+    c.probe_interval = std::chrono::seconds(5);
+    AdaptiveLimiter limiter(c);
+    const std::int64_t ms = 1'000'000;
+    std::int64_t now = 1000 * ms;
+    // Queued behind a full limit: 25 ms each (a window closes with its 20 samples at +100 ms).
+    auto window = [&](std::int64_t rtt_ms, std::int64_t in_flight) {
+      limiter.sample(now, rtt_ms * ms, in_flight, false);
+      now += 100 * ms;
+      for (int i = 0; i < 20; ++i) limiter.sample(now, rtt_ms * ms, in_flight, false);
+    };
+    window(25, limiter.limit());
+    window(25, limiter.limit());
+    CHECK(limiter.view().probes == 0);  // two full windows may be a burst
+    const std::int64_t full = limiter.limit();
+    window(25, full);
+    REQUIRE(limiter.view().probes == 1);
+    CHECK(limiter.limit() >= full / 2 - 1);
+    CHECK(limiter.limit() <= full / 2 + 1);
+    // Requests admitted before the probe began still come back slow: left out of its measure.
+    for (int i = 0; i < 30; ++i) limiter.sample(now + 20 * ms, 120 * ms, 25, false);
+    // So are those admitted while the backlog of the full limit (one latency, 25 ms) drains.
+    for (int i = 0; i < 30; ++i) limiter.sample(now + 30 * ms, 10 * ms, 25, false);
+    CHECK(limiter.view().windows == 3);
+    now += 10 * ms;
+    for (int i = 0; i < 20; ++i) limiter.sample(now + 100 * ms, 10 * ms, 25, false);
+    now += 100 * ms;
+    CHECK(limiter.view().windows == 4);
+    CHECK(limiter.view().reference_rtt_ms == Approx(10));
+    CHECK(limiter.limit() >= full);  // the probe is over: the algorithm's limit is back
+    // Full again at 25 ms against a 10 ms reference: the limit shrinks, no second probe yet.
+    for (int i = 0; i < 10; ++i) window(25, limiter.limit());
+    CHECK(limiter.view().probes == 1);
+    CHECK(limiter.limit() < full);
+    now += 5000 * ms;
+    window(25, limiter.limit());
+    CHECK(limiter.view().probes == 2);
+  }
+}
+
+TEST_CASE("a limit that is never reached is never probed", "[protection]") {
+  auto c = cfg("vegas");
+  c.window = std::chrono::milliseconds(100);
+  AdaptiveLimiter limiter(c);
+  const std::int64_t ms = 1'000'000;
+  for (std::int64_t t = 0; t < 100; ++t)
+    for (int i = 0; i < 20; ++i) limiter.sample((1000 + t * 101) * ms, 12 * ms, 30, false);
+  CHECK(limiter.view().windows > 90);
+  CHECK(limiter.view().probes == 0);
+  for (std::int64_t t = 100; t < 103; ++t) {
+    limiter.note_limited();  // one refusal marks the window as full
+    for (int i = 0; i < 20; ++i) limiter.sample((1000 + t * 101) * ms, 12 * ms, 30, false);
+    CHECK(limiter.view().probes == (t == 102 ? 1u : 0u));
+  }
 }
 
 TEST_CASE("the limiter takes samples from several threads without losing windows", "[protection]") {
@@ -223,7 +305,7 @@ TEST_CASE("shedding defaults and a full block parse to the right values", "[prot
 services:
   a:
     instances: ["127.0.0.1:1"]
-    adaptive_concurrency: { algorithm: vegas, window: 1s, smoothing: 0.5, probe_multiplier: 10 }
+    adaptive_concurrency: { algorithm: vegas, window: 1s, smoothing: 0.5, probe_multiplier: 10, probe_interval: 30s }
 routes:
   - { id: r, path: /a, service: a, priority: 90, max_concurrent_requests: 7 }
 )"),
@@ -244,6 +326,7 @@ routes:
   CHECK(a.window == std::chrono::seconds(1));
   CHECK(*a.smoothing == Approx(0.5));
   CHECK(a.probe_multiplier == 10);
+  CHECK(a.probe_interval == std::chrono::seconds(30));
   CHECK(a.initial_limit == 50);
   CHECK(c.routes[0].priority == 90);
   CHECK(c.routes[0].max_concurrent_requests == 7);
