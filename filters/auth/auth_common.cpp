@@ -121,12 +121,6 @@ std::string hex_encode(const std::uint8_t* data, std::size_t size) {
   return out;
 }
 
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
-}
-
 bool is_header_name(std::string_view name) {
   if (name.empty()) return false;
   for (unsigned char c : name)

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "filters/auth/trim.h"
 #include "pipeline/registry.h"
 
 namespace portcullis::filters::auth {
@@ -30,7 +31,6 @@ std::string base64_encode(const std::uint8_t* data, std::size_t size);
 bool hex_decode(std::string_view in, std::uint8_t* out, std::size_t size);
 std::string hex_encode(const std::uint8_t* data, std::size_t size);
 
-std::string_view trim(std::string_view text);
 bool is_header_name(std::string_view name);
 std::string lower(std::string_view text);
 

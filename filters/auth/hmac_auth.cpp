@@ -22,6 +22,7 @@
 
 #include "filters/auth/auth_common.h"
 #include "filters/auth/auth_filters.h"
+#include "filters/auth/hmac_signature.h"
 #include "http/message.h"
 #include "util/units.h"
 
@@ -30,11 +31,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::size_t max_authorization = 8192;
-constexpr std::size_t max_signed_headers = 32;
 constexpr std::size_t min_secret_bytes = 16;
 
-enum class Algorithm { sha256, sha512 };
+using hmac::Algorithm;
 
 struct StringHash {
   using is_transparent = void;
@@ -78,62 +77,6 @@ class Mac {
   EVP_MAC_CTX* ctx_;
 };
 
-// IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") to seconds since the epoch.
-std::optional<std::int64_t> parse_http_date(std::string_view s) {
-  static constexpr std::string_view months = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
-      s[22] != ':' || s[25] != ' ' || s.substr(26) != "GMT")
-    return std::nullopt;
-  auto number = [&](std::size_t at, std::size_t n) -> int {
-    int v = 0;
-    for (std::size_t i = at; i < at + n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return -1;
-      v = v * 10 + (s[i] - '0');
-    }
-    return v;
-  };
-  const int day = number(5, 2), year = number(12, 4), hour = number(17, 2), minute = number(20, 2),
-            second = number(23, 2);
-  const std::size_t month_at = months.find(s.substr(8, 3));
-  if (day < 1 || day > 31 || year < 1970 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 ||
-      second > 60 || month_at == std::string_view::npos || month_at % 3 != 0)
-    return std::nullopt;
-  const std::chrono::year_month_day ymd{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month_at / 3 + 1)),
-                                        std::chrono::day(static_cast<unsigned>(day))};
-  if (!ymd.ok()) return std::nullopt;
-  const std::int64_t days = std::chrono::sys_days(ymd).time_since_epoch().count();
-  return days * 86400 + hour * 3600 + minute * 60 + second;
-}
-
-// The parameters of an Authorization: HMAC-SHA256 header.
-struct Signed {
-  Algorithm algorithm = Algorithm::sha256;
-  std::string_view key_id, headers, signature;
-};
-
-// keyId="...",headers="...",signature="..." (each once, in any order, spaces around commas allowed).
-bool parse_params(std::string_view text, Signed& out) {
-  bool key_id = false, headers = false, signature = false;
-  while (true) {
-    text = auth::trim(text);
-    const std::size_t eq = text.find('=');
-    if (eq == std::string_view::npos || eq + 1 >= text.size() || text[eq + 1] != '"') return false;
-    const std::string_view name = auth::trim(text.substr(0, eq));
-    const std::size_t close = text.find('"', eq + 2);
-    if (close == std::string_view::npos) return false;
-    const std::string_view value = text.substr(eq + 2, close - eq - 2);
-    bool* seen = name == "keyId" ? &key_id : name == "headers" ? &headers : name == "signature" ? &signature : nullptr;
-    if (!seen || *seen) return false;
-    *seen = true;
-    (name == "keyId" ? out.key_id : name == "headers" ? out.headers : out.signature) = value;
-    text = auth::trim(text.substr(close + 1));
-    if (text.empty()) break;
-    if (text.front() != ',') return false;
-    text.remove_prefix(1);
-  }
-  return key_id && headers && signature;
-}
-
 class HmacAuthFilter final : public Filter {
  public:
   explicit HmacAuthFilter(Settings s)
@@ -142,14 +85,14 @@ class HmacAuthFilter final : public Filter {
   // The body is read only for a request whose head already passes: a known key id, a fresh date
   // and a valid signature (which covers the digest header); the digest is checked after.
   std::size_t body_limit(const Context& ctx) const override {
-    Signed sig;
+    hmac::Signature sig;
     SignedNames names;
     const Secrets::value_type* credential = nullptr;
     return check_head(ctx, sig, names, credential) ? 0 : s_.max_body;
   }
 
   Outcome run(Context& ctx) const override {
-    Signed sig;
+    hmac::Signature sig;
     SignedNames names;
     const Secrets::value_type* credential = nullptr;
     const char* problem = check_head(ctx, sig, names, credential);
@@ -162,44 +105,26 @@ class HmacAuthFilter final : public Filter {
 
  private:
   // The header names in `headers="..."`, in order.
-  struct SignedNames {
-    std::array<std::string_view, max_signed_headers> names;
-    std::size_t count = 0;
+  struct SignedNames : hmac::SignedNames {
     bool x_date = false;  // X-Date is signed: it is the request's date
   };
 
   // Each check returns nullptr when it passes, otherwise the refusal's message (never a secret).
-  const char* read_authorization(const http::Fields& fields, Signed& sig) const {
+  const char* read_authorization(const http::Fields& fields, hmac::Signature& sig) const {
     if (fields.count("authorization") != 1) return "missing or repeated Authorization header";
-    const std::string_view value = auth::trim(fields.get("authorization"));
-    if (value.size() > max_authorization) return "Authorization header too long";
-    const std::size_t space = value.find(' ');
-    if (space == std::string_view::npos) return "malformed HMAC signature";
-    const std::string_view scheme = value.substr(0, space);
-    if (http::iequals(scheme, "HMAC-SHA256") && s_.allow_sha256) sig.algorithm = Algorithm::sha256;
-    else if (http::iequals(scheme, "HMAC-SHA512") && s_.allow_sha512) sig.algorithm = Algorithm::sha512;
-    else return "expected an HMAC-SHA256 or HMAC-SHA512 signature";
-    if (!parse_params(value.substr(space + 1), sig)) return "malformed HMAC signature";
-    return nullptr;
+    return hmac::parse_authorization(fields.get("authorization"), s_.allow_sha256, s_.allow_sha512, sig);
   }
 
   // Each name once and lower case, each header present once in the request, the required ones listed.
   const char* read_signed_names(const http::Fields& fields, std::string_view list, SignedNames& out) const {
+    if (const char* problem = hmac::split_signed_names(list, out)) return problem;
     bool date = false, digest = false;
-    for (std::string_view rest = list; !(rest = auth::trim(rest)).empty();) {
-      const std::size_t end = rest.find(' ');
-      const std::string_view name = rest.substr(0, end);
-      rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
-      if (out.count == out.names.size()) return "too many signed headers";
-      for (std::size_t i = 0; i < out.count; ++i)
-        if (out.names[i] == name) return "a signed header is listed twice";
-      for (char c : name)
-        if (c >= 'A' && c <= 'Z') return "signed header names must be lower case";
+    for (std::size_t i = 0; i < out.count; ++i) {
+      const std::string_view name = out.names[i];
       if (fields.count(name) != 1) return "a signed header is missing or repeated";
       date = date || name == "date";
       out.x_date = out.x_date || name == "x-date";
       digest = digest || name == "x-content-sha256";
-      out.names[out.count++] = name;
     }
     if (!date && !out.x_date) return "the date or x-date header must be signed";
     if (!digest) return "the x-content-sha256 header must be signed";
@@ -211,7 +136,7 @@ class HmacAuthFilter final : public Filter {
 
   // Everything but the body: the Authorization header, the key id, the signed names, the date and
   // the signature (which covers the x-content-sha256 value, checked against the body later).
-  const char* check_head(const Context& ctx, Signed& sig, SignedNames& names,
+  const char* check_head(const Context& ctx, hmac::Signature& sig, SignedNames& names,
                          const Secrets::value_type*& credential) const {
     const http::Fields& fields = ctx.request->fields;
     if (const char* problem = read_authorization(fields, sig)) return problem;
@@ -219,7 +144,7 @@ class HmacAuthFilter final : public Filter {
     if (found == s_.secrets.end()) return "unknown key id";
     credential = &*found;
     if (const char* problem = read_signed_names(fields, sig.headers, names)) return problem;
-    const auto date = parse_http_date(auth::trim(fields.get(names.x_date ? "x-date" : "date")));
+    const auto date = hmac::parse_imf_fixdate(auth::trim(fields.get(names.x_date ? "x-date" : "date")));
     if (!date) return "malformed date";
     const std::int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -239,7 +164,7 @@ class HmacAuthFilter final : public Filter {
   }
 
   // HMAC over "METHOD\nTARGET\nname: value\n...": fed to the MAC piece by piece, never assembled.
-  const char* check_signature(const Context& ctx, const Signed& sig, const SignedNames& names,
+  const char* check_signature(const Context& ctx, const hmac::Signature& sig, const SignedNames& names,
                               const std::string& secret) const {
     const std::size_t expected_size = sig.algorithm == Algorithm::sha256 ? 32 : 64;
     std::uint8_t presented[64];

@@ -71,41 +71,25 @@ inline int free_port() {
   return ntohs(addr.sin_port);
 }
 
-inline std::string find_etcd() {
-  for (const char* p : {"/usr/bin/etcd", "/usr/local/bin/etcd"})
-    if (::access(p, X_OK) == 0) return p;
-  return {};
-}
-
 // A single-member etcd on loopback; restartable on the same ports and data directory.
 class Etcd {
  public:
-  Etcd() : binary_(find_etcd()), client_(free_port()), peer_(free_port()) {
-    static int counter = 0;
-    dir_ = harness::temp_dir() + "/etcd-" + std::to_string(++counter);
-  }
-  bool available() const { return !binary_.empty(); }
+  Etcd() : client_(free_port()), peer_(free_port()) {}
+  bool available() const { return server_.available(); }
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(client_); }
 
   void start() {
     std::string peer = "http://127.0.0.1:" + std::to_string(peer_);
-    process_ = std::make_unique<harness::Process>(
-        std::vector<std::string>{binary_, "--name", "default", "--data-dir", dir_, "--listen-client-urls", endpoint(),
-                                 "--advertise-client-urls", endpoint(), "--listen-peer-urls", peer,
-                                 "--initial-advertise-peer-urls", peer, "--initial-cluster", "default=" + peer},
-        dir_ + "-" + std::to_string(++starts_) + ".log");
-    if (process_->wait_for_output("ready to serve client requests") == std::string::npos)
-      throw std::runtime_error("etcd did not start: " + process_->output());
+    server_.start({"--name", "default", "--data-dir", server_.dir() + "/data", "--listen-client-urls", endpoint(),
+                   "--advertise-client-urls", endpoint(), "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
+                   peer, "--initial-cluster", "default=" + peer},
+                  [](const harness::Process& p) { return p.output().find("ready to serve client requests") != std::string::npos; });
   }
-  void stop() {
-    process_->signal(SIGTERM);
-    process_->wait_exit();
-    process_.reset();
-  }
+  void stop() { server_.stop(); }
 
   // etcdctl, v3 API; returns its stdout (and exit status through `ok`).
   std::string ctl(const std::string& args, bool* ok = nullptr) const {
-    std::string out = dir_ + "-ctl.out";
+    std::string out = server_.dir() + "/ctl.out";
     std::string cmd = "ETCDCTL_API=3 etcdctl --endpoints=" + endpoint() + " " + args + " > " + out + " 2>&1";
     int rc = std::system(cmd.c_str());
     if (ok) *ok = rc == 0;
@@ -124,11 +108,8 @@ class Etcd {
   }
 
  private:
-  std::string binary_;
   int client_, peer_;
-  std::string dir_;
-  int starts_ = 0;
-  std::unique_ptr<harness::Process> process_;
+  harness::ExternalServer server_{"etcd", {"/usr/bin/etcd", "/usr/local/bin/etcd"}};
 };
 
 }  // namespace discovery_support

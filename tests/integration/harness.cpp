@@ -345,6 +345,40 @@ void ScriptedOrigin::serve(int c, std::size_t index) {
   ++closed_;
 }
 
+ExternalServer::ExternalServer(const std::string& name, const std::vector<std::string>& binaries) : name_(name) {
+  for (const auto& b : binaries)
+    if (::access(b.c_str(), X_OK) == 0) {
+      binary_ = b;
+      break;
+    }
+  static int counter = 0;
+  dir_ = temp_dir() + "/" + name + "-" + std::to_string(++counter);
+  std::filesystem::create_directories(dir_);
+}
+
+ExternalServer::~ExternalServer() {
+  if (process_) stop();
+}
+
+void ExternalServer::start(const std::vector<std::string>& args, const std::function<bool(const Process&)>& ready,
+                           std::chrono::milliseconds timeout) {
+  if (!available()) throw std::runtime_error(name_ + " is not installed");
+  std::vector<std::string> argv{binary_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_ = std::make_unique<Process>(argv, dir_ + "-" + std::to_string(++starts_) + ".log");
+  if (!eventually([&] { return ready(*process_); }, timeout)) {
+    const std::string output = process_->output();
+    stop();
+    throw std::runtime_error(name_ + " did not start: " + output);
+  }
+}
+
+void ExternalServer::stop() {
+  process_->signal(SIGTERM);
+  process_->wait_exit();
+  process_.reset();
+}
+
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {

@@ -158,6 +158,33 @@ class SilentListener {
   int port_ = 0;
 };
 
+// A server program the tests run beside the gateway (redis-server, etcd): the first of `binaries`
+// that is installed, its own directory under temp_dir(), a log per start, started until `ready`
+// holds and stopped with SIGTERM; restartable with the same arguments (same ports, same data).
+class ExternalServer {
+ public:
+  ExternalServer(const std::string& name, const std::vector<std::string>& binaries);
+  ~ExternalServer();
+  ExternalServer(const ExternalServer&) = delete;
+  ExternalServer& operator=(const ExternalServer&) = delete;
+
+  bool available() const { return !binary_.empty(); }
+  const std::string& binary() const { return binary_; }
+  const std::string& dir() const { return dir_; }
+  bool running() const { return process_ != nullptr; }
+
+  // Runs the binary with `args`; polls `ready` (with the process, for its output) until it holds,
+  // else stops it and throws with its output.
+  void start(const std::vector<std::string>& args, const std::function<bool(const Process&)>& ready,
+             std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  void stop();
+
+ private:
+  std::string name_, binary_, dir_;
+  int starts_ = 0;
+  std::unique_ptr<Process> process_;
+};
+
 // Polls `condition` every few milliseconds until it holds or `timeout` passes; returns its last
 // value. For states another process or thread reaches (a counter, a log line), never for timing.
 bool eventually(const std::function<bool()>& condition,

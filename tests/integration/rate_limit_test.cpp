@@ -42,31 +42,17 @@ std::string get(const std::string& target) { return "GET " + target + " HTTP/1.1
 // A redis-server on loopback with a temporary directory and no persistence; restartable on its port.
 class Redis {
  public:
-  Redis() : port_(free_port()) {
-    static int counter = 0;
-    dir_ = temp_dir() + "/redis-" + std::to_string(++counter);
-    std::filesystem::create_directories(dir_);
-  }
-  ~Redis() {
-    if (process_) stop();
-  }
-  static bool available() { return ::access("/usr/bin/redis-server", X_OK) == 0; }
+  Redis() : port_(free_port()) {}
+  static bool available() { return ::access(binary, X_OK) == 0; }
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
   void start() {
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", dir_},
-        dir_ + "-" + std::to_string(++starts_) + ".log");
-    if (!eventually([&] { return command({"PING"}) == "+PONG"; }, 10s))
-      throw std::runtime_error("redis did not start: " + process_->output());
+    server_.start({"--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                   server_.dir()},
+                  [&](const Process&) { return command({"PING"}) == "+PONG"; });
   }
-  void stop() {
-    process_->signal(SIGTERM);
-    process_->wait_exit();
-    process_.reset();
-  }
+  void stop() { server_.stop(); }
 
   // One command on a fresh connection; the reply's first line (a bulk string's content), "" on failure.
   std::string command(const std::vector<std::string>& args) const {
@@ -105,9 +91,8 @@ class Redis {
 
  private:
   int port_;
-  std::string dir_;
-  int starts_ = 0;
-  std::unique_ptr<Process> process_;
+  static constexpr const char* binary = "/usr/bin/redis-server";
+  ExternalServer server_{"redis", {binary}};
 };
 
 std::string redis_args(const std::string& address, const std::string& failure_mode, const std::string& extra = "") {

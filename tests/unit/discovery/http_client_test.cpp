@@ -14,7 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
-#include "unit/loopback.h"
+#include "unit/loopback_server.h"
 #include "discovery/http_client.h"
 
 using namespace portcullis::discovery;
@@ -22,50 +22,27 @@ namespace net = boost::asio;
 
 namespace {
 
-// Accepts one connection, reads the request head (and a Content-Length body), sends `reply` in
-// pieces, then closes unless `hold` (the client must time out or cancel).
+// Answers every connection with `pieces`, each its own TCP segment, then closes unless `hold` (the
+// client must time out or cancel).
 class CannedServer {
  public:
-  CannedServer(std::vector<std::string> pieces, bool hold = false) : pieces_(std::move(pieces)), hold_(hold) {
-    fd_ = unit_support::listen_loopback(port_, 4);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~CannedServer() {
-    stop_ = true;
-    ::shutdown(fd_, SHUT_RDWR);
-    thread_.join();
-    ::close(fd_);
-  }
-  std::string url(const std::string& path = "/x") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
-  std::string received() const { return received_; }
+  CannedServer(std::vector<std::string> pieces, bool hold = false)
+      : server_([pieces = std::move(pieces), hold](int c, const std::string&, const std::atomic<bool>& stopping) {
+          for (const auto& p : pieces) {
+            ::send(c, p.data(), p.size(), MSG_NOSIGNAL);
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));  // separate TCP segments
+          }
+          char buf[4096];
+          while (hold && !stopping) {
+            pollfd p{c, POLLIN, 0};
+            if (poll(&p, 1, 20) > 0 && ::recv(c, buf, sizeof buf, 0) <= 0) break;
+          }
+        }) {}
+  std::string url(const std::string& path = "/x") const { return server_.url(path); }
+  std::string received() const { return server_.received(); }
 
  private:
-  void serve() {
-    int c = ::accept(fd_, nullptr, nullptr);
-    if (c < 0) return;
-    char buf[4096];
-    while (received_.find("\r\n\r\n") == std::string::npos) {
-      ssize_t n = ::recv(c, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      received_.append(buf, static_cast<std::size_t>(n));
-    }
-    for (const auto& p : pieces_) {
-      ::send(c, p.data(), p.size(), MSG_NOSIGNAL);
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // separate TCP segments
-    }
-    while (hold_ && !stop_) {
-      pollfd p{c, POLLIN, 0};
-      if (poll(&p, 1, 20) > 0 && ::recv(c, buf, sizeof buf, 0) <= 0) break;
-    }
-    ::close(c);
-  }
-  std::vector<std::string> pieces_;
-  bool hold_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::string received_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  unit_support::LoopbackServer server_;
 };
 
 HttpResult run(HttpRequest req) {

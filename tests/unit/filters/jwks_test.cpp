@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "unit/loopback.h"
+#include "unit/loopback_server.h"
 #include "jwt_support.h"
 
 using namespace jwt_support;
@@ -87,68 +87,32 @@ namespace {
 // Serves whatever status and body it currently holds to every GET, one request per connection.
 class JwksServer {
  public:
-  JwksServer() {
-    fd_ = unit_support::listen_loopback(port_, 16);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~JwksServer() {
-    stop_ = true;
-    thread_.join();
-    ::close(fd_);
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/jwks.json"; }
+  JwksServer()
+      : server_([this](int c, const std::string&, const std::atomic<bool>&) {
+          std::string reply;
+          {
+            std::lock_guard lock(mutex_);
+            reply = "HTTP/1.1 " + std::to_string(status_) + " X\r\nContent-Type: application/json\r\nContent-Length: " +
+                    std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
+          }
+          ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+        }) {}
+  std::string url() const { return server_.url("/jwks.json"); }
   void set(int status, std::string body) {
     std::lock_guard lock(mutex_);
     status_ = status;
     body_ = std::move(body);
   }
-  int requests() const { return requests_; }
+  int requests() const { return server_.served(); }
 
  private:
-  void serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      const int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) continue;
-      std::string request;
-      char buf[2048];
-      while (request.find("\r\n\r\n") == std::string::npos) {
-        const ssize_t n = ::recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        request.append(buf, static_cast<std::size_t>(n));
-      }
-      std::string reply;
-      {
-        std::lock_guard lock(mutex_);
-        reply = "HTTP/1.1 " + std::to_string(status_) + " X\r\nContent-Type: application/json\r\nContent-Length: " +
-                std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
-      }
-      ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
-      ::close(c);
-      ++requests_;
-    }
-  }
-  int fd_ = -1;
-  int port_ = 0;
   std::mutex mutex_;
   int status_ = 500;
   std::string body_;
-  std::atomic<int> requests_{0};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  unit_support::LoopbackServer server_;  // last: it stops before the reply it reads goes away
 };
 
-// Polls `done` until it holds or 10 s pass.
-template <class Fn>
-bool eventually(Fn done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done();
-}
+using unit_support::eventually;
 
 }  // namespace
 
