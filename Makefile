@@ -26,24 +26,26 @@ release: deps
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j1
 
+# Sanitizer builds use -O1 and line tables only (-g1): reports keep file:line, and the build takes
+# far less than a full -O2 -g one (CI builds the ASan one cold).
+SANITIZE_FLAGS ?= -O1 -g1 -DNDEBUG
+
 # The whole suite built with AddressSanitizer and UndefinedBehaviorSanitizer; the daemon the
 # integration tests start is the instrumented one, and a report fails its test.
-# -O1 and line tables only (-g1): the sanitizers' reports keep file:line, and the build takes far
-# less than a full -O2 -g one (CI builds it cold).
-ASAN_FLAGS ?= -O1 -g1 -DNDEBUG
 test-asan: deps
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTCULLIS_SANITIZE=address \
-	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$(ASAN_FLAGS)" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$(ASAN_FLAGS)" $(CMAKE_FLAGS)
+	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$(SANITIZE_FLAGS)" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$(SANITIZE_FLAGS)" $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j1 $(CTEST_FLAGS)
 
 # ThreadSanitizer over the integration tests (multi-worker daemons, reloads, watched scripts).
 test-tsan: deps
-	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTCULLIS_SANITIZE=thread $(CMAKE_FLAGS)
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTCULLIS_SANITIZE=thread \
+	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$(SANITIZE_FLAGS)" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$(SANITIZE_FLAGS)" $(CMAKE_FLAGS)
 	cmake --build $(TSAN_DIR) -j$(JOBS)
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
-	  ctest --output-on-failure -j1 -R '^integration: ' $(CTEST_FLAGS)
+	  ctest --output-on-failure -j1 -R '^integration:' $(CTEST_FLAGS)
 
 # libFuzzer targets (tests/fuzz, clang-14), each run for FUZZ_SECONDS from the committed seeds.
 fuzz: deps
