@@ -1,7 +1,8 @@
 // JWS compact tokens on arbitrary bytes, every algorithm allowed: a token is taken apart or refused
 // with a reason; one taken apart signed exactly its first two parts, its decoded parts are no longer
-// than the text, its signature fits its algorithm, and what the claims parse to is an object or
-// nothing. With no algorithm allowed, nothing is ever accepted.
+// than the text, its signature fits its algorithm, and its claims go through the JSON parser as the
+// filter's would (for the sanitizers, nothing asserted). With no algorithm allowed, nothing is
+// ever accepted.
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -374,6 +374,7 @@ void ExternalServer::start(const std::vector<std::string>& args, const std::func
 }
 
 void ExternalServer::stop() {
+  if (!process_) return;
   process_->signal(SIGTERM);
   process_->wait_exit();
   process_.reset();

@@ -164,7 +164,7 @@ class SilentListener {
 class ExternalServer {
  public:
   ExternalServer(const std::string& name, const std::vector<std::string>& binaries);
-  ~ExternalServer();
+  ~ExternalServer();  // stops it if it runs
   ExternalServer(const ExternalServer&) = delete;
   ExternalServer& operator=(const ExternalServer&) = delete;
 
