@@ -20,12 +20,14 @@ bench_cleanup() {
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {  # url: poll until it answers 200
+wait_ready() {  # url [curl options...]: poll until it answers 200 (e.g. -k for TLS, --http2-prior-knowledge)
+  local url=$1
+  shift
   for _ in $(seq 1 200); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ] && return 0
+    [ "$(curl -s "$@" -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ] && return 0
     sleep 0.05
   done
-  echo "not ready: $1" >&2
+  echo "not ready: $url" >&2
   exit 1
 }
 tree_ticks() {  # pid...: utime+stime of the processes, in clock ticks

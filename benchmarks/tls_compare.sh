@@ -39,14 +39,7 @@ gw_port=$(free_port)
 admin_port=$(free_port)
 write_gateway_conf "$work/portcullis.yaml" "$gw_port" "$admin_port" "127.0.0.1:$backend_port" "$work/bench.pem" "$work/bench.key"
 
-wait_tls() {  # port
-  for _ in $(seq 1 200); do
-    [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$1/" || true)" = 200 ] && return 0
-    sleep 0.05
-  done
-  echo "not ready: https port $1" >&2
-  exit 1
-}
+wait_tls() { wait_ready "https://127.0.0.1:$1/" -k; }  # port
 
 start_nginx_tls() {
   start_nginx "$work"

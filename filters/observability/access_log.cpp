@@ -46,6 +46,8 @@ class AccessLogFilter final : public Filter {
       field(out, "request_id", ctx.request_id);
       field(out, "client", ctx.client_address);
       field(out, "method", ctx.request->method_text);
+      const int version = ctx.request->version;
+      field(out, "protocol", version == 20 ? "HTTP/2.0" : version == 10 ? "HTTP/1.0" : "HTTP/1.1");
       field(out, "path", ctx.request->target);
       field(out, "route", ctx.route ? std::string_view(ctx.route->id) : std::string_view{});
       const Service* service = ctx.service ? ctx.service : ctx.route ? ctx.route->service : nullptr;

@@ -29,6 +29,21 @@ struct ListenAddress {
   std::string text() const;  // "127.0.0.1:8080" / "[::1]:8080"
 };
 
+// HTTP/2 from clients (server.http2): what the gateway advertises in its SETTINGS and the budgets
+// that end a connection that floods it.
+struct Http2Config {
+  bool enabled = true;                         // h2 by ALPN and by prior knowledge on plain listeners
+  std::uint64_t max_concurrent_streams = 100;
+  std::uint64_t initial_stream_window = 256 * 1024;
+  std::uint64_t initial_connection_window = 1024 * 1024;
+  std::uint64_t max_frame_size = 16384;
+  std::uint64_t hpack_table_size = 4096;
+  Duration idle_timeout = std::chrono::seconds(60);    // no stream open
+  Duration goaway_timeout = std::chrono::seconds(30);  // after GOAWAY, for the streams in flight
+  std::uint64_t max_resets_per_second = 100;           // streams the client resets (burst: twice as many)
+  std::uint64_t max_control_frames_per_second = 100;   // PING, SETTINGS, PRIORITY, empty DATA (the same)
+};
+
 struct ServerConfig {
   std::vector<ListenAddress> listen{{"0.0.0.0", 8080, nullptr}};
   // Carries the verified client certificate's subject upstream; always removed from what clients
@@ -48,6 +63,7 @@ struct ServerConfig {
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For / Forwarded are kept
   std::string via = "portcullis";            // pseudonym in the Via header; empty = no Via
   bool server_header = false;                // add "Server: portcullis" to local responses
+  Http2Config http2;
 };
 
 struct AdminConfig {

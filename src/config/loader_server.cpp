@@ -9,6 +9,7 @@ namespace portcullis::loader {
 namespace {
 
 constexpr auto kU64Max = std::numeric_limits<std::uint64_t>::max();
+constexpr std::uint64_t kMaxWindow = (std::uint64_t{1} << 31) - 1;
 
 Json address_schema() { return {{"type", "string"}, {"pattern", "^(\\[[0-9A-Fa-f:.]+\\]|[^:\\[\\]]*):[0-9]{1,5}$"}}; }
 
@@ -153,6 +154,40 @@ const Section<ServerConfig>& timeouts_section() {
   return section;
 }
 
+const Section<Http2Config>& http2_section() {
+  using S = Http2Config;
+  static Section<S> section = [] {
+    Section<S> s("server.http2", {
+      boolean("enabled", &S::enabled, "Accept HTTP/2: offered by ALPN on TLS listeners, by prior knowledge on plain ones."),
+      integer("max_concurrent_streams", &S::max_concurrent_streams, std::uint64_t{1}, kMaxWindow,
+              "Streams a client may have open at once on one connection."),
+      size("initial_stream_window", &S::initial_stream_window, 1, "Request body bytes a stream may send ahead of the gateway reading them (at most 2 GiB - 1)."),
+      size("initial_connection_window", &S::initial_connection_window, 65535,
+           "The same for all the streams of a connection together."),
+      size("max_frame_size", &S::max_frame_size, 16384, "Largest frame payload the gateway accepts (at most 16 MiB - 1)."),
+      size("hpack_table_size", &S::hpack_table_size, 0, "Size of the header compression table a client may make the gateway keep."),
+      duration("idle_timeout", &S::idle_timeout, kPositive, "How long a connection on which no request is being served stays open."),
+      duration("goaway_timeout", &S::goaway_timeout, kZeroAllowed,
+               "After the gateway sent GOAWAY (drain, or a client over its budgets), how long streams in flight may run."),
+      integer("max_resets_per_second", &S::max_resets_per_second, std::uint64_t{1}, kU64Max,
+              "RST_STREAM frames a client may send a second (a burst of twice as many); more ends the connection."),
+      integer("max_control_frames_per_second", &S::max_control_frames_per_second, std::uint64_t{1}, kU64Max,
+              "PING, SETTINGS, PRIORITY and empty DATA frames a client may send (a burst of twice as many)."),
+    });
+    // RFC 9113 6.5.2 bounds what SETTINGS can carry.
+    s.after = [](Parser& p, const YAML::Node& node, const std::string& path, S& out) {
+      auto at_most = [&](const char* key, std::uint64_t value, std::uint64_t max, const char* text) {
+        if (value > max) p.error(node[key], join(path, key), std::string("must be at most ") + text);
+      };
+      at_most("max_frame_size", out.max_frame_size, 16777215, "16777215 (16 MiB - 1)");
+      at_most("initial_stream_window", out.initial_stream_window, kMaxWindow, "2147483647 (2 GiB - 1)");
+      at_most("initial_connection_window", out.initial_connection_window, kMaxWindow, "2147483647 (2 GiB - 1)");
+    };
+    return s;
+  }();
+  return section;
+}
+
 void read_listen(Parser& p, const YAML::Node& value, const std::string& at, ServerConfig& out) {
   // One address is common enough to deserve the short form.
   if (value.IsSequence()) return p.read_address_list(value, at, out.listen, AddressUse::listener);
@@ -217,6 +252,7 @@ const Section<ServerConfig>& server_section() {
       integer("workers", &S::workers, 0u, 1024u, "Worker threads, each with its own event loop; 0 = one per CPU."),
       group("limits", limits_section(), "Per-connection and per-request limits."),
       group("timeouts", timeouts_section(), "Timeouts for client connections."),
+      nested("http2", &S::http2, http2_section(), "HTTP/2 from clients: settings and flood budgets."),
       custom<S>("trusted_proxies", "list of CIDRs", "`[]`", "Peers whose forwarding headers are believed.",
                 [] { return Json{{"type", {"array", "null"}}, {"items", {{"type", "string"}}}}; }, read_trusted_proxies),
       // The pseudonym is a token in the Via grammar; a space would corrupt the header.

@@ -37,6 +37,12 @@ WorkerMetrics WorkerMetrics::make(observability::Registry& m, unsigned worker) {
   w.tls_handshake_failures = m.counter(
       "portcullis_tls_handshake_failures_total",
       "Downstream TLS handshakes that failed (bad client hello, refused version, client certificate, timeout).");
+  w.http2_connections = m.counter("portcullis_http2_connections_total", "Downstream connections that spoke HTTP/2.");
+  w.http2_streams = m.counter("portcullis_http2_streams_total", "HTTP/2 streams clients opened (each one request).");
+  const char* calm_help = "HTTP/2 connections ended with GOAWAY ENHANCE_YOUR_CALM, by the budget the client exceeded.";
+  w.http2_calm_resets = m.counter("portcullis_http2_flood_closes_total", calm_help, {{"budget", "stream_resets"}});
+  w.http2_calm_control = m.counter("portcullis_http2_flood_closes_total", calm_help, {{"budget", "control_frames"}});
+  w.http2_calm_headers = m.counter("portcullis_http2_flood_closes_total", calm_help, {{"budget", "header_block"}});
   return w;
 }
 

@@ -45,6 +45,10 @@ struct WorkerMetrics {
   observability::CounterId tls_full_handshakes;
   observability::CounterId tls_resumed;
   observability::CounterId tls_handshake_failures;
+  observability::CounterId http2_connections;
+  observability::CounterId http2_streams;
+  // Connections the gateway ended with GOAWAY ENHANCE_YOUR_CALM, by the budget the client went over.
+  observability::CounterId http2_calm_resets, http2_calm_control, http2_calm_headers;
   // Registers the series; `worker` labels the lag histogram.
   static WorkerMetrics make(observability::Registry& registry, unsigned worker);
 };

@@ -13,6 +13,7 @@
 #include "config/snapshot.h"
 #include "core/worker_context.h"
 #include "http/error_response.h"
+#include "http/h2/session.h"
 #include "http/http1_stream.h"
 #include "http/parser.h"
 #include "tls/tls.h"
@@ -66,7 +67,8 @@ void Connection::close() {
 // --- idle connections ------------------------------------------------------------------------
 
 void Connection::wake_if_idle() {
-  if (idle_) stream_.cancel();
+  if (h2_) h2_->shutdown();  // GOAWAY: the streams in flight finish
+  else if (idle_) stream_.cancel();
 }
 
 void Connection::park_if_idle(std::uint64_t tick) {
@@ -194,6 +196,7 @@ net::awaitable<bool> Connection::handshake() {
   }
   ssl_st* ssl = context->new_connection();
   if (!ssl) co_return false;
+  tls::offer_h2(ssl, worker_.snapshot()->config.server.http2.enabled);
   stream_.start_tls(ssl, context);
   const boost::system::error_code ec = co_await stream_.handshake(Stream::TlsRole::server);
   watchdog_.disarm();
@@ -281,6 +284,10 @@ net::awaitable<void> Connection::run() {
       close();
       co_return;
     }
+    if (tls::negotiated_h2(stream_.native_tls())) {
+      co_await serve_http2();
+      co_return;
+    }
   }
   while (stream_.is_open()) {
     if (buffer_.empty()) {
@@ -292,6 +299,19 @@ net::awaitable<void> Connection::run() {
       wait_idle();  // resumes run() when the next request arrives
       co_return;
     }
+    if (served_ == 0 && !stream_.secure()) {
+      const Preface preface = http2_preface();
+      if (preface == Preface::yes) {
+        co_await serve_http2();
+        co_return;
+      }
+      if (preface == Preface::partial) {
+        boost::system::error_code ec;
+        co_await read_into(buffer_, 64 * 1024, ec, SIZE_MAX, ReadKind::request_head);
+        if (ec) break;
+        continue;
+      }
+    }
     std::unique_ptr<Http1Request> request =
         worker_.http1_requests().take([this] { return std::make_unique<Http1Request>(worker_); });
     bool keep = co_await read_head(request->stream.head());
@@ -301,6 +321,29 @@ net::awaitable<void> Connection::run() {
     if (!keep) break;
     ++served_;
   }
+  co_await finish();
+}
+
+// A plain connection speaks HTTP/2 with prior knowledge when it starts with the client preface
+// (RFC 9113 3.4); a request line never starts with "PRI * HTTP/2.0".
+Connection::Preface Connection::http2_preface() const {
+  static constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const std::string_view bytes = buffer_.readable();
+  const std::size_t n = std::min(bytes.size(), preface.size());
+  if (bytes.substr(0, n) != preface.substr(0, n)) return Preface::no;
+  if (!worker_.snapshot()->config.server.http2.enabled) return Preface::no;
+  return n == preface.size() ? Preface::yes : Preface::partial;
+}
+
+net::awaitable<void> Connection::serve_http2() {
+  const Peer peer{peer_text_, &peer_bytes_, stream_.secure(),
+                  tls_ ? std::string_view(tls_->client_subject) : std::string_view{}};
+  auto session = std::make_unique<h2::Session>(*this, peer);
+  h2_ = session.get();
+  if (worker_.draining()) session->shutdown();
+  co_await session->run();
+  h2_ = nullptr;
+  session.reset();
   co_await finish();
 }
 

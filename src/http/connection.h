@@ -34,6 +34,9 @@ namespace portcullis::http {
 
 struct Http1Request;
 class Http1Stream;
+namespace h2 {
+class Session;
+}
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -57,6 +60,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   friend class Http1Stream;
+  friend class h2::Session;
   enum class Wait { ready, closed, parked };
 
   net::awaitable<void> run();
@@ -67,6 +71,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static void on_idle_read(void* self, std::shared_ptr<void>& owner, boost::system::error_code ec, std::size_t n);
   net::awaitable<bool> read_head(RequestHead& head);
   net::awaitable<bool> serve(Http1Request& request);
+  // HTTP/2 (by ALPN, or the client preface on a plain connection) until the connection ends.
+  enum class Preface { no, partial, yes };
+  Preface http2_preface() const;
+  net::awaitable<void> serve_http2();
   // A request that could not be parsed: no exchange, no filters; a short JSON answer and close.
   net::awaitable<void> refuse(int status, const char* message, std::string_view request_start);
   // Reads into `buffer` (growing it up to `max` bytes); no_buffer_space when it is full.
@@ -90,6 +98,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Buffer buffer_;  // request heads (and the start of bodies, pipelined requests)
   std::array<std::uint8_t, 16> peer_bytes_{};  // the client's address, IPv4 mapped into IPv6
   char peer_text_[46] = {};                    // the same as text
+  h2::Session* h2_ = nullptr;  // while the connection speaks HTTP/2
   bool idle_ = false;
   bool parked_ = false;
   bool park_requested_ = false;

@@ -130,7 +130,7 @@ void append_request_head(std::string& buffer, const ForwardedRequest& r) {
       out.put(prior_via);
       out.put(", ");
     }
-    out.put(head.version == 10 ? "1.0 " : "1.1 ");
+    out.put(head.version == 10 ? "1.0 " : head.version == 20 ? "2 " : "1.1 ");
     out.put(r.via);
     out.put("\r\n");
   }

@@ -60,7 +60,7 @@ struct RequestHead {
   std::string_view method_text;
   Method method = Method::other;
   std::string_view target;  // byte-exact request-target
-  int version = 11;         // 10 or 11
+  int version = 11;         // 10 or 11; 20 for a request that came over HTTP/2
   Fields fields;
 
   // Derived while parsing:

@@ -121,19 +121,38 @@ int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_C
   return SSL_version(ssl) >= TLS1_3_VERSION ? 2 : found;
 }
 
-int on_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in, unsigned int in_len,
-            void*) {
-  // Only HTTP/1.1 is spoken; a client that offers no http/1.1 goes on without ALPN.
-  static constexpr unsigned char http11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
+// Per connection: whether h2 may be chosen (server.http2.enabled when it was accepted).
+int h2_offer_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// The client's ALPN list has `protocol` (each entry is a length byte, then the name).
+const unsigned char* alpn_find(const unsigned char* in, unsigned int in_len, std::string_view protocol) {
   for (unsigned int i = 0; i < in_len;) {
     const unsigned int len = in[i];
     if (i + 1 + len > in_len) break;
-    if (len == sizeof(http11) && std::memcmp(in + i + 1, http11, len) == 0) {
-      *out = in + i + 1;
-      *out_len = static_cast<unsigned char>(len);
+    if (len == protocol.size() && std::memcmp(in + i + 1, protocol.data(), len) == 0) return in + i + 1;
+    i += 1 + len;
+  }
+  return nullptr;
+}
+
+int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* out_len, const unsigned char* in, unsigned int in_len,
+            void*) {
+  // h2 first when the client offers it, then http/1.1; a client that offers neither goes on
+  // without ALPN (and speaks HTTP/1.1).
+  if (SSL_get_ex_data(ssl, h2_offer_index()) != nullptr) {
+    if (const unsigned char* h2 = alpn_find(in, in_len, "h2")) {
+      *out = h2;
+      *out_len = 2;
       return SSL_TLSEXT_ERR_OK;
     }
-    i += 1 + len;
+  }
+  if (const unsigned char* http11 = alpn_find(in, in_len, "http/1.1")) {
+    *out = http11;
+    *out_len = 8;
+    return SSL_TLSEXT_ERR_OK;
   }
   return SSL_TLSEXT_ERR_NOACK;
 }
@@ -400,5 +419,17 @@ std::string peer_subject(SSL* ssl) {
 }
 
 bool resumed(SSL* ssl) { return SSL_session_reused(ssl) == 1; }
+
+void offer_h2(SSL* ssl, bool offer) {
+  static int yes = 1;
+  SSL_set_ex_data(ssl, h2_offer_index(), offer ? &yes : nullptr);
+}
+
+bool negotiated_h2(SSL* ssl) {
+  const unsigned char* data = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(ssl, &data, &len);
+  return len == 2 && data[0] == 'h' && data[1] == '2';
+}
 
 }  // namespace portcullis::tls

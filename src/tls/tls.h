@@ -101,6 +101,9 @@ class ClientContext {
 std::string peer_subject(ssl_st* ssl);
 // Whether the handshake resumed a session.
 bool resumed(ssl_st* ssl);
+// ALPN: whether this server connection may choose h2 (before the handshake), and whether it did.
+void offer_h2(ssl_st* ssl, bool offer);
+bool negotiated_h2(ssl_st* ssl);
 // Text for the last OpenSSL error on this thread (and clears the queue).
 std::string last_error();
 

@@ -334,3 +334,41 @@ routes:
   REQUIRE(ok.mirror);
   CHECK(ok.mirror->max_body_bytes == 1024);
 }
+
+// ---- server.http2 --------------------------------------------------------------------------------
+
+TEST_CASE("server.http2: defaults, values, and the bounds SETTINGS can carry", "[config]") {
+  const auto defaults = loader_support::parse("server: {}\n");
+  REQUIRE(defaults.errors.list().empty());
+  const portcullis::Http2Config& d = defaults.config.server.http2;
+  CHECK(d.enabled);
+  CHECK(d.max_concurrent_streams == 100);
+  CHECK(d.initial_stream_window == 256 * 1024);
+  CHECK(d.max_frame_size == 16384);
+  const auto set = loader_support::parse(R"(server:
+  http2:
+    enabled: false
+    max_concurrent_streams: 10
+    initial_connection_window: 4MiB
+    idle_timeout: 5s
+    max_resets_per_second: 7
+)");
+  REQUIRE(set.errors.list().empty());
+  const portcullis::Http2Config& h = set.config.server.http2;
+  CHECK_FALSE(h.enabled);
+  CHECK(h.max_concurrent_streams == 10);
+  CHECK(h.initial_connection_window == 4 * 1024 * 1024);
+  CHECK(h.idle_timeout == 5s);
+  CHECK(h.max_resets_per_second == 7);
+  require_errors(R"(server:
+  http2:
+    max_frame_size: 32MiB
+    initial_stream_window: 4GiB
+    initial_connection_window: 1KiB
+    max_concurrent_streams: 0
+)",
+                 {"test.yaml:6:29: server.http2.max_concurrent_streams: must be between 1 and 2147483647",
+                  "test.yaml:5:32: server.http2.initial_connection_window: must be at least 65535",
+                  "test.yaml:3:21: server.http2.max_frame_size: must be at most 16777215 (16 MiB - 1)",
+                  "test.yaml:4:28: server.http2.initial_stream_window: must be at most 2147483647 (2 GiB - 1)"});
+}
