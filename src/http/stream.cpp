@@ -114,6 +114,26 @@ net::awaitable<std::size_t> Stream::read_some(char* data, std::size_t size, boos
   co_return n;
 }
 
+std::size_t Stream::read_now(char* data, std::size_t size, boost::system::error_code& ec) {
+  ec = {};
+  if (ssl_) return tls_read_now(data, size, ec);
+  if (memory_) {
+    ec = net::error::operation_not_supported;
+    return 0;
+  }
+  const ssize_t n = ::recv(socket_.native_handle(), data, size, MSG_DONTWAIT);
+  if (n > 0) return static_cast<std::size_t>(n);
+  if (n == 0) ec = net::error::eof;
+  else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ec = net::error::would_block;
+  else ec = boost::system::error_code(errno, boost::system::system_category());
+  return 0;
+}
+
+net::awaitable<boost::system::error_code> Stream::wait_readable() {
+  auto [ec] = co_await socket_.async_wait(read_wants_write_ ? Socket::wait_write : Socket::wait_read, use_tuple);
+  co_return ec;
+}
+
 void Stream::start_read(char* data, std::size_t size, ReadKind kind, ReadDone done) {
   if (ssl_) tls_start_read(data, size, std::move(done));
   else if (kind != ReadKind::plain) socket_.async_read_some(MessageRead(data, size, kind), std::move(done));

@@ -90,6 +90,11 @@ class Stream {
     void operator()(boost::system::error_code ec, std::size_t n) { fn(context, owner, ec, n); }
   };
   void start_read(char* data, std::size_t size, ReadKind kind, ReadDone done);
+  // What is there now, without waiting: would_block when nothing is (then wait_readable()).
+  // Plain or TLS only. For a reader that hands the bytes on before it could be suspended (HTTP/2
+  // feeds them to nghttp2), so its buffer can be the worker's own and an idle connection holds none.
+  std::size_t read_now(char* data, std::size_t size, boost::system::error_code& ec);
+  net::awaitable<boost::system::error_code> wait_readable();
   // Writes all of `buffers` (at most 16 of them); false when the peer is gone.
   net::awaitable<bool> write(std::span<const net::const_buffer> buffers);
   // The same in two steps, so the common case costs no coroutine frame: write_now() sends what the
@@ -115,6 +120,7 @@ class Stream {
   TlsStep tls_step(int result, boost::system::error_code& ec);
   net::awaitable<boost::system::error_code> tls_wait(TlsStep step, std::uint32_t generation);
   net::awaitable<std::size_t> tls_read_some(char* data, std::size_t size, boost::system::error_code& ec);
+  std::size_t tls_read_now(char* data, std::size_t size, boost::system::error_code& ec);
   void tls_start_read(char* data, std::size_t size, ReadDone done);
   Written tls_write_now(std::span<const net::const_buffer> buffers);
   net::awaitable<bool> tls_write_rest(std::span<const net::const_buffer> buffers, std::size_t written);
@@ -125,6 +131,7 @@ class Stream {
   std::unique_ptr<ssl_st, SslFree> ssl_;
   std::unique_ptr<ByteTransport> memory_;
   std::uint32_t cancels_ = 0;  // cancel() calls, for TLS operations between two waits
+  bool read_wants_write_ = false;  // TLS: the last read_now needs the socket writable first
 };
 
 }  // namespace portcullis::http

@@ -206,6 +206,19 @@ net::awaitable<std::size_t> Stream::tls_read_some(char* data, std::size_t size, 
   }
 }
 
+std::size_t Stream::tls_read_now(char* data, std::size_t size, boost::system::error_code& ec) {
+  clear_errors();
+  std::size_t n = 0;
+  const int r = SSL_read_ex(ssl_.get(), data, size, &n);
+  read_wants_write_ = false;
+  if (r == 1) return n;
+  const TlsStep step = tls_step(r, ec);
+  if (step == TlsStep::failed) return 0;
+  read_wants_write_ = step == TlsStep::want_write;
+  ec = net::error::would_block;
+  return 0;
+}
+
 // A read that outlives any coroutine (an idle connection's, a pooled one's): tries, and on "would
 // block" waits for readiness and tries again, as one handler.
 struct Stream::TlsReadOp {

@@ -3,6 +3,7 @@
 #include "http/h2/session.h"
 
 #include <algorithm>
+#include <array>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,7 +19,7 @@ namespace portcullis::http::h2 {
 namespace {
 
 constexpr std::size_t kReadBytes = 16 * 1024;
-constexpr std::size_t kWriteBytes = 64 * 1024;  // frames gathered into one write
+constexpr std::size_t kWriteBytes = 64 * 1024;  // frames gathered for one write
 constexpr std::size_t kSpareRequests = 8;
 
 nghttp2_session* make_session(Session& owner, const ServerConfig& server) {
@@ -79,25 +80,32 @@ Session::~Session() { nghttp2_session_del(session_); }
 
 boost::asio::awaitable<void> Session::run() {
   boost::asio::co_spawn(worker_.io(), write_loop(), boost::asio::detached);
-  // What was read before HTTP/2 was recognised (the client preface, perhaps more) comes first.
+  // What was read before HTTP/2 was recognised (the client preface, perhaps more) comes first;
+  // after it the connection keeps no read buffer: bytes are read into the worker's scratch and
+  // handed to nghttp2 before anything else runs, so an idle connection holds none.
   Buffer& buffer = connection_.buffer_;
   bool ok = feed(buffer.readable().data(), buffer.size());
   buffer.clear();
-  while (ok && !dead_) {
+  buffer.release_if_empty();
+  thread_local char scratch[kReadBytes];
+  while (ok && !dead_ && !writer_done_) {
     update_deadline();
-    if (!buffer.prepare(kReadBytes, kReadBytes)) break;
     boost::system::error_code ec;
-    const std::size_t n = co_await stream_.read_some(buffer.write_ptr(), buffer.writable(), ec);
+    const std::size_t n = stream_.read_now(scratch, sizeof(scratch), ec);
+    if (ec == boost::asio::error::would_block) {
+      const boost::system::error_code wait_ec = co_await stream_.wait_readable();
+      if (wait_ec) break;  // closed by the deadline, or the writer is done
+      continue;
+    }
     if (ec) {
       // The client closed its side: the streams in flight may still be answered. Anything else
-      // (reset, the deadline closed the socket, the writer found nothing left to do) ends it.
+      // (a reset, a TLS error) ends the connection.
       if (ec != boost::asio::error::eof) dead_ = true;
       break;
     }
-    ok = feed(buffer.write_ptr(), n);
+    ok = feed(scratch, n);
   }
   reading_done_ = true;
-  buffer.release_if_empty();
   want_write();
   while (!writer_done_) co_await done_wakeup_.wait();
   // Nothing more reaches the client: the exchanges still running learn it and end.
@@ -172,20 +180,31 @@ void Session::update_deadline() {
   else watchdog.arm_at(deadline, &stream_);
 }
 
+// Frames are gathered in the worker's scratch and written at once; only what the socket does not
+// take at once is copied into the connection's own buffer, so an idle connection holds none.
 boost::asio::awaitable<void> Session::write_loop() {
   auto keep = connection_.shared_from_this();
+  thread_local std::string gather;
   while (true) {
-    out_.clear();
-    while (out_.size() < kWriteBytes && !dead_) {
+    gather.clear();
+    while (gather.size() < kWriteBytes && !dead_) {
       const std::uint8_t* data = nullptr;
       const ssize_t n = nghttp2_session_mem_send(session_, &data);
       if (n <= 0) break;
-      out_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+      gather.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
     }
-    if (!out_.empty() && !dead_) {
+    if (!gather.empty() && !dead_) {
+      const std::array<boost::asio::const_buffer, 1> now{boost::asio::buffer(gather)};
+      const http::Stream::Written w = stream_.write_now(now);
+      if (w.done) {
+        if (w.failed) dead_ = true;
+        continue;
+      }
+      out_.assign(gather, w.bytes);  // the rest waits for the socket: this connection's to keep
       update_deadline();
-      const bool written = co_await stream_.write(out_);
-      out_.clear();
+      const std::array<boost::asio::const_buffer, 1> rest{boost::asio::buffer(out_)};
+      const bool written = co_await stream_.write_rest(rest, 0);
+      std::string().swap(out_);
       if (!written) dead_ = true;
       update_deadline();
       continue;

@@ -92,7 +92,7 @@ class Session {
   std::size_t running_ = 0;                        // exchange coroutines not yet ended
   Wakeup writer_wakeup_;
   Wakeup done_wakeup_;  // run() waiting for the writer and the exchanges to end
-  std::string out_;     // frames gathered for one write
+  std::string out_;     // frames the socket did not take at once, while they wait for it
   bool writer_done_ = false;
   bool reading_done_ = false;  // the client sent end-of-stream, or the read failed
   bool dead_ = false;          // the socket failed or closed: nothing more goes out
