@@ -51,8 +51,67 @@ std::string error_body(int status, std::string_view message, std::string_view re
   return body;
 }
 
+bool is_grpc(const RequestHead& head) {
+  const std::string_view type = head.fields.get("content-type");
+  constexpr std::string_view grpc = "application/grpc";
+  if (type.size() < grpc.size() || !iequals(type.substr(0, grpc.size()), grpc)) return false;
+  return type.size() == grpc.size() || type[grpc.size()] == '+' || type[grpc.size()] == ';';
+}
+
+int grpc_status_of(int status, ErrorKind kind) {
+  if (kind == ErrorKind::connect_timeout || kind == ErrorKind::upstream_timeout) return 4;  // DEADLINE_EXCEEDED
+  switch (status) {
+    case 401: return 16;  // UNAUTHENTICATED
+    case 403: return 7;   // PERMISSION_DENIED
+    case 404:
+    case 501: return 12;  // UNIMPLEMENTED
+    case 413:
+    case 429: return 8;   // RESOURCE_EXHAUSTED
+    case 502:
+    case 503:
+    case 504: return 14;  // UNAVAILABLE
+    case 500:
+    case 400:
+    case 414:
+    case 431: return 13;  // INTERNAL, as gRPC maps these statuses
+    default: return 2;    // UNKNOWN
+  }
+}
+
+void append_grpc_message(std::string& out, std::string_view message) {
+  // Percent-encoded outside printable ASCII, and '%' itself (gRPC over HTTP/2, "Responses").
+  static const char hex[] = "0123456789ABCDEF";
+  for (const char c : message) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u <= 0x7e && c != '%') {
+      out += c;
+    } else {
+      out += '%';
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    }
+  }
+}
+
+namespace {
+
+// A gRPC client gets its error as a gRPC status: a trailers-only response (HTTP 200, no body,
+// grpc-status and grpc-message in the one header block), which it can act on; a JSON body it
+// cannot read.
+void respond_grpc(Context& ctx, int status) {
+  LocalResponse& r = ctx.respond(200);
+  r.headers.emplace_back("Content-Type", "application/grpc");
+  r.headers.emplace_back("grpc-status", std::to_string(grpc_status_of(status, ctx.error.kind)));
+  std::string message;
+  append_grpc_message(message, ctx.error.message);
+  r.headers.emplace_back("grpc-message", std::move(message));
+}
+
+}  // namespace
+
 void respond_with_error(Context& ctx) {
   const int status = status_of(ctx.error);
+  if (ctx.request && is_grpc(*ctx.request)) return respond_grpc(ctx, status);
   LocalResponse& r = ctx.respond(status, error_body(status, ctx.error.message, ctx.request_id));
   r.headers.emplace_back("Content-Type", "application/json");
   if (status == 503) r.headers.emplace_back("Retry-After", ctx.snapshot->shedding.retry_after);

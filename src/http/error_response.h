@@ -16,7 +16,14 @@ int status_of(ErrorKind kind);
 std::string error_body(int status, std::string_view message, std::string_view request_id);
 
 // The default error response for ctx.error (after the error filters declined to answer):
-// JSON, and Retry-After on 503 answers.
+// JSON, and Retry-After on 503 answers; for a gRPC request (content-type application/grpc...)
+// a trailers-only gRPC response with grpc-status and grpc-message instead.
 void respond_with_error(Context& ctx);
+
+// gRPC: whether a request is a gRPC call, the status code an HTTP error answer becomes
+// (DEADLINE_EXCEEDED for timeouts), and grpc-message's percent-encoding.
+bool is_grpc(const RequestHead& head);
+int grpc_status_of(int status, ErrorKind kind);
+void append_grpc_message(std::string& out, std::string_view message);
 
 }  // namespace portcullis::http

@@ -240,6 +240,45 @@ TEST_CASE("Malformed HTTP/2 requests are stream errors and nothing of them reach
   CHECK(seen.find("other.test") == std::string::npos);
 }
 
+// A gRPC call's outcome through the gateway (see grpc_call.py).
+json grpc_call(int port, const std::string& method, const std::string& metadata = "") {
+  const std::string out = run_command("/usr/bin/python3 " SOURCE_DIR "/tests/integration/grpc_call.py " +
+                                      std::to_string(port) + " " + method + " " + metadata);
+  INFO(method << ": " << out);
+  REQUIRE(out.find('{') != std::string::npos);
+  return json::parse(out.substr(out.find('{')));
+}
+
+TEST_CASE("The gateway's own answers to gRPC calls are gRPC statuses a gRPC client reads", "[http2][grpc]") {
+  SilentListener gone;
+  gone.close();  // connections to it are refused
+  Backend b("b");
+  const std::string key_digest = run_command("printf grpc-key | sha256sum").substr(0, 64);
+  Gateway gw(config("  down:\n    instances: [\"" + gone.address() + "\"]\n"
+                    "  app:\n    instances: [\"" + b.address() + "\"]\n",
+                    "  - id: down\n    path: /down.Svc/**\n    service: down\n"
+                    "  - id: keyed\n    path: /keyed.Svc/**\n    service: app\n    filters:\n"
+                    "      - { name: api_key, args: { keys: [{ name: mobile, key_sha256: " + key_digest + " }] } }\n"
+                    "  - id: office\n    path: /office.Svc/**\n    service: app\n    filters:\n"
+                    "      - { name: ip_filter, args: { allow: [10.20.0.0/16] } }\n"
+                    "  - id: limited\n    path: /limited.Svc/**\n    service: app\n    filters:\n"
+                    "      - { name: rate_limit, args: { key: ip, rate: 1/m, burst: 1 } }\n"));
+  constexpr int kUnimplemented = 12, kUnavailable = 14, kUnauthenticated = 16, kPermissionDenied = 7,
+                kResourceExhausted = 8;
+  const json none = grpc_call(gw.port(), "/nowhere.Svc/Call");
+  CHECK(none["code"] == kUnimplemented);
+  CHECK(none["details"] == "no route matches the request");
+  CHECK(grpc_call(gw.port(), "/down.Svc/Call")["code"] == kUnavailable);
+  CHECK(grpc_call(gw.port(), "/keyed.Svc/Call")["code"] == kUnauthenticated);
+  CHECK(grpc_call(gw.port(), "/office.Svc/Call")["code"] == kPermissionDenied);
+  // The first call gets through the limit to the HTTP/1.1 example backend, which is no gRPC
+  // server: whatever it makes of the call, the second is refused by the gateway itself.
+  grpc_call(gw.port(), "/limited.Svc/Call");
+  CHECK(grpc_call(gw.port(), "/limited.Svc/Call")["code"] == kResourceExhausted);
+  // A plain HTTP client still gets the JSON error.
+  CHECK(request(gw.port(), "GET", "/nowhere")->status == 404);
+}
+
 TEST_CASE("Drain sends GOAWAY and the streams in flight finish", "[http2]") {
   Backend b("b");
   Gateway gw(hello_config(b.address()));

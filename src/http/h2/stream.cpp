@@ -245,26 +245,24 @@ void Stream::build_fields(int status, const Fields& fields, const ResponseStart*
     const auto r = std::to_chars(length, length + sizeof(length), static_cast<std::uint64_t>(start->content_length));
     content_length = std::string_view(length, static_cast<std::size_t>(r.ptr - length));
   }
-  // Every byte the field list needs, so names_ never grows (nv_ points into it).
-  std::size_t total = 3;
-  for (const auto& f : fields.items()) total += f.name.size() + f.value.size();
-  if (start) total += 64 + start->request_id.size() + start->via.size() + content_length.size();
+  // The fields' text goes into names_ (which may grow meanwhile); nv_ records offsets into it
+  // and gets its pointers once the text is complete.
   names_.clear();
-  names_.reserve(total);
   nv_.clear();
-  auto put = [&](std::string_view name, std::string_view value, bool fold) {
-    const std::size_t at = names_.size();
+  nv_at_.clear();
+  auto put = [&](std::string_view name, std::string_view value, bool fold, std::string_view prefix = {}) {
+    nv_at_.push_back(names_.size());
     if (fold) {
       for (char c : name) names_.push_back(lower(c));
     } else {
       names_.append(name);
     }
+    names_.append(prefix);
     names_.append(value);
-    auto* base = reinterpret_cast<std::uint8_t*>(names_.data() + at);
-    nv_.push_back({base, base + name.size(), name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+    nv_.push_back({nullptr, nullptr, name.size(), prefix.size() + value.size(), NGHTTP2_NV_FLAG_NONE});
   };
-  char code[4] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
-                  static_cast<char>('0' + status % 10), 0};
+  const char code[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
+                        static_cast<char>('0' + status % 10)};
   put(":status", std::string_view(code, 3), false);
   bool has_request_id = false, has_date = false, has_server = false;
   for (const auto& f : fields.items()) {
@@ -274,18 +272,18 @@ void Stream::build_fields(int status, const Fields& fields, const ResponseStart*
     has_server = has_server || iequals(f.name, "server");
     put(f.name, f.value, true);
   }
-  if (!start) return;
-  if (!has_date) put("date", http_date_now(), false);
-  if (start->server_header && !has_server) put("server", "portcullis", false);
-  if (!has_request_id && !start->request_id.empty()) put("x-request-id", start->request_id, false);
-  if (!start->via.empty()) {
-    const std::size_t at = names_.size();
-    names_.append("via1.1 ");
-    names_.append(start->via);
-    auto* base = reinterpret_cast<std::uint8_t*>(names_.data() + at);
-    nv_.push_back({base, base + 3, 3, 4 + start->via.size(), NGHTTP2_NV_FLAG_NONE});
+  if (start) {
+    if (!has_date) put("date", http_date_now(), false);
+    if (start->server_header && !has_server) put("server", "portcullis", false);
+    if (!has_request_id && !start->request_id.empty()) put("x-request-id", start->request_id, false);
+    if (!start->via.empty()) put("via", start->via, false, "1.1 ");
+    if (!content_length.empty()) put("content-length", content_length, false);
   }
-  if (!content_length.empty()) put("content-length", content_length, false);
+  auto* base = reinterpret_cast<std::uint8_t*>(names_.data());
+  for (std::size_t i = 0; i < nv_.size(); ++i) {
+    nv_[i].name = base + nv_at_[i];
+    nv_[i].value = nv_[i].name + nv_[i].namelen;
+  }
 }
 
 bool Stream::submit(bool with_body) {

@@ -110,6 +110,7 @@ class Stream final : public Downstream {
   // The response.
   std::string names_;                // the response's field text (names lower-cased)
   std::vector<nghttp2_nv> nv_;
+  std::vector<std::size_t> nv_at_;   // where each field starts in names_
   std::string out_;                  // body bytes not yet taken by nghttp2, from out_sent_
   std::size_t out_sent_ = 0;
   bool head_pending_ = false;        // send_head stored a head not submitted yet
