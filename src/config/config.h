@@ -34,7 +34,7 @@ struct ListenAddress {
 struct Http2Config {
   bool enabled = true;                         // h2 by ALPN and by prior knowledge on plain listeners
   std::uint64_t max_concurrent_streams = 100;
-  std::uint64_t initial_stream_window = 256 * 1024;
+  std::uint64_t initial_stream_window = 64 * 1024;
   std::uint64_t initial_connection_window = 1024 * 1024;
   std::uint64_t max_frame_size = 16384;
   std::uint64_t hpack_table_size = 4096;

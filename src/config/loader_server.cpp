@@ -163,7 +163,7 @@ const Section<Http2Config>& http2_section() {
               "Streams a client may have open at once on one connection."),
       size("initial_stream_window", &S::initial_stream_window, 1, "Request body bytes a stream may send ahead of the gateway reading them (at most 2 GiB - 1)."),
       size("initial_connection_window", &S::initial_connection_window, 65535,
-           "The same for all the streams of a connection together."),
+           "The connection's window, reopened as bytes arrive (the streams' windows bound the buffering)."),
       size("max_frame_size", &S::max_frame_size, 16384, "Largest frame payload the gateway accepts (at most 16 MiB - 1)."),
       size("hpack_table_size", &S::hpack_table_size, 0, "Size of the header compression table a client may make the gateway keep."),
       duration("idle_timeout", &S::idle_timeout, kPositive, "How long a connection on which no request is being served stays open."),

@@ -144,6 +144,22 @@ def rapid_reset(c):
     return c.read()
 
 
+def made_you_reset(c):
+    # Streams the client gets the gateway to reset instead of resetting them itself: each request
+    # announces a one-byte body, then, in a later read, sends two: a stream error (RFC 9113 8.1.1)
+    # that nghttp2 answers with RST_STREAM. They count against the same budget.
+    stream = 1
+    for _ in range(1000):
+        c.send(c.headers(stream, request("/echo", "POST", [("content-length", "1")]), end_stream=False))
+        time.sleep(0.002)
+        c.send(c.data(stream, b"ab"))
+        stream += 2
+        if c.result["closed"]:
+            break
+        c.read(quiet=0.001, limit=0.01)
+    return c.read()
+
+
 def continuation_flood(c):
     # A header block that never ends (CVE-2024-27316): HEADERS without END_HEADERS, then
     # CONTINUATION frames of small valid fields, each new to the dynamic table.

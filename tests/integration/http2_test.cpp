@@ -164,6 +164,17 @@ TEST_CASE("Rapid reset: streams reset at once never reach the origin, and the cl
              "/after") == "200");
 }
 
+TEST_CASE("Streams the client makes the gateway reset count against the same budget", "[http2]") {
+  ScriptedOrigin origin({{kOk}});
+  Gateway gw(hello_config(origin.address()));
+  const json r = frames(gw.port(), "made_you_reset");
+  CHECK(r["goaway"] == kEnhanceYourCalm);
+  CHECK(r["closed"] == true);
+  CHECK(r["rst"].size() >= 100);  // the gateway's resets, until the budget ran out
+  CHECK(metric(gw.admin_port(), "portcullis_http2_flood_closes_total{budget=\"stream_resets\"}") == 1);
+  CHECK(origin.requests() == 0);  // no body was ever complete
+}
+
 TEST_CASE("Floods of frames that carry nothing end the connection with ENHANCE_YOUR_CALM", "[http2]") {
   ScriptedOrigin origin({{kOk}});
   Gateway gw(hello_config(origin.address()));

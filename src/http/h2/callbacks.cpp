@@ -79,6 +79,8 @@ int Callbacks::on_frame_recv(nghttp2_session* session, const nghttp2_frame* fram
   Session& s = owner(user);
   Request* r = request_of(session, frame->hd.stream_id);
   const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (frame->hd.type == NGHTTP2_HEADERS || (frame->hd.type == NGHTTP2_DATA && frame->hd.length > 0))
+    s.last_progress_ = Session::Clock::now();
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
       if (!r) break;
@@ -96,10 +98,6 @@ int Callbacks::on_frame_recv(nghttp2_session* session, const nghttp2_frame* fram
         s.calm_down(Session::Flood::control);
       if (r && end_stream) r->stream.on_end_stream();
       break;
-    case NGHTTP2_RST_STREAM:
-      // Rapid reset (CVE-2023-44487): each reset stream may have cost an origin request.
-      if (!s.resets_.take(Session::Clock::now())) s.calm_down(Session::Flood::resets);
-      break;
     default:
       break;
   }
@@ -112,9 +110,16 @@ int Callbacks::on_data_chunk(nghttp2_session* session, std::uint8_t, std::int32_
   return 0;
 }
 
-int Callbacks::on_stream_close(nghttp2_session* session, std::int32_t stream_id, std::uint32_t, void* user) {
+int Callbacks::on_stream_close(nghttp2_session* session, std::int32_t stream_id, std::uint32_t error_code,
+                               void* user) {
   // The stream's user data is still set while this runs.
   if (Request* r = request_of(session, stream_id)) {
+    // A stream reset before its answer ended, by the client (rapid reset, CVE-2023-44487) or by
+    // nghttp2 for a stream error the client provoked: each may have cost an origin request.
+    Session& s = owner(user);
+    if (error_code != NGHTTP2_NO_ERROR && !r->stream.response_ended() && !r->stream.reset_by_gateway() &&
+        !s.resets_.take(Session::Clock::now()))
+      s.calm_down(Session::Flood::resets);
     r->stream.on_close();
     owner(user).release(*r);
   }

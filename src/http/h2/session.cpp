@@ -98,9 +98,10 @@ boost::asio::awaitable<void> Session::run() {
       continue;
     }
     if (ec) {
-      // The client closed its side: the streams in flight may still be answered. Anything else
-      // (a reset, a TLS error) ends the connection.
+      // The client closed its side: the streams in flight may still be answered, but no body
+      // still coming will arrive. Anything else (a reset, a TLS error) ends the connection.
       if (ec != boost::asio::error::eof) dead_ = true;
+      for (auto& request : streams_) request->stream.on_client_eof();
       break;
     }
     ok = feed(scratch, n);
@@ -114,6 +115,10 @@ boost::asio::awaitable<void> Session::run() {
     request->stream.on_close();
   }
   while (running_ > 0) co_await done_wakeup_.wait();
+  for (auto& request : streams_) {
+    request->stream.watchdog().disarm();
+    request->stream.watchdog().stop();
+  }
   streams_.clear();
 }
 
@@ -171,10 +176,11 @@ void Session::update_deadline() {
   Watchdog& watchdog = connection_.watchdog_;
   const ServerConfig& server = snapshot_->config.server;
   Clock::time_point deadline = Clock::time_point::max();
-  // No exchange running: the client has nothing in progress that the gateway is working on (a
-  // header block it never finishes, a response it never reads count as idle).
-  if (running_ == 0) deadline = Clock::now() + config_.idle_timeout;
-  if (!out_.empty()) deadline = std::min(deadline, Clock::now() + server.idle_timeout);
+  // No exchange running: idle since the client last sent a request or body bytes (a header block
+  // it never finishes, a response it never reads, control frames alone count as idle).
+  if (running_ == 0) deadline = last_progress_ + config_.idle_timeout;
+  // A write the socket does not take, from when it began: frames the client sends do not extend it.
+  if (!out_.empty()) deadline = std::min(deadline, write_started_ + server.idle_timeout);
   deadline = std::min(deadline, goaway_deadline_);
   if (deadline == Clock::time_point::max()) watchdog.disarm();
   else watchdog.arm_at(deadline, &stream_);
@@ -201,6 +207,7 @@ boost::asio::awaitable<void> Session::write_loop() {
         continue;
       }
       out_.assign(gather, w.bytes);  // the rest waits for the socket: this connection's to keep
+      write_started_ = Clock::now();
       update_deadline();
       const std::array<boost::asio::const_buffer, 1> rest{boost::asio::buffer(out_)};
       const bool written = co_await stream_.write_rest(rest, 0);
@@ -240,8 +247,16 @@ void Session::start_streams() {
   // Streams whose header block completed in this read; one reset in the same read never starts.
   for (Request* request : starting_) {
     request->starting = false;
-    if (request->stream.closed()) {
+    // Reset in the same read, or the connection is ending (a budget, a protocol error): no exchange.
+    if (request->stream.closed() || calmed_ || broken_) {
       release(*request);
+      continue;
+    }
+    // Streams nghttp2 closed (a stream error it answered itself) may still have their exchange
+    // running: those count against max_concurrent_streams too, so a client cannot pile up
+    // origin requests by making the gateway reset its streams.
+    if (running_ >= config_.max_concurrent_streams) {
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, request->stream.id(), NGHTTP2_REFUSED_STREAM);
       continue;
     }
     if (const int status = request->stream.refusal(); status != 0) {
@@ -260,6 +275,9 @@ void Session::start_streams() {
 
 boost::asio::awaitable<void> Session::serve(std::shared_ptr<Request> request) {
   co_await request->exchange.run(request->stream);
+  // The upstream call armed the stream's watchdog for its origin connection, which is pooled or
+  // gone now.
+  request->stream.watchdog().disarm();
   request->stream.after_exchange();
   request->exchange.reset(worker_);
   request->running = false;
@@ -278,6 +296,8 @@ void Session::release(Request& request) {
   std::shared_ptr<Request> owner = std::move(*it);
   *it = std::move(streams_.back());
   streams_.pop_back();
+  // nghttp2 may still hold the stream (the connection is ending): it must not reach this request.
+  nghttp2_session_set_stream_user_data(session_, owner->stream.id(), nullptr);
   owner->stream.watchdog().disarm();
   owner->stream.watchdog().stop();
   // A deadline wait still pending holds a reference too; it ends harmlessly on a reused stream (the

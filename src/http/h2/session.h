@@ -100,6 +100,8 @@ class Session {
   bool goaway_ = false;
   bool calmed_ = false;  // ended for going over a budget
   Clock::time_point goaway_deadline_ = Clock::time_point::max();
+  Clock::time_point last_progress_ = Clock::now();  // the last HEADERS or DATA from the client
+  Clock::time_point write_started_{};               // when out_ began waiting for the socket
   Budget resets_, control_;
   std::size_t block_bytes_ = 0;  // the header block being received, raw
 };

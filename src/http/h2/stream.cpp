@@ -39,7 +39,7 @@ void Stream::begin(Session& session, std::int32_t id) {
   in_.clear();
   reading_.clear();
   received_ = consumed_ = 0;
-  body_ended_ = whole_ = discarding_ = false;
+  body_ended_ = whole_ = discarding_ = body_cut_ = reset_ = false;
   body_done_ = true;
   names_.clear();
   nv_.clear();
@@ -138,7 +138,11 @@ void Stream::end_headers(bool ended) {
 // --- the request body --------------------------------------------------------------------------
 
 void Stream::on_data(const std::uint8_t* data, std::size_t size) {
+  // The connection's window reopens at once, so a stream whose origin is slow never holds up the
+  // others; the stream's own window reopens only as the exchange reads (consume()), which bounds
+  // what a stream buffers to initial_stream_window.
   received_ += size;
+  nghttp2_session_consume_connection(session_->native(), size);
   if (discarding_) {
     consume(size);
     return;
@@ -154,7 +158,13 @@ void Stream::on_end_stream() {
 
 void Stream::on_close() {
   closed_ = true;
-  consume(received_ - consumed_);  // the connection's window: the stream's own is gone with it
+  consumed_ = received_;  // the stream's window is gone with it; the connection's was reopened already
+  wakeup_.notify();
+}
+
+void Stream::on_client_eof() {
+  if (body_ended_) return;
+  body_cut_ = true;  // the client sends nothing more: a body still coming never will
   wakeup_.notify();
 }
 
@@ -162,7 +172,7 @@ void Stream::consume(std::size_t n) {
   n = static_cast<std::size_t>(std::min<std::uint64_t>(n, received_ - consumed_));
   if (n == 0 || !session_->alive()) return;
   consumed_ += n;
-  nghttp2_session_consume(session_->native(), id_, n);
+  nghttp2_session_consume_stream(session_->native(), id_, n);
   session_->want_write();
 }
 
@@ -220,7 +230,7 @@ net::awaitable<std::string_view> Stream::read_body(Context& ctx, boost::system::
       body_done_ = true;
       co_return std::string_view{};
     }
-    if (!client_open())
+    if (!client_open() || body_cut_)
       co_return fail(ErrorKind::bad_request, "request body cut short", boost::asio::error::connection_reset);
     if (expect_continue_) {
       // The body is wanted now: the client that asked may send it (RFC 9110 10.1.1).
@@ -298,7 +308,8 @@ bool Stream::submit(bool with_body) {
 }
 
 void Stream::reset_stream(std::uint32_t code) {
-  if (closed_ || !session_->alive()) return;
+  if (closed_ || reset_ || !session_->alive()) return;
+  reset_ = true;
   nghttp2_submit_rst_stream(session_->native(), NGHTTP2_FLAG_NONE, id_, code);
   session_->want_write();
 }

@@ -38,6 +38,7 @@ class Stream final : public Downstream {
   void on_data(const std::uint8_t* data, std::size_t size);
   void on_end_stream();
   void on_close();
+  void on_client_eof();  // the client closed its side
   // The exchange is about to start: a body that has arrived whole goes out in one write.
   void prepare_body();
   // The exchange is over: a response not ended is reset; unread body bytes are given back to the
@@ -46,6 +47,7 @@ class Stream final : public Downstream {
   bool closed() const { return closed_; }
   bool request_ended() const { return body_ended_; }
   bool response_ended() const { return out_ended_ && !head_pending_; }
+  bool reset_by_gateway() const { return reset_; }  // a zero-window client, a response cut short
   // nghttp2's data source callback for the response body.
   static ssize_t read_data(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                            std::uint32_t* flags, nghttp2_data_source* source, void*);
@@ -106,6 +108,8 @@ class Stream final : public Downstream {
   bool body_done_ = true;    // the exchange has read all of it
   bool whole_ = false;       // the body was all there when the exchange started (in_ holds it)
   bool discarding_ = false;  // nobody reads the body any more: its bytes are dropped as they come
+  bool body_cut_ = false;    // the client closed its side before the body ended
+  bool reset_ = false;       // the gateway reset the stream
 
   // The response.
   std::string names_;                // the response's field text (names lower-cased)

@@ -343,7 +343,7 @@ TEST_CASE("server.http2: defaults, values, and the bounds SETTINGS can carry", "
   const portcullis::Http2Config& d = defaults.config.server.http2;
   CHECK(d.enabled);
   CHECK(d.max_concurrent_streams == 100);
-  CHECK(d.initial_stream_window == 256 * 1024);
+  CHECK(d.initial_stream_window == 64 * 1024);
   CHECK(d.max_frame_size == 16384);
   const auto set = loader_support::parse(R"(server:
   http2:
