@@ -290,6 +290,16 @@ TEST_CASE("The gateway's own answers to gRPC calls are gRPC statuses a gRPC clie
   CHECK(request(gw.port(), "GET", "/nowhere")->status == 404);
 }
 
+TEST_CASE("Random frame sequences on many connections leave the gateway up and serving", "[http2]") {
+  Backend b("b");
+  Gateway gw(hello_config(b.address()));
+  const json r = frames(gw.port(), "random_frames");
+  CHECK(r["status"]["1"] == 200);  // a well-behaved connection after 400 random ones
+  CHECK(gw.process().running());
+  CHECK(curl("--http2-prior-knowledge -o /dev/null -w '%{http_code}' http://127.0.0.1:" + std::to_string(gw.port()) +
+             "/hello") == "200");
+}
+
 TEST_CASE("Drain sends GOAWAY and the streams in flight finish", "[http2]") {
   Backend b("b");
   Gateway gw(hello_config(b.address()));
