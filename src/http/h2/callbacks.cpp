@@ -110,15 +110,14 @@ int Callbacks::on_data_chunk(nghttp2_session* session, std::uint8_t, std::int32_
   return 0;
 }
 
-int Callbacks::on_stream_close(nghttp2_session* session, std::int32_t stream_id, std::uint32_t error_code,
-                               void* user) {
+int Callbacks::on_stream_close(nghttp2_session* session, std::int32_t stream_id, std::uint32_t, void* user) {
   // The stream's user data is still set while this runs.
   if (Request* r = request_of(session, stream_id)) {
     // A stream reset before its answer ended, by the client (rapid reset, CVE-2023-44487) or by
     // nghttp2 for a stream error the client provoked: each may have cost an origin request.
     Session& s = owner(user);
-    if (error_code != NGHTTP2_NO_ERROR && !r->stream.response_ended() && !r->stream.reset_by_gateway() &&
-        !s.resets_.take(Session::Clock::now()))
+    // Whatever the error code: a reset with NO_ERROR cuts a stream short all the same.
+    if (!r->stream.response_ended() && !r->stream.reset_by_gateway() && !s.resets_.take(Session::Clock::now()))
       s.calm_down(Session::Flood::resets);
     r->stream.on_close();
     owner(user).release(*r);

@@ -94,7 +94,10 @@ boost::asio::awaitable<void> Session::run() {
     const std::size_t n = stream_.read_now(scratch, sizeof(scratch), ec);
     if (ec == boost::asio::error::would_block) {
       const boost::system::error_code wait_ec = co_await stream_.wait_readable();
-      if (wait_ec) break;  // closed by the deadline, or the writer is done
+      if (wait_ec) {
+        if (!writer_done_) dead_ = true;  // the deadline closed the socket (else: the writer is done)
+        break;
+      }
       continue;
     }
     if (ec) {
