@@ -99,9 +99,7 @@ net::awaitable<std::string_view> Http1Stream::read_body(Context& ctx, boost::sys
         if (result != ChunkedDecoder::Result::data) continue;
       }
       ctx.request_body_bytes += piece.size();
-      const std::uint64_t limit = ctx.max_body_bytes ? std::min(ctx.max_body_bytes, server.max_request_body_bytes)
-                                                     : server.max_request_body_bytes;
-      if (ctx.request_body_bytes > limit) {
+      if (ctx.request_body_bytes > ctx.body_limit(server.max_request_body_bytes)) {
         fail_body(ctx, ErrorKind::body_too_large, "request body too large", ec);
         co_return std::string_view{};
       }

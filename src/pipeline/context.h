@@ -100,6 +100,10 @@ class Context {
   // The most request body bytes this request may send: server.max_request_body_bytes unless a
   // filter (request_size_limit) lowers it. 0 = the server's limit.
   std::uint64_t max_body_bytes = 0;
+  // The limit in force: the lower of max_body_bytes (when set) and the server's.
+  std::uint64_t body_limit(std::uint64_t server_max) const {
+    return max_body_bytes ? std::min(max_body_bytes, server_max) : server_max;
+  }
   // Who the request is from, once an authentication filter has said so (rate_limit's `api_key`
   // key); empty when no such filter ran.
   std::string_view consumer;

@@ -67,7 +67,7 @@ int Callbacks::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void
     case NGHTTP2_SETTINGS:
     case NGHTTP2_PRIORITY:
       // CVE-2019-9512, 9515: frames that cost the gateway work (or an answer) and carry nothing.
-      if (!s.control_.take(Session::Clock::now())) s.calm_down(Session::Flood::control);
+      if (!s.control_.take(coarse_now())) s.calm_down(Session::Flood::control);
       break;
     default:
       break;
@@ -80,7 +80,7 @@ int Callbacks::on_frame_recv(nghttp2_session* session, const nghttp2_frame* fram
   Request* r = request_of(session, frame->hd.stream_id);
   const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (frame->hd.type == NGHTTP2_HEADERS || (frame->hd.type == NGHTTP2_DATA && frame->hd.length > 0))
-    s.last_progress_ = Session::Clock::now();
+    s.last_progress_ = coarse_now();
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
       if (!r) break;
@@ -94,7 +94,7 @@ int Callbacks::on_frame_recv(nghttp2_session* session, const nghttp2_frame* fram
       break;
     case NGHTTP2_DATA:
       // Empty DATA frames that do not end the stream carry nothing (CVE-2019-9518).
-      if (frame->hd.length == 0 && !end_stream && !s.control_.take(Session::Clock::now()))
+      if (frame->hd.length == 0 && !end_stream && !s.control_.take(coarse_now()))
         s.calm_down(Session::Flood::control);
       if (r && end_stream) r->stream.on_end_stream();
       break;
@@ -117,7 +117,7 @@ int Callbacks::on_stream_close(nghttp2_session* session, std::int32_t stream_id,
     // nghttp2 for a stream error the client provoked: each may have cost an origin request.
     Session& s = owner(user);
     // Whatever the error code: a reset with NO_ERROR cuts a stream short all the same.
-    if (!r->stream.response_ended() && !r->stream.reset_by_gateway() && !s.resets_.take(Session::Clock::now()))
+    if (!r->stream.response_ended() && !r->stream.reset_by_gateway() && !s.resets_.take(coarse_now()))
       s.calm_down(Session::Flood::resets);
     r->stream.on_close();
     owner(user).release(*r);

@@ -26,8 +26,8 @@ nghttp2_session* make_session(Session& owner, const ServerConfig& server) {
   const Http2Config& h2 = server.http2;
   nghttp2_option* option = nullptr;
   nghttp2_option_new(&option);
-  // Windows reopen only as the exchange reads the body: a client cannot push faster than the
-  // origin takes it.
+  // Windows are reopened by the gateway: a stream's as its exchange reads the body (a client sends
+  // only as fast as the origin takes it), the connection's as bytes arrive (see Stream::on_data).
   nghttp2_option_set_no_auto_window_update(option, 1);
   nghttp2_option_set_no_closed_streams(option, 1);
   nghttp2_option_set_max_send_header_block_length(option, server.max_response_header_bytes + 16384);
@@ -75,6 +75,8 @@ Session::Session(Connection& connection, const Peer& peer)
 }
 
 Session::~Session() { nghttp2_session_del(session_); }
+
+const ServerConfig& Session::server() const { return snapshot_->config.server; }
 
 // --- the connection's life -------------------------------------------------------------------
 
@@ -236,8 +238,7 @@ Request* Session::open_stream(std::int32_t id) {
     request = std::move(spare_.back());
     spare_.pop_back();
   } else {
-    request = std::make_shared<Request>(worker_);
-    request->stream.watchdog().bind(request);
+    request = Request::make(worker_);
   }
   request->stream.begin(*this, id);
   streams_.push_back(request);
@@ -266,11 +267,10 @@ void Session::start_streams() {
       request->stream.answer(status, request->stream.refusal_message());
       continue;
     }
-    auto owner = std::find_if(streams_.begin(), streams_.end(), [&](auto& r) { return r.get() == request; });
     request->running = true;
     ++running_;
     request->stream.prepare_body();
-    boost::asio::co_spawn(worker_.io(), serve(*owner), boost::asio::detached);
+    boost::asio::co_spawn(worker_.io(), serve(request->shared_from_this()), boost::asio::detached);
   }
   starting_.clear();
   update_deadline();

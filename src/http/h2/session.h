@@ -17,11 +17,14 @@
 #include <boost/asio/awaitable.hpp>
 #include <nghttp2/nghttp2.h>
 
+#include "http/h2/budget.h"
 #include "http/h2/wakeup.h"
+#include "util/clock.h"
 
 namespace portcullis {
 class WorkerContext;
 struct Http2Config;
+struct ServerConfig;
 struct Snapshot;
 }
 
@@ -54,6 +57,7 @@ class Session {
   const Peer& peer() const { return peer_; }
   bool alive() const { return !dead_; }
   const Http2Config& config() const { return config_; }
+  const ServerConfig& server() const;  // of the snapshot the connection started with
   std::size_t max_header_bytes() const { return max_header_bytes_; }
   std::size_t max_header_count() const { return max_header_count_; }
   // Something was handed to nghttp2: the writer runs.
@@ -100,7 +104,7 @@ class Session {
   bool goaway_ = false;
   bool calmed_ = false;  // ended for going over a budget
   Clock::time_point goaway_deadline_ = Clock::time_point::max();
-  Clock::time_point last_progress_ = Clock::now();  // the last HEADERS or DATA from the client
+  Clock::time_point last_progress_ = coarse_now();  // the last HEADERS or DATA from the client
   Clock::time_point write_started_{};               // when out_ began waiting for the socket
   Budget resets_, control_;
   std::size_t block_bytes_ = 0;  // the header block being received, raw

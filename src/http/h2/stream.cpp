@@ -23,6 +23,12 @@ char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 
 
 Request::Request(WorkerContext& worker) : stream(worker.io()), exchange(worker) {}
 
+std::shared_ptr<Request> Request::make(WorkerContext& worker) {
+  auto request = std::make_shared<Request>(worker);
+  request->stream.watchdog().bind(request);  // a pending deadline keeps the request it is in
+  return request;
+}
+
 void Stream::begin(Session& session, std::int32_t id) {
   session_ = &session;
   id_ = id;
@@ -74,16 +80,13 @@ void Stream::end_headers(bool ended) {
   // before any view into it is taken.
   std::size_t cookies = 0;
   for (const auto& [offset, size] : spans_) cookies += std::string_view(text_).substr(offset, size) == "cookie";
-  std::size_t joined_at = 0;
+  const std::size_t joined_at = text_.size();
   if (cookies > 1) {
-    std::string joined;
     for (std::size_t i = 0; i < spans_.size(); ++i) {
       if (std::string_view(text_).substr(spans_[i].first, spans_[i].second) != "cookie") continue;
-      if (!joined.empty()) joined += "; ";
-      joined.append(text_, spans_[i].first + spans_[i].second, value_sizes_[i]);
+      if (text_.size() != joined_at) text_ += "; ";
+      text_.append(text_, spans_[i].first + spans_[i].second, value_sizes_[i]);  // append copes with itself
     }
-    joined_at = text_.size();
-    text_ += joined;
   }
   const std::string_view text = text_;
   std::string_view method, path, authority, host;
@@ -220,9 +223,7 @@ net::awaitable<std::string_view> Stream::read_body(Context& ctx, boost::system::
       in_.clear();
       consume(reading_.size());
       ctx.request_body_bytes += reading_.size();
-      const std::uint64_t limit = ctx.max_body_bytes ? std::min(ctx.max_body_bytes, server.max_request_body_bytes)
-                                                     : server.max_request_body_bytes;
-      if (ctx.request_body_bytes > limit)
+      if (ctx.request_body_bytes > ctx.body_limit(server.max_request_body_bytes))
         co_return fail(ErrorKind::body_too_large, "request body too large", boost::asio::error::message_size);
       co_return std::string_view(reading_);
     }
@@ -376,7 +377,7 @@ net::awaitable<bool> Stream::send_body(std::span<const std::string_view> pieces,
   }
   // A client that does not read (a zero window) holds at most this much of the gateway's memory,
   // and for at most the idle timeout.
-  const auto deadline = coarse_now() + session_->worker().snapshot()->config.server.idle_timeout;
+  const auto deadline = coarse_now() + session_->server().idle_timeout;
   while (out_.size() - out_sent_ > kOutHighWater && client_open()) {
     const bool woken = co_await wakeup_.wait(deadline);
     if (!woken) {
@@ -395,7 +396,7 @@ net::awaitable<bool> Stream::end() {
 void Stream::after_exchange() {
   discarding_ = true;
   if (closed_ || !session_->alive()) return;
-  // Unread body bytes go back to the connection's window.
+  // Unread body bytes reopen the stream's window (the connection's reopened when they came).
   consume(in_.size());
   in_.clear();
   if (!response_ended()) reset_stream(NGHTTP2_INTERNAL_ERROR);

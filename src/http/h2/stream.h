@@ -5,6 +5,7 @@
 // the stream, with the output bounded per stream.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -126,8 +127,9 @@ class Stream final : public Downstream {
 };
 
 // What a session keeps per stream and reuses: the stream state and the exchange.
-struct Request {
+struct Request : std::enable_shared_from_this<Request> {
   explicit Request(WorkerContext& worker);
+  static std::shared_ptr<Request> make(WorkerContext& worker);
   Stream stream;
   Exchange exchange;
   bool starting = false;  // its header block completed in the read being processed
