@@ -177,10 +177,12 @@ TEST_CASE("analysis rolls a failing canary back and counts it", "[canary]") {
   CHECK(gw.process().output().find("canary rolled back by analysis") != std::string::npos);
 
   // A fixed version under a new canary block starts a fresh window: the old failures do not
-  // roll it back again, and it is judged healthy on its own requests.
+  // roll it back again, and it is judged healthy on its own requests. The latency bound is
+  // lifted: two equal backends' p99 differ by a histogram bucket on a loaded machine, and this
+  // case is about the error window.
   Backend fixed("v2-fixed");
   gw.rewrite_config(canary_config(v1.address(), v2.address(),
-                                  "{ service: v3, percent: 50, analysis: { interval: 1s, min_requests: 20 } }",
+                                  "{ service: v3, percent: 50, analysis: { interval: 1s, min_requests: 20, max_p99_ratio: 1000 } }",
                                   "  v3:\n    instances: [\"" + fixed.address() + "\"]\n"));
   REQUIRE(request(gw.admin_port(), "POST", "/admin/reload")->status == 200);
   load = std::make_unique<Load>(gw.port());
@@ -197,7 +199,7 @@ TEST_CASE("a ramp from 0% with analysis takes its first step, then waits for hea
   Backend v1("v1"), v2("v2");
   Gateway gw(canary_config(v1.address(), v2.address(),
                            "{ service: v2, percent: 0, ramp: { steps: [50, 100], interval: 300ms },"
-                           " analysis: { interval: 300ms, min_requests: 10 } }"));
+                           " analysis: { interval: 300ms, min_requests: 10, max_p99_ratio: 1000 } }"));
   auto load = std::make_unique<Load>(gw.port());
   const bool promoted = eventually([&] { return canary_state(gw.admin_port()).at("state") == "promoted"; });
   load.reset();
