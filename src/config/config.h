@@ -172,6 +172,10 @@ struct ServiceConfig {
   unsigned max_idle_connections = 64;  // per worker per instance
   Duration idle_connection_timeout = std::chrono::seconds(60);
   std::uint64_t max_requests_per_connection = 10000;
+  // http1, or http2: streams multiplexed over a few connections per worker and instance (h2c, or
+  // h2 by ALPN with tls).
+  std::string protocol = "http1";
+  bool http2() const { return protocol == "http2"; }
   // TLS to the instances: the settings and the context built from them (null = plain HTTP).
   std::optional<tls::ClientSettings> tls;
   std::shared_ptr<const tls::ClientContext> tls_context;

@@ -290,6 +290,8 @@ const Section<ServiceConfig>& service_section() {
       duration("idle_connection_timeout", &S::idle_connection_timeout, kPositive, "How long a pooled connection may idle."),
       integer("max_requests_per_connection", &S::max_requests_per_connection, std::uint64_t{1}, kU64Max,
               "Requests over one upstream connection before it is retired."),
+      choice("protocol", &S::protocol, "protocol", {"http1", "http2"},
+             "What the instances speak: http1, or http2 (h2c; h2 by ALPN with tls)."),
       integer("max_concurrent_requests", &S::max_concurrent_requests, std::uint64_t{0}, kU64Max,
               "Bulkhead: requests in flight to this service; 0 = no limit.").shown_default("`0` (no limit)"),
       optional_nested("health_check", &S::health_check, health_check_section(), "Active health checks."),

@@ -194,6 +194,20 @@ class Compiler {
                                                 {{"route", id}}, observability::Registry::default_latency_bounds());
   }
 
+  void grpc_metrics_for(Route& route) {
+    for (int code = 0; code < static_cast<int>(route.grpc.size()); ++code)
+      route.grpc[static_cast<std::size_t>(code)] =
+          metrics_.counter("portcullis_grpc_requests_total", "gRPC calls answered, by route and grpc-status.",
+                           {{"route", route.id}, {"grpc_status", std::to_string(code)}});
+  }
+
+  static bool speaks_http2(const Route& route) {
+    if (route.service && route.service->config.http2()) return true;
+    for (const Variant& v : route.variants)
+      if (v.service && v.service->config.http2()) return true;
+    return false;
+  }
+
   static void parse_sticky(const std::string& text, Route& route) {
     route.sticky = !text.empty();
     parse_key(text, route.sticky_on, route.sticky_name);
@@ -310,6 +324,7 @@ class Compiler {
         concurrency_gauges("route", rc.id, route.limit_gauge, route.in_flight_gauge);
       }
       variants(route, rc);
+      if (speaks_http2(route)) grpc_metrics_for(route);
       if (rc.mirror) {
         Route::Mirror m;
         m.service = snap_.service(rc.mirror->service);
@@ -333,6 +348,9 @@ class Compiler {
     snap_.no_route.priority = snap_.config.shedding.default_priority;
     sort_stages(snap_.no_route);
     metrics_for(snap_.no_route, "", "");
+    const auto& services = snap_.config.services;
+    if (std::any_of(services.begin(), services.end(), [](const auto& s) { return s.second.http2(); }))
+      grpc_metrics_for(snap_.no_route);
     snap_.table = routing::RouteTable(rules);
   }
 

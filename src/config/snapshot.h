@@ -67,6 +67,9 @@ struct Route {
   std::string strip;                 // literal prefix removed before proxying ("" = none)
   std::vector<const Filter*> pre, route_filters, post, error, completion;
   RequestMetrics metrics;
+  // gRPC calls by grpc-status (0-16), on routes to an HTTP/2 service (and the no-route answers,
+  // when any service is one); invalid ids elsewhere.
+  std::array<observability::CounterId, 17> grpc{};
   // Canary / split (empty when the route has one service).
   std::vector<Variant> variants;
   std::vector<std::uint64_t> upto;  // split: cumulative bounds in the 2^32 split space

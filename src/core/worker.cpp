@@ -7,6 +7,7 @@
 
 #include "core/server.h"
 #include "http/connection.h"
+#include "http/h2/origin_pool.h"
 #include "config/runtime_state.h"
 #include "util/awaitable.h"
 
@@ -139,11 +140,13 @@ void Worker::upkeep() {
     if (ec) return;
     server_.runtime_state().flush_access_logs(index_);
     context_.pools().sweep();
+    context_.origins().sweep(std::chrono::steady_clock::now());
     ++tick_;
     context_.for_each_connection([this](http::Connection& c) { c.park_if_idle(tick_); });
     if (accept_paused_ && context_.connection_count() < connection_limit()) accept_resume_.cancel();  // the limit was raised
     if (context_.draining() && context_.connection_count() == 0) {
       context_.pools().close_all();
+      context_.origins().close_all();
       ioc_.stop();
       return;
     }

@@ -6,6 +6,7 @@
 
 #include "config/snapshot.h"
 #include "http/connection.h"
+#include "http/h2/origin_pool.h"
 #include "http/http1_stream.h"
 #include "http/upstream_connect.h"
 
@@ -54,6 +55,7 @@ WorkerContext::WorkerContext(boost::asio::io_context& ioc, unsigned index, obser
       metrics_(metrics),
       source_(source),
       pools_(ioc),
+      origins_(std::make_unique<http::h2::OriginPool>()),
       tcp_connector_(std::make_unique<http::TcpConnector>(ioc)),
       connector_(tcp_connector_.get()) {
   pools_.set_shard(&shard_);
@@ -97,7 +99,10 @@ void WorkerContext::remove(http::Connection& c) {
 
 void WorkerContext::forget_instances(const std::vector<std::uint32_t>& ids) {
   for (discovery::Balancer& b : balancers_) b.drop_stale();
-  for (std::uint32_t id : ids) pools_.forget(id);
+  for (std::uint32_t id : ids) {
+    pools_.forget(id);
+    origins_->forget(id);
+  }
 }
 
 }  // namespace portcullis

@@ -23,6 +23,9 @@ namespace http {
 class Connection;
 class Connector;
 struct Http1Request;
+namespace h2 {
+class OriginPool;
+}
 }
 
 // Where workers read the published config: the server's, or a test's. A reload stores the
@@ -66,6 +69,7 @@ class WorkerContext {
   observability::Shard& shard() { return shard_; }
   const WorkerMetrics& metrics() const { return metrics_; }
   http::UpstreamPools& pools() { return pools_; }
+  http::h2::OriginPool& origins() { return *origins_; }  // HTTP/2 connections to origins
   http::Connector& connector() { return *connector_; }
   void set_connector(http::Connector* connector);  // tests: in-memory origins; null = TCP
 
@@ -133,6 +137,7 @@ class WorkerContext {
   std::shared_ptr<const Snapshot> snapshot_;
   std::uint64_t generation_ = ~std::uint64_t{0};
   http::UpstreamPools pools_;
+  std::unique_ptr<http::h2::OriginPool> origins_;
   std::unique_ptr<http::Connector> tcp_connector_;
   http::Connector* connector_;
   std::deque<discovery::Balancer> balancers_;  // a deque: growing keeps references held by requests valid

@@ -43,6 +43,7 @@ struct ResponseStart {
   bool server_header = false;          // an answer the gateway made itself, and server_header is on
   std::string_view request_id;
   std::string_view via;                // "" = no Via
+  bool via_http2 = false;              // the response came from an HTTP/2 origin ("Via: 2 ...")
 };
 
 // What the connection does once the exchange is over.
@@ -71,6 +72,10 @@ class Downstream {
   // The next piece of the body (decoded from its framing), valid until the next call; empty at
   // the end. On failure sets ctx.error (400 cut short or malformed, 413 over the limit) and `ec`.
   virtual net::awaitable<std::string_view> read_body(Context& ctx, boost::system::error_code& ec) = 0;
+  // A read_body() waiting for the client ends now with operation_aborted, ctx.error untouched, and
+  // so do later ones: the body's reader (a pump to an HTTP/2 origin) is being joined. Only
+  // protocols whose body is read beside the response (HTTP/2) need it.
+  virtual void abandon_body() {}
 
   // --- the response ------------------------------------------------------------------------
   // A 1xx from the origin, relayed as it came (`raw`) where the protocol allows.
@@ -82,6 +87,9 @@ class Downstream {
   virtual net::awaitable<bool> send_body(std::span<const std::string_view> pieces, bool last) = 0;
   // Ends the response (after send_head, or after body pieces not marked last).
   virtual net::awaitable<bool> end() = 0;
+  // Trailer fields sent after the body, given before its last piece (copied here). HTTP/2 sends
+  // them; HTTP/1.1 leaves them out (its clients rarely ask for trailers, and gRPC needs HTTP/2).
+  virtual void set_trailers(const Fields& trailers) { (void)trailers; }
   // Whether a response head went out (then an error can only cut the response short).
   virtual bool response_started() const = 0;
 

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "config/snapshot.h"
+#include "http/grpc.h"
 #include "observability/access_log.h"
 
 namespace portcullis::http {
@@ -49,48 +50,6 @@ std::string error_body(int status, std::string_view message, std::string_view re
   }
   body += "\"}\n";
   return body;
-}
-
-bool is_grpc(const RequestHead& head) {
-  const std::string_view type = head.fields.get("content-type");
-  constexpr std::string_view grpc = "application/grpc";
-  if (type.size() < grpc.size() || !iequals(type.substr(0, grpc.size()), grpc)) return false;
-  return type.size() == grpc.size() || type[grpc.size()] == '+' || type[grpc.size()] == ';';
-}
-
-int grpc_status_of(int status, ErrorKind kind) {
-  if (kind == ErrorKind::connect_timeout || kind == ErrorKind::upstream_timeout) return 4;  // DEADLINE_EXCEEDED
-  switch (status) {
-    case 401: return 16;  // UNAUTHENTICATED
-    case 403: return 7;   // PERMISSION_DENIED
-    case 404:
-    case 501: return 12;  // UNIMPLEMENTED
-    case 413:
-    case 429: return 8;   // RESOURCE_EXHAUSTED
-    case 502:
-    case 503:
-    case 504: return 14;  // UNAVAILABLE
-    case 500:
-    case 400:
-    case 414:
-    case 431: return 13;  // INTERNAL, as gRPC maps these statuses
-    default: return 2;    // UNKNOWN
-  }
-}
-
-void append_grpc_message(std::string& out, std::string_view message) {
-  // Percent-encoded outside printable ASCII, and '%' itself (gRPC over HTTP/2, "Responses").
-  static const char hex[] = "0123456789ABCDEF";
-  for (const char c : message) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u <= 0x7e && c != '%') {
-      out += c;
-    } else {
-      out += '%';
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    }
-  }
 }
 
 namespace {

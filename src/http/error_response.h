@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/grpc.h"
 #include "pipeline/context.h"
 
 namespace portcullis::http {
@@ -19,11 +20,5 @@ std::string error_body(int status, std::string_view message, std::string_view re
 // JSON, and Retry-After on 503 answers; for a gRPC request (content-type application/grpc...)
 // a trailers-only gRPC response with grpc-status and grpc-message instead.
 void respond_with_error(Context& ctx);
-
-// gRPC: whether a request is a gRPC call, the status code an HTTP error answer becomes
-// (DEADLINE_EXCEEDED for timeouts), and grpc-message's percent-encoding.
-bool is_grpc(const RequestHead& head);
-int grpc_status_of(int status, ErrorKind kind);
-void append_grpc_message(std::string& out, std::string_view message);
 
 }  // namespace portcullis::http

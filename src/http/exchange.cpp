@@ -9,6 +9,7 @@
 #include "http/admission.h"
 #include "http/error_response.h"
 #include "http/forwarding.h"
+#include "http/h2/origin_relay.h"
 #include "http/relay.h"
 #include "http/upstream_call.h"
 #include "http/upstream_pool.h"
@@ -22,6 +23,7 @@ void Exchange::reset(WorkerContext& worker) {
   down_ = nullptr;
   call_.reset();
   response_.conn.reset();
+  response_.origin.reset();
   ctx_.reset();
   snapshot_.reset();
   canonical_.clear();
@@ -76,6 +78,8 @@ net::awaitable<Disposition> Exchange::run(Downstream& downstream) {
       }
     }
   }
+  // A request body still going to an HTTP/2 origin beside the response ends with the exchange.
+  if (call_) co_await call_->join_body();
   finish();
   co_return close_ ? Disposition::close : Disposition::keep;
 }
@@ -314,20 +318,23 @@ void Exchange::prepare_response() {
 
 net::awaitable<Exchange::Sent> Exchange::send_proxied() {
   const ResponseHead& head = response_.head;
-  UpstreamConnection& conn = *response_.conn;
+  UpstreamConnection* conn = response_.conn.get();  // null: an HTTP/2 origin's stream
   const bool no_body = down_->head().method == Method::head || head.status == 204 || head.status == 304;
   std::int64_t length = -1;
   if (head.has_content_length && (!no_body || down_->head().method == Method::head))
     length = static_cast<std::int64_t>(head.content_length);
   down_->send_head(start_of(head.status, head.reason, length, no_body, false));
-  conn.buffer.consume(head.head_bytes);  // the sink has serialised the head: its views may go now
+  if (conn) conn->buffer.consume(head.head_bytes);  // the sink has serialised the head: its views may go now
   if (no_body) {
     const bool ended = co_await down_->end();
     if (!ended) close_ = true;
-    call_->finish(response_, conn.buffer.empty() && head.keep_alive);  // a body where none belongs: do not reuse
+    // A body where none belongs: the connection is not reused.
+    call_->finish(response_, !conn || (conn->buffer.empty() && head.keep_alive));
     co_return Sent::done;
   }
-  const RelayResult r = co_await relay_body(ctx_, *down_, conn, head, response_.framing, call_->deadline());
+  RelayResult r;
+  if (conn) r = co_await relay_body(ctx_, *down_, *conn, head, response_.framing, call_->deadline());
+  else r = co_await h2::relay_origin_body(ctx_, *down_, *response_.origin, call_->deadline());
   call_->finish(response_, r.reusable);
   if (r.ok) co_return Sent::done;
   close_ = true;  // a client with part of the response learns from the close that it is incomplete
@@ -349,6 +356,7 @@ ResponseStart Exchange::start_of(int status, std::string_view reason, std::int64
   s.server_header = server.server_header && (local || !proxied_route);
   s.request_id = ctx_.request_id;
   if (proxied_route) s.via = server.via;
+  s.via_http2 = !local && response_.origin != nullptr;
   return s;
 }
 
@@ -382,7 +390,21 @@ void Exchange::finish() {
     shard.inc(ctx_.variant->metrics.by_class[slot]);
     shard.observe(ctx_.variant->metrics.duration, seconds);
   }
+  if (route->grpc[0].valid() && is_grpc(down_->head())) count_grpc(*route);
   for (const Filter* f : route->completion) f->on_complete(ctx_);
+}
+
+// The call's grpc-status: the origin's trailers', else the head's (trailers-only answers, the
+// gateway's own included), else what gRPC makes of the HTTP status.
+void Exchange::count_grpc(const Route& route) {
+  int status = ctx_.grpc_status;
+  if (status < 0) {
+    h2::note_grpc_status(ctx_, ctx_.response_fields);
+    status = ctx_.grpc_status;
+  }
+  if (status < 0) status = ctx_.response_status == 200 ? 2 : grpc_status_of(ctx_.response_status, ctx_.error.kind);
+  if (status >= static_cast<int>(route.grpc.size())) status = 2;  // UNKNOWN
+  worker_->shard().inc(route.grpc[static_cast<std::size_t>(status)]);
 }
 
 }  // namespace portcullis::http

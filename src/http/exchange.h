@@ -25,6 +25,7 @@
 namespace portcullis {
 class WorkerContext;
 class Filter;
+struct Route;
 struct Snapshot;
 enum class ShedReason : std::uint8_t;
 }
@@ -65,6 +66,7 @@ class Exchange {
   net::awaitable<void> send_local();
   ResponseStart start_of(int status, std::string_view reason, std::int64_t length, bool bodiless, bool local) const;
   void finish();
+  void count_grpc(const Route& route);
 
   WorkerContext* worker_;
   Downstream* down_ = nullptr;

@@ -169,7 +169,7 @@ void append_response_head(std::string& buffer, const ForwardedResponse& r) {
   if (r.server_header && !fields.contains("server")) append_field(out, "Server", "portcullis");
   if (!has_request_id && !r.request_id.empty()) append_field(out, "X-Request-Id", r.request_id);
   if (!r.via.empty()) {
-    out.put("Via: 1.1 ");
+    out.put(r.via_http2 ? "Via: 2 " : "Via: 1.1 ");
     out.put(r.via);
     out.put("\r\n");
   }

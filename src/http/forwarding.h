@@ -43,6 +43,7 @@ struct ForwardedResponse {
   bool server_header = false;       // Server: portcullis, unless the fields have one
   std::string_view request_id;      // X-Request-Id, unless the fields have one
   std::string_view via;             // "" = no Via
+  bool via_http2 = false;           // the response came over HTTP/2 ("Via: 2 ...", RFC 9110 7.6.3)
 };
 void append_response_head(std::string& out, const ForwardedResponse& r);
 

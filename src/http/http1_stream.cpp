@@ -201,6 +201,7 @@ void Http1Stream::send_head(const ResponseStart& start) {
   r.server_header = start.server_header;
   r.request_id = start.request_id;
   r.via = start.via;
+  r.via_http2 = start.via_http2;
   out_.clear();
   append_response_head(out_, r);
   head_pending_ = true;

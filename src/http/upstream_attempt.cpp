@@ -29,6 +29,7 @@ void UpstreamAttempt::failed(ErrorKind kind, std::string message, bool retryable
 
 boost::asio::awaitable<bool> UpstreamAttempt::connect(const Instance& instance) {
   const Service& service = *ctx_.service;
+  if (service.config.http2()) co_return co_await connect_h2(instance);
   down_.watchdog().clear();
   // A request with a body may not be replayed on a connection the origin just closed, so its
   // pooled connection is peeked; one without a body is replayed instead.
@@ -67,6 +68,7 @@ void UpstreamAttempt::build_head() {
 }
 
 boost::asio::awaitable<bool> UpstreamAttempt::send() {
+  if (ctx_.service->config.http2()) co_return co_await send_h2();
   const RequestHead& request = down_.head();
   build_head();
   arm(ctx_.service->config.read_timeout);
@@ -150,6 +152,7 @@ boost::asio::awaitable<bool> UpstreamAttempt::send_streamed_body() {
 }
 
 boost::asio::awaitable<bool> UpstreamAttempt::read_head(ResponseHead& head, ResponseFraming& framing) {
+  if (origin) co_return co_await read_head_h2(head, framing);
   const RequestHead& request = down_.head();
   const std::size_t max_head = ctx_.snapshot->config.server.max_response_header_bytes;
   const auto read_timeout = ctx_.service->config.read_timeout;

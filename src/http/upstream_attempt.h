@@ -22,6 +22,10 @@ namespace portcullis::http {
 
 class Downstream;
 struct UpstreamConnection;
+namespace h2 {
+class OriginSession;
+class OriginStream;
+}
 
 class UpstreamAttempt {
  public:
@@ -37,16 +41,25 @@ class UpstreamAttempt {
   // Reads up to the final response head; false with ctx.error.
   boost::asio::awaitable<bool> read_head(ResponseHead& head, ResponseFraming& framing);
 
-  std::shared_ptr<UpstreamConnection> conn;
+  std::shared_ptr<UpstreamConnection> conn;   // HTTP/1.1 services
+  std::shared_ptr<h2::OriginStream> origin;   // HTTP/2 services: the request's stream
   bool reused = false;        // the connection came from the pool
   bool body_started = false;  // part of a streamed body went out: it cannot be sent again
   bool got_bytes = false;     // the origin sent something back
+  bool refused = false;       // HTTP/2: the origin did not process the request (it may go again)
+  // Gives up the attempt's origin stream or connection (a failure, or a response not relayed).
+  void abandon();
 
  private:
   void arm(Clock::duration d);
   void build_head();
   boost::asio::awaitable<bool> send_streamed_body();
   void failed(ErrorKind kind, std::string message, bool retryable = false);
+  // The same steps on a stream of a pooled HTTP/2 connection (upstream_attempt_h2.cpp).
+  boost::asio::awaitable<bool> connect_h2(const Instance& instance);
+  boost::asio::awaitable<bool> send_h2();
+  boost::asio::awaitable<bool> read_head_h2(ResponseHead& head, ResponseFraming& framing);
+  std::shared_ptr<h2::OriginSession> session_;
 
   WorkerContext& worker_;
   Downstream& down_;

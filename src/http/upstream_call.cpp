@@ -7,6 +7,8 @@
 #include "core/worker_context.h"
 #include "http/admission.h"
 #include "http/downstream.h"
+#include "http/grpc.h"
+#include "http/h2/origin_stream.h"
 #include "http/mirror.h"
 #include "http/retry.h"
 #include "http/upstream_attempt.h"
@@ -111,6 +113,9 @@ bool UpstreamCall::begin() {
   policy_ = policy_for(service, request, body_replayable_);
   const Duration route_timeout = ctx_.route->config->timeout;
   deadline_ = route_timeout.count() > 0 ? start_ + route_timeout : Clock::time_point::max();
+  // A gRPC client's own deadline, when it comes first: nothing waits for an answer past it.
+  if (const auto grpc = grpc_timeout(request); grpc && is_grpc(request) && *grpc < deadline_ - start_)
+    deadline_ = start_ + std::chrono::duration_cast<Clock::duration>(*grpc);
   return true;
 }
 
@@ -150,9 +155,22 @@ boost::asio::awaitable<UpstreamCall::Tried> UpstreamCall::try_instance(UpstreamA
   ok = co_await attempt.send();
   if (ok) mirror_once(body_replayable_);
   if (ok) ok = co_await attempt.read_head(out.head, out.framing);
-  if (ok) co_return Tried::answered;
+  if (ok) {
+    if (attempt.origin && attempt.origin->pump_running()) pumped_ = attempt.origin;
+    co_return Tried::answered;
+  }
   worker_.shard().add(instance.metrics.pool_active, -1);
-  if (attempt.conn) attempt.conn->stream.close();
+  if (attempt.origin && attempt.origin->pump_running()) pumped_ = attempt.origin;
+  attempt.abandon();
+  // An HTTP/2 origin that did not process the request (REFUSED_STREAM, or above its GOAWAY's last
+  // stream id): sent again, on another connection, whatever the method (a few times at most: an
+  // origin that refuses everything is failing).
+  if (attempt.refused && refused_replays_ < kMaxRefusedReplays && !attempt.body_started && body_replayable_) {
+    ctx_.error = {};
+    ++refused_replays_;
+    if (!ctx_.request_body) down_.rewind_body();
+    co_return Tried::replay;
+  }
   if (replay_on_fresh_connection(attempt.reused, replayed_, attempt.got_bytes, attempt.body_started,
                                  down_.watchdog().fired(), down_.head().has_body(), ctx_.error.kind)) {
     ctx_.error = {};
@@ -201,7 +219,7 @@ bool UpstreamCall::retry(bool ok, const AttemptReport& report, UpstreamAttempt& 
   shard.inc(rt.metrics().retries);
   if (ok) {  // a 5xx held back: this connection is not reused, its body is not wanted
     shard.add(instance_->metrics.pool_active, -1);
-    attempt.conn->stream.close();
+    attempt.abandon();
   }
   pick_next_ = choice == RetryChoice::next_server;
   down_.watchdog().clear();
@@ -246,11 +264,20 @@ boost::asio::awaitable<bool> UpstreamCall::run(UpstreamResponse& out) {
       co_return false;
     }
     out.conn = std::move(attempt.conn);
+    out.origin = std::move(attempt.origin);
     co_return true;
   }
 }
 
 void UpstreamCall::finish(UpstreamResponse& response, bool reusable) {
+  if (response.origin) {
+    // The stream is done with: reset if the origin has not ended it; its connection stays pooled.
+    worker_.shard().add(active_->metrics.pool_active, -1);
+    response.origin->detach();
+    response.origin.reset();
+    end_attempt();
+    return;
+  }
   if (!response.conn) return;
   worker_.shard().add(active_->metrics.pool_active, -1);
   ++response.conn->requests;
@@ -258,6 +285,12 @@ void UpstreamCall::finish(UpstreamResponse& response, bool reusable) {
   else response.conn->stream.close();
   response.conn.reset();
   end_attempt();
+}
+
+boost::asio::awaitable<void> UpstreamCall::join_body() {
+  if (!pumped_) co_return;
+  co_await pumped_->join_pump(down_);
+  pumped_.reset();
 }
 
 }  // namespace portcullis::http

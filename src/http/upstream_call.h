@@ -33,10 +33,14 @@ namespace portcullis::http {
 class Downstream;
 class UpstreamAttempt;
 struct UpstreamConnection;
+namespace h2 {
+class OriginStream;
+}
 
 // The response head an upstream call brought, on the connection to relay its body from.
 struct UpstreamResponse {
-  std::shared_ptr<UpstreamConnection> conn;
+  std::shared_ptr<UpstreamConnection> conn;   // HTTP/1.1 services
+  std::shared_ptr<h2::OriginStream> origin;   // HTTP/2 services: the stream to relay from
   ResponseHead head;
   ResponseFraming framing;
 };
@@ -56,6 +60,9 @@ class UpstreamCall {
   void finish(UpstreamResponse& response, bool reusable);
   // The route's overall deadline, retries included (max = none).
   Clock::time_point deadline() const { return deadline_; }
+  // Waits for a request body still being pumped to an HTTP/2 origin beside the response (it is
+  // cut short if still running): before the exchange ends.
+  boost::asio::awaitable<void> join_body();
 
  private:
   enum class Tried { answered, failed, replay };
@@ -100,8 +107,11 @@ class UpstreamCall {
   std::size_t tried_count_ = 0;
   bool pick_next_ = true;
   bool replayed_ = false;
+  static constexpr int kMaxRefusedReplays = 3;
+  int refused_replays_ = 0;  // HTTP/2: sent again after the origin refused the stream
   Clock::time_point start_{};
   Clock::time_point deadline_ = Clock::time_point::max();
+  std::shared_ptr<h2::OriginStream> pumped_;  // the stream whose request body a pump feeds
 };
 
 }  // namespace portcullis::http

@@ -48,7 +48,7 @@ boost::asio::awaitable<Error> TcpConnector::connect(const Instance& instance, co
   if (const auto& tls = service.config.tls_context) {
     // TLS to the origin: the handshake counts against the connect timeout.
     const auto address = parse_listen_address(instance.address);
-    ssl_st* ssl = address ? tls->new_connection(address->host) : nullptr;
+    ssl_st* ssl = address ? tls->new_connection(address->host, service.config.http2()) : nullptr;
     if (!ssl) co_return Error{ErrorKind::internal, ErrorSource::internal, 0, "cannot create a TLS connection"};
     conn->stream.start_tls(ssl, tls);
     conn->tls = tls.get();
@@ -58,6 +58,8 @@ boost::asio::awaitable<Error> TcpConnector::connect(const Instance& instance, co
       if (!watchdog.fired()) e.message = "TLS handshake with " + instance.address + " failed: " + hec.message();
       co_return e;
     }
+    if (service.config.http2() && !tls::negotiated_h2(conn->stream.native_tls()))
+      co_return Error{ErrorKind::connect_failed, ErrorSource::upstream, 0, instance.address + " did not choose h2 by ALPN"};
   }
   out = std::move(conn);
   co_return Error{};

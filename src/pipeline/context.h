@@ -130,6 +130,8 @@ class Context {
   std::uint64_t request_body_bytes = 0;
   std::uint64_t response_body_bytes = 0;
   int attempts = 0;
+  // The grpc-status an origin's trailers carried (-1 = none came): for the gRPC metrics.
+  int grpc_status = -1;
 
   // Copies text into the request's arena and returns a view that lives as long as the request.
   std::string_view keep(std::string_view text) {

@@ -390,7 +390,7 @@ std::shared_ptr<const ClientContext> ClientContext::build(const ClientSettings& 
   return out;
 }
 
-ssl_st* ClientContext::new_connection(const std::string& host) const {
+ssl_st* ClientContext::new_connection(const std::string& host, bool h2) const {
   SSL* ssl = SSL_new(ctx_);
   if (!ssl) return nullptr;
   const std::string& name = sni_.empty() ? host : sni_;
@@ -405,8 +405,10 @@ ssl_st* ClientContext::new_connection(const std::string& host) const {
       SSL_set1_host(ssl, name.c_str());
     }
   }
-  static constexpr unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  SSL_set_alpn_protos(ssl, alpn, sizeof(alpn));
+  static constexpr unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  static constexpr unsigned char h2_only[] = {2, 'h', '2'};
+  if (h2) SSL_set_alpn_protos(ssl, h2_only, sizeof(h2_only));
+  else SSL_set_alpn_protos(ssl, http11, sizeof(http11));
   return ssl;
 }
 

@@ -86,8 +86,8 @@ class ClientContext {
   ~ClientContext();
   static std::shared_ptr<const ClientContext> build(const ClientSettings& settings, std::vector<BuildError>& errors);
   // A new TLS object for a connection to `host` (the instance's host, used when no sni is set):
-  // SNI and name verification are set on it.
-  ssl_st* new_connection(const std::string& host) const;
+  // SNI and name verification are set on it. ALPN offers h2 alone with `h2`, else http/1.1.
+  ssl_st* new_connection(const std::string& host, bool h2 = false) const;
 
  private:
   ClientContext() = default;

@@ -45,7 +45,9 @@ void Stream::begin(Session& session, std::int32_t id) {
   in_.clear();
   reading_.clear();
   received_ = consumed_ = 0;
-  body_ended_ = whole_ = discarding_ = body_cut_ = reset_ = false;
+  body_ended_ = whole_ = discarding_ = body_cut_ = reset_ = abandoned_ = false;
+  trailer_text_.clear();
+  trailer_nv_.clear();
   body_done_ = true;
   names_.clear();
   nv_.clear();
@@ -151,24 +153,25 @@ void Stream::on_data(const std::uint8_t* data, std::size_t size) {
     return;
   }
   in_.append(reinterpret_cast<const char*>(data), size);
-  wakeup_.notify();
+  in_wakeup_.notify();
 }
 
 void Stream::on_end_stream() {
   body_ended_ = true;
-  wakeup_.notify();
+  in_wakeup_.notify();
 }
 
 void Stream::on_close() {
   closed_ = true;
   consumed_ = received_;  // the stream's window is gone with it; the connection's was reopened already
   wakeup_.notify();
+  in_wakeup_.notify();
 }
 
 void Stream::on_client_eof() {
   if (body_ended_) return;
   body_cut_ = true;  // the client sends nothing more: a body still coming never will
-  wakeup_.notify();
+  in_wakeup_.notify();
 }
 
 void Stream::consume(std::size_t n) {
@@ -218,6 +221,10 @@ net::awaitable<std::string_view> Stream::read_body(Context& ctx, boost::system::
     co_return std::string_view(in_);
   }
   while (true) {
+    if (abandoned_) {
+      ec = boost::asio::error::operation_aborted;
+      co_return std::string_view{};
+    }
     if (!in_.empty()) {
       reading_.swap(in_);
       in_.clear();
@@ -241,9 +248,15 @@ net::awaitable<std::string_view> Stream::read_body(Context& ctx, boost::system::
       nghttp2_submit_headers(session_->native(), NGHTTP2_FLAG_NONE, id_, nullptr, nv_.data(), nv_.size(), nullptr);
       session_->want_write();
     }
-    const bool woken = co_await wakeup_.wait(coarse_now() + server.idle_timeout);
-    if (!woken) co_return fail(ErrorKind::bad_request, "request body not sent in time", boost::asio::error::timed_out);
+    const bool woken = co_await in_wakeup_.wait(coarse_now() + server.idle_timeout);
+    if (!woken && !abandoned_)
+      co_return fail(ErrorKind::bad_request, "request body not sent in time", boost::asio::error::timed_out);
   }
+}
+
+void Stream::abandon_body() {
+  abandoned_ = true;
+  in_wakeup_.notify();
 }
 
 // --- the response --------------------------------------------------------------------------------
@@ -287,7 +300,7 @@ void Stream::build_fields(int status, const Fields& fields, const ResponseStart*
     if (!has_date) put("date", http_date_now(), false);
     if (start->server_header && !has_server) put("server", "portcullis", false);
     if (!has_request_id && !start->request_id.empty()) put("x-request-id", start->request_id, false);
-    if (!start->via.empty()) put("via", start->via, false, "1.1 ");
+    if (!start->via.empty()) put("via", start->via, false, start->via_http2 ? "2 " : "1.1 ");
     if (!content_length.empty()) put("content-length", content_length, false);
   }
   auto* base = reinterpret_cast<std::uint8_t*>(names_.data());
@@ -326,6 +339,10 @@ ssize_t Stream::read_data(nghttp2_session*, std::int32_t, std::uint8_t* buf, std
     s->out_sent_ = 0;
     if (s->out_ended_) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
+      // Trailers end the stream instead of the last DATA frame.
+      if (!s->trailer_nv_.empty() &&
+          nghttp2_submit_trailer(s->session_->native(), s->id_, s->trailer_nv_.data(), s->trailer_nv_.size()) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     } else if (n == 0) {
       s->deferred_ = true;
       return NGHTTP2_ERR_DEFERRED;
@@ -368,8 +385,8 @@ net::awaitable<bool> Stream::send_body(std::span<const std::string_view> pieces,
   for (std::string_view piece : pieces) out_.append(piece);
   if (last) out_ended_ = true;
   if (head_pending_) {
-    // A response that ends with its head has no DATA frame.
-    if (!submit(!(last && out_.empty()))) co_return false;
+    // A response that ends with its head has no DATA frame (trailers follow a DATA frame).
+    if (!submit(!(last && out_.empty() && trailer_nv_.empty()))) co_return false;
   } else if (deferred_) {
     deferred_ = false;
     nghttp2_session_resume_data(session_->native(), id_);
@@ -391,6 +408,25 @@ net::awaitable<bool> Stream::send_body(std::span<const std::string_view> pieces,
 net::awaitable<bool> Stream::end() {
   if (submitted_ && out_ended_) co_return client_open();
   co_return co_await send_body({}, true);
+}
+
+void Stream::set_trailers(const Fields& trailers) {
+  // Names lower-cased; pseudo-fields and connection-specific fields never go in trailers.
+  trailer_text_.clear();
+  trailer_nv_.clear();
+  std::vector<std::size_t> at;
+  for (const auto& f : trailers.items()) {
+    if (f.name.empty() || f.name.front() == ':' || is_hop_by_hop(f.name) || iequals(f.name, "content-length")) continue;
+    at.push_back(trailer_text_.size());
+    for (char c : f.name) trailer_text_.push_back(lower(c));
+    trailer_text_.append(f.value);
+    trailer_nv_.push_back({nullptr, nullptr, f.name.size(), f.value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  auto* base = reinterpret_cast<std::uint8_t*>(trailer_text_.data());
+  for (std::size_t i = 0; i < trailer_nv_.size(); ++i) {
+    trailer_nv_[i].name = base + at[i];
+    trailer_nv_[i].value = trailer_nv_[i].name + trailer_nv_[i].namelen;
+  }
 }
 
 void Stream::after_exchange() {

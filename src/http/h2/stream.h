@@ -23,7 +23,7 @@ class Session;
 
 class Stream final : public Downstream {
  public:
-  explicit Stream(boost::asio::io_context& ioc) : watchdog_(ioc), wakeup_(ioc) {}
+  explicit Stream(boost::asio::io_context& ioc) : watchdog_(ioc), wakeup_(ioc), in_wakeup_(ioc) {}
 
   // --- what the session tells the stream ---------------------------------------------------
   void begin(Session& session, std::int32_t id);
@@ -67,11 +67,13 @@ class Stream final : public Downstream {
   void consume_buffered_body() override;
   void rewind_body() override;
   net::awaitable<std::string_view> read_body(Context& ctx, boost::system::error_code& ec) override;
+  void abandon_body() override;
 
   net::awaitable<bool> send_informational(const ResponseHead& head, std::string_view raw) override;
   void send_head(const ResponseStart& start) override;
   net::awaitable<bool> send_body(std::span<const std::string_view> pieces, bool last) override;
   net::awaitable<bool> end() override;
+  void set_trailers(const Fields& trailers) override;
   bool response_started() const override { return submitted_; }
   net::awaitable<void> tunnel(Context&, UpstreamConnection&, std::string_view, std::string_view) override {
     co_return;  // never reached: an HTTP/2 request carries no Upgrade
@@ -89,7 +91,8 @@ class Stream final : public Downstream {
   std::int32_t id_ = 0;
   Peer peer_;
   Watchdog watchdog_;
-  Wakeup wakeup_;  // the exchange waiting for body bytes, or for its output to drain
+  Wakeup wakeup_;     // the exchange waiting for its output to drain
+  Wakeup in_wakeup_;  // a read of the request body waiting for bytes (it may run beside the response)
 
   // The request head: the fields' bytes in text_, their offsets in spans_ until the block ends.
   RequestHead head_;
@@ -111,6 +114,7 @@ class Stream final : public Downstream {
   bool discarding_ = false;  // nobody reads the body any more: its bytes are dropped as they come
   bool body_cut_ = false;    // the client closed its side before the body ended
   bool reset_ = false;       // the gateway reset the stream
+  bool abandoned_ = false;   // abandon_body(): reads end at once
 
   // The response.
   std::string names_;                // the response's field text (names lower-cased)
@@ -124,6 +128,9 @@ class Stream final : public Downstream {
   bool out_ended_ = false;           // the body's end handed over
   bool deferred_ = false;            // nghttp2 waits for more body bytes
   bool closed_ = true;               // nghttp2 closed the stream (or it has not begun)
+  // The response's trailers (set_trailers), sent after the last DATA frame.
+  std::string trailer_text_;
+  std::vector<nghttp2_nv> trailer_nv_;
 };
 
 // What a session keeps per stream and reuses: the stream state and the exchange.

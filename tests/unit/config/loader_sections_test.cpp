@@ -335,6 +335,24 @@ routes:
   CHECK(ok.mirror->max_body_bytes == 1024);
 }
 
+// ---- services.NAME.protocol ------------------------------------------------------------------------
+
+TEST_CASE("services.NAME.protocol: http1 by default, http2, and nothing else", "[config]") {
+  const auto parsed = loader_support::parse(R"(services:
+  old: { instances: ["127.0.0.1:1"] }
+  grpc: { protocol: http2, instances: ["127.0.0.1:2"] }
+)");
+  REQUIRE(parsed.errors.list().empty());
+  CHECK_FALSE(parsed.config.services.at("old").http2());
+  CHECK(parsed.config.services.at("grpc").http2());
+  const auto bad = loader_support::parse(R"(services:
+  s: { protocol: http3, instances: ["127.0.0.1:1"] }
+)");
+  const std::vector<std::string> lines = loader_support::error_lines(bad.errors);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines.front().find("test.yaml:2:18: services.s.protocol:") == 0);
+}
+
 // ---- server.http2 --------------------------------------------------------------------------------
 
 TEST_CASE("server.http2: defaults, values, and the bounds SETTINGS can carry", "[config]") {
