@@ -10,7 +10,7 @@ packages=(
   etcd-server etcd-client
   redis-server libhiredis-dev
   libluajit2-5.1-dev
-  libnghttp2-dev nghttp2-client python3-h2 python3-hyperframe python3-hpack python3-grpcio
+  libnghttp2-dev nghttp2-client nghttp2-server python3-h2 python3-hyperframe python3-hpack python3-grpcio
   clang-14
 )
 missing=()

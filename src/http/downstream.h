@@ -76,6 +76,9 @@ class Downstream {
   // so do later ones: the body's reader (a pump to an HTTP/2 origin) is being joined. Only
   // protocols whose body is read beside the response (HTTP/2) need it.
   virtual void abandon_body() {}
+  // The trailer fields that ended the request body (HTTP/2), once read_body() returned its end or
+  // buffered_body() the whole of it; null when none came.
+  virtual const Fields* request_trailers() const { return nullptr; }
 
   // --- the response ------------------------------------------------------------------------
   // A 1xx from the origin, relayed as it came (`raw`) where the protocol allows.

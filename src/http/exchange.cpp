@@ -324,6 +324,8 @@ net::awaitable<Exchange::Sent> Exchange::send_proxied() {
   if (head.has_content_length && (!no_body || down_->head().method == Method::head))
     length = static_cast<std::int64_t>(head.content_length);
   down_->send_head(start_of(head.status, head.reason, length, no_body, false));
+  // A trailers-only gRPC answer has its status in the head, whose fields go with the origin's buffer.
+  if (ctx_.route->grpc[0].valid()) h2::note_grpc_status(ctx_, head.fields);
   if (conn) conn->buffer.consume(head.head_bytes);  // the sink has serialised the head: its views may go now
   if (no_body) {
     const bool ended = co_await down_->end();
@@ -394,11 +396,12 @@ void Exchange::finish() {
   for (const Filter* f : route->completion) f->on_complete(ctx_);
 }
 
-// The call's grpc-status: the origin's trailers', else the head's (trailers-only answers, the
-// gateway's own included), else what gRPC makes of the HTTP status.
+// The call's grpc-status: the origin's trailers', else its head's (noted while the head was
+// there), else the gateway's own answer's, else what gRPC makes of the HTTP status.
 void Exchange::count_grpc(const Route& route) {
-  int status = ctx_.grpc_status;
-  if (status < 0) {
+  int status = proxied_ ? ctx_.grpc_status : -1;
+  if (!proxied_) {  // the local answer's fields live in the context
+    ctx_.grpc_status = -1;
     h2::note_grpc_status(ctx_, ctx_.response_fields);
     status = ctx_.grpc_status;
   }

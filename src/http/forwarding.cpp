@@ -201,6 +201,19 @@ std::string_view format_request_id(std::string_view prefix, std::uint64_t counte
   return {out, n};
 }
 
+std::string_view last_chunk(const Fields* trailers, std::string& storage) {
+  if (!trailers || trailers->items().empty()) return "0\r\n\r\n";
+  storage = "0\r\n";
+  for (const auto& f : trailers->items()) {
+    if (f.name.empty() || f.name.front() == ':' || is_hop_by_hop(f.name) || iequals(f.name, "content-length") ||
+        iequals(f.name, "host"))
+      continue;
+    storage.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  storage += "\r\n";
+  return storage;
+}
+
 std::string_view chunk_header(std::size_t n, char (&buf)[24]) {
   static const char hex[] = "0123456789abcdef";
   char tmp[20];

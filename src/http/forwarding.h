@@ -52,6 +52,10 @@ bool usable_request_id(std::string_view id);
 // A fresh id: the worker's random prefix then the counter in hex; at most 48 bytes into `out`.
 std::string_view format_request_id(std::string_view prefix, std::uint64_t counter, char (&out)[48]);
 
+// The last chunk of a chunked body: "0\r\n", the trailer fields that may go on (none that frame
+// or route the message: hop-by-hop ones, Content-Length, Host, pseudo-fields), then "\r\n".
+std::string_view last_chunk(const Fields* trailers, std::string& storage);
+
 // "1a2b\r\n" for a chunk of `n` bytes.
 std::string_view chunk_header(std::size_t n, char (&buf)[24]);
 

@@ -1,6 +1,8 @@
 // gRPC helpers (see grpc.h).
 #include "http/grpc.h"
 
+#include <algorithm>
+
 namespace portcullis::http {
 
 bool is_grpc(const RequestHead& head) {
@@ -55,7 +57,7 @@ std::optional<std::chrono::nanoseconds> grpc_timeout(const RequestHead& head) {
   }
   using namespace std::chrono;
   switch (text.back()) {
-    case 'H': return duration_cast<nanoseconds>(hours(value));
+    case 'H': return duration_cast<nanoseconds>(hours(std::min<std::int64_t>(value, 2'000'000)));  // ns fit 2.5M h
     case 'M': return duration_cast<nanoseconds>(minutes(value));
     case 'S': return duration_cast<nanoseconds>(seconds(value));
     case 'm': return duration_cast<nanoseconds>(milliseconds(value));

@@ -87,7 +87,7 @@ boost::asio::awaitable<bool> UpstreamAttempt::send() {
         parts[n++] = boost::asio::buffer(body);
         parts[n++] = boost::asio::buffer("\r\n", 2);
       }
-      parts[n++] = boost::asio::buffer("0\r\n\r\n", 5);
+      parts[n++] = boost::asio::buffer(last_chunk(down_.request_trailers(), trailer_text_));
     }
     const bool sent = co_await out.write(std::span<const boost::asio::const_buffer>(parts.data(), n));
     if (sent) co_return true;
@@ -142,7 +142,7 @@ boost::asio::awaitable<bool> UpstreamAttempt::send_streamed_body() {
     }
   }
   if (chunked) {
-    const bool ended = co_await out.write("0\r\n\r\n");
+    const bool ended = co_await out.write(last_chunk(down_.request_trailers(), trailer_text_));
     if (!ended) {
       failed(ErrorKind::upstream_reset, "upstream closed while receiving the body");
       co_return false;

@@ -47,6 +47,7 @@ class UpstreamAttempt {
   bool body_started = false;  // part of a streamed body went out: it cannot be sent again
   bool got_bytes = false;     // the origin sent something back
   bool refused = false;       // HTTP/2: the origin did not process the request (it may go again)
+  bool unsent = false;        // HTTP/2: nothing of it left the gateway (it may go again, any body too)
   // Gives up the attempt's origin stream or connection (a failure, or a response not relayed).
   void abandon();
 
@@ -66,6 +67,7 @@ class UpstreamAttempt {
   Context& ctx_;
   std::string& head_;
   Clock::time_point route_deadline_;
+  std::string trailer_text_;  // the last chunk, when the request has trailers
 };
 
 // The watchdog deadline for an upstream phase of `d`, or the route's deadline if that comes first.

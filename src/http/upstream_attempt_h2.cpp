@@ -39,13 +39,21 @@ boost::asio::awaitable<bool> UpstreamAttempt::connect_h2(const Instance& instanc
   const void* tls = service.config.tls_context.get();
   down_.watchdog().clear();
   using Wait = h2::OriginSession::Wait;
+  // This request waits for a connection at most until its own deadline; the connection itself
+  // has the service's connect_timeout, whichever request opens it.
+  const auto waited = upstream_deadline(service.config.connect_timeout, route_deadline_);
+  auto waited_too_long = [&] {
+    failed(ErrorKind::connect_timeout, "upstream connection not up in time");
+    return false;
+  };
   // A connection another request is opening: this one waits for it rather than open its own, and
   // looks again if the origin allows fewer streams than were waiting.
   for (session_ = worker_.origins().take(instance, tls); session_; session_ = worker_.origins().take(instance, tls)) {
     reused = true;
     if (!session_->connecting()) co_return true;
-    const Wait wait = co_await session_->wait_connected();
+    const Wait wait = co_await session_->wait_connected(waited);
     if (wait == Wait::up) co_return true;
+    if (wait == Wait::timeout) co_return waited_too_long();
     if (wait == Wait::failed) {
       ctx_.error = session_->connect_error();
       co_return false;
@@ -55,7 +63,7 @@ boost::asio::awaitable<bool> UpstreamAttempt::connect_h2(const Instance& instanc
   session_ = std::make_shared<h2::OriginSession>(worker_, instance.id, tls, service.config,
                                                  ctx_.snapshot->config.server.max_response_header_bytes);
   worker_.origins().add(session_);
-  const auto deadline = upstream_deadline(service.config.connect_timeout, route_deadline_);
+  const auto deadline = coarse_now() + service.config.connect_timeout;
   std::shared_ptr<UpstreamConnection> fresh;
   Error e = co_await worker_.connector().connect(instance, service, down_.watchdog(), deadline, fresh);
   // The connection is shared from here on: no one request's deadline may close it.
@@ -68,7 +76,8 @@ boost::asio::awaitable<bool> UpstreamAttempt::connect_h2(const Instance& instanc
     co_return false;
   }
   session_->connected(std::move(fresh), deadline);
-  const Wait wait = co_await session_->wait_connected();
+  const Wait wait = co_await session_->wait_connected(waited);
+  if (wait == Wait::timeout) co_return waited_too_long();
   if (wait != Wait::failed) co_return true;  // the one that opened it takes its stream, full or not
   ctx_.error = session_->connect_error();
   co_return false;
@@ -82,8 +91,10 @@ boost::asio::awaitable<bool> UpstreamAttempt::send_h2() {
   bool streamed = false;
   if (ctx_.request_body) {
     origin->set_fixed_body(*ctx_.request_body);
+    origin->set_request_trailers(down_.request_trailers());
   } else if (const auto buffered = down_.buffered_body(); buffered && request.has_body()) {
     origin->set_fixed_body(*buffered);
+    origin->set_request_trailers(down_.request_trailers());
     down_.consume_buffered_body();
     ctx_.request_body_bytes = buffered->size();
   } else if (request.has_body()) {
@@ -91,7 +102,7 @@ boost::asio::awaitable<bool> UpstreamAttempt::send_h2() {
     streamed = true;
   }
   if (!origin->submit(*session_)) {
-    refused = true;
+    refused = unsent = true;  // nothing was sent, nothing of the body read
     failed(ErrorKind::upstream_reset, "upstream connection takes no new stream", true);
     co_return false;
   }
@@ -114,17 +125,20 @@ boost::asio::awaitable<bool> UpstreamAttempt::read_head_h2(ResponseHead& head, R
   while (!s.head_done() && !s.closed() && *s.failure() == '\0' && !s.client_failed()) {
     const bool woken = co_await s.wait(deadline);
     if (woken || s.head_done() || s.closed()) continue;
+    s.timed_out();
     failed(ErrorKind::upstream_timeout, "upstream did not answer within read_timeout");
     co_return false;
   }
   if (s.client_failed()) co_return false;  // ctx.error says what the client did
-  if (*s.failure() != '\0') {
+  if (*s.failure() != '\0' && !s.head_done()) {
     failed(ErrorKind::bad_upstream_response, s.failure());
     co_return false;
   }
   if (!s.head_done()) {
-    refused = s.refused();
-    got_bytes = !refused && s.error_code() != NGHTTP2_CONNECT_ERROR;
+    // Refused, or lost with the connection before its HEADERS went out: the origin never saw it.
+    unsent = !s.headers_sent() && !body_started;
+    refused = s.refused() || unsent;
+    got_bytes = true;  // else the HTTP/1.1 rule would send a request the origin may have processed again
     failed(ErrorKind::upstream_reset,
            refused                                  ? "upstream refused the stream"
            : s.error_code() == NGHTTP2_CONNECT_ERROR ? "upstream connection lost"

@@ -151,7 +151,8 @@ boost::asio::awaitable<UpstreamCall::Tried> UpstreamCall::try_instance(UpstreamA
   bool ok = co_await attempt.connect(instance);
   if (!ok) co_return Tried::failed;
   ++ctx_.attempts;
-  worker_.shard().add(instance.metrics.pool_active, 1);
+  // The pool gauges count HTTP/1.1 connections; an HTTP/2 stream holds none of its own.
+  if (attempt.conn) worker_.shard().add(instance.metrics.pool_active, 1);
   ok = co_await attempt.send();
   if (ok) mirror_once(body_replayable_);
   if (ok) ok = co_await attempt.read_head(out.head, out.framing);
@@ -159,13 +160,15 @@ boost::asio::awaitable<UpstreamCall::Tried> UpstreamCall::try_instance(UpstreamA
     if (attempt.origin && attempt.origin->pump_running()) pumped_ = attempt.origin;
     co_return Tried::answered;
   }
-  worker_.shard().add(instance.metrics.pool_active, -1);
+  if (attempt.conn) worker_.shard().add(instance.metrics.pool_active, -1);
   if (attempt.origin && attempt.origin->pump_running()) pumped_ = attempt.origin;
   attempt.abandon();
-  // An HTTP/2 origin that did not process the request (REFUSED_STREAM, or above its GOAWAY's last
-  // stream id): sent again, on another connection, whatever the method (a few times at most: an
-  // origin that refuses everything is failing).
-  if (attempt.refused && refused_replays_ < kMaxRefusedReplays && !attempt.body_started && body_replayable_) {
+  // An HTTP/2 origin that did not process the request (REFUSED_STREAM, above its GOAWAY's last
+  // stream id, or never sent): sent again whatever the method, a few times at most (an origin that
+  // refuses everything is failing); a connection that had GOAWAY takes no new stream, so the
+  // request goes on another.
+  const bool replayable = attempt.unsent || (!attempt.body_started && body_replayable_);
+  if (attempt.refused && refused_replays_ < kMaxRefusedReplays && replayable) {
     ctx_.error = {};
     ++refused_replays_;
     if (!ctx_.request_body) down_.rewind_body();
@@ -218,7 +221,7 @@ bool UpstreamCall::retry(bool ok, const AttemptReport& report, UpstreamAttempt& 
   }
   shard.inc(rt.metrics().retries);
   if (ok) {  // a 5xx held back: this connection is not reused, its body is not wanted
-    shard.add(instance_->metrics.pool_active, -1);
+    if (attempt.conn) shard.add(instance_->metrics.pool_active, -1);
     attempt.abandon();
   }
   pick_next_ = choice == RetryChoice::next_server;
@@ -272,7 +275,6 @@ boost::asio::awaitable<bool> UpstreamCall::run(UpstreamResponse& out) {
 void UpstreamCall::finish(UpstreamResponse& response, bool reusable) {
   if (response.origin) {
     // The stream is done with: reset if the origin has not ended it; its connection stays pooled.
-    worker_.shard().add(active_->metrics.pool_active, -1);
     response.origin->detach();
     response.origin.reset();
     end_attempt();

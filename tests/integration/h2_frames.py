@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Raw HTTP/2 frames against the gateway, for the attack and malformed-message tests.
 
-Usage: h2_frames.py PORT SCENARIO
+Usage: h2_frames.py PORT SCENARIO [name=value ...]  (fields some scenarios add to their request)
 
 Each scenario writes frames by hand (hyperframe, hpack: Debian's python3-hyperframe and
 python3-hpack), so nothing on the client side corrects what the test means to send, then reads
@@ -260,6 +260,15 @@ def content_length_mismatch(c):
     c.read(quiet=0.5, until=lambda r: "1" in r["rst"] or "1" in r["status"])
     c.send(c.headers(3, request("/hello")))
     return c.read(until=lambda r: 3 in r["ended"])
+
+
+def request_trailers(c):
+    # A body and then trailers, which end the stream: they go on to the origin.
+    extra = [tuple(item.split("=", 1)) for item in sys.argv[3:]]  # more request fields, name=value
+    c.send(c.headers(1, request("/trailers", "POST", extra), end_stream=False))
+    c.send(c.data(1, b"abc", end_stream=False))
+    c.send(c.headers(1, [("x-checksum", "abc123")], end_stream=True))
+    return c.read(until=lambda r: 1 in r["ended"])
 
 
 def random_frames(c, seed=0):

@@ -6,7 +6,7 @@ Every request is answered 200 after the delay its x-delay-ms header asks for (no
 with the body "h2 METHOD PATH BODY-BYTES", x-protocol: h2 and x-connection: the connection's
 number; a request with te: trailers gets the trailer x-origin-trailer: yes. GET /_stats answers
 {"connections", "requests", "max_concurrent" (streams in flight on one connection at once),
-"refused", "goaways"}, GET /_last the last request's header fields as sent.
+"refused", "goaways"}, GET /_last the header fields (and trailers) of the last request but these two.
 
 Options:
   --max-streams N    SETTINGS_MAX_CONCURRENT_STREAMS N
@@ -14,6 +14,8 @@ Options:
   --goaway-after K   the K-th request on a connection gets GOAWAY with its stream id as the last
                      one processed: it is answered, the streams above it are not, then the
                      connection closes
+  --silent-after K   the first connection, once K requests came on it, answers nothing more and
+                     reads nothing more (a black hole); later connections behave
   --tls CERT KEY     TLS, offering h2 only by ALPN
   --alpn PROTOCOL    with --tls, offer PROTOCOL instead of h2
 """
@@ -44,6 +46,9 @@ class Connection:
         stats["connections"] += 1
         self.index = stats["connections"]
 
+    def silent(self):
+        return self.args.silent_after and self.index == 1 and self.count >= self.args.silent_after
+
     def flush(self):
         data = self.conn.data_to_send()
         if data:
@@ -56,6 +61,8 @@ class Connection:
         self.flush()
         try:
             while True:
+                if self.silent():
+                    await asyncio.sleep(3600)
                 data = await self.reader.read(65536)
                 if not data:
                     break
@@ -73,6 +80,9 @@ class Connection:
             self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             if event.stream_id in self.streams:
                 self.streams[event.stream_id]["body"] += len(event.data)
+        elif isinstance(event, h2.events.TrailersReceived):
+            if event.stream_id in self.streams and last.get("stream") == (self.index, event.stream_id):
+                last["trailers"] = list(event.headers)
         elif isinstance(event, h2.events.StreamEnded):
             if event.stream_id in self.streams:
                 asyncio.get_event_loop().create_task(self.respond(event.stream_id))
@@ -90,9 +100,10 @@ class Connection:
             stats["refused"] += 1
             self.conn.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
             return
-        if dict(headers).get(":path") != "/_stats":
+        if dict(headers).get(":path") not in ("/_stats", "/_last"):
             last.clear()
             last["fields"] = headers
+            last["stream"] = (self.index, sid)
         self.streams[sid] = {"headers": dict(headers), "body": 0}
         stats["max_concurrent"] = max(stats["max_concurrent"], len(self.streams))
         if self.args.goaway_after and self.count == self.args.goaway_after:
@@ -111,8 +122,8 @@ class Connection:
         delay = int(headers.get("x-delay-ms", "0"))
         if delay:
             await asyncio.sleep(delay / 1000)
-        if sid not in self.streams:
-            return  # reset meanwhile
+        if sid not in self.streams or (self.silent() and self.count > self.args.silent_after):
+            return  # reset meanwhile, or a black hole now
         path = headers.get(":path", "")
         if path == "/_stats":
             body = json.dumps(stats).encode()
@@ -138,6 +149,7 @@ async def main():
     parser.add_argument("--max-streams", type=int, default=0)
     parser.add_argument("--refuse-every", type=int, default=0)
     parser.add_argument("--goaway-after", type=int, default=0)
+    parser.add_argument("--silent-after", type=int, default=0)
     parser.add_argument("--tls", nargs=2)
     parser.add_argument("--alpn", default="h2")
     args = parser.parse_args()

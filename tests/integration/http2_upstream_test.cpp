@@ -87,7 +87,9 @@ TEST_CASE("HTTP/1.1 and HTTP/2 clients reach an HTTP/2 service under the same fo
 
   // What the origin saw: pseudo-fields from the request, no connection-specific field, the
   // gateway's X-Forwarded-* and Via.
-  c.send("GET /_last HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, x-hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n\r\n");
+  c.send("GET /seen HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, x-hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n\r\n");
+  REQUIRE(c.read_response());
+  c.send("GET /_last HTTP/1.1\r\nHost: t\r\n\r\n");
   auto last_response = c.read_response();
   REQUIRE(last_response);
   std::map<std::string, std::string> seen;
@@ -96,7 +98,7 @@ TEST_CASE("HTTP/1.1 and HTTP/2 clients reach an HTTP/2 service under the same fo
   CHECK(seen[":method"] == "GET");
   CHECK(seen[":scheme"] == "http");
   CHECK(seen[":authority"] == origin.address());
-  CHECK(seen[":path"] == "/_last");
+  CHECK(seen[":path"] == "/seen");
   CHECK(seen["x-forwarded-for"] == "127.0.0.1");
   CHECK(seen["via"] == "1.1 portcullis");
   CHECK(seen.count("connection") == 0);
@@ -239,4 +241,42 @@ TEST_CASE("A gRPC canary is chosen by header as for HTTP", "[http2][grpc][upstre
                         "    canary: { service: v2, percent: 0, force_header: x-canary }\n"));
   CHECK(grpc(gw.port(), "unary")["initial"]["x-origin"] == "v1");
   CHECK(grpc(gw.port(), "unary", "x-canary=canary")["initial"]["x-origin"] == "v2");
+}
+
+TEST_CASE("Request trailers from an HTTP/2 client reach HTTP/2 and HTTP/1.1 origins", "[http2][upstream]") {
+  ScriptOrigin h2origin("h2_origin.py", {});
+  ScriptedOrigin h1origin({{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}});
+  Gateway gw(config(h2_service("two", h2origin.address()) + "  one:\n    instances: [\"" + h1origin.address() + "\"]\n",
+                    "  - id: one\n    path: /**\n    service: one\n    headers: { x-to: one }\n" +
+                        route("two", "/**", "two")));
+  auto frames = [&](const std::string& extra) {
+    return json_of(run_command("/usr/bin/python3 " SOURCE_DIR "/tests/integration/h2_frames.py " +
+                               std::to_string(gw.port()) + " request_trailers" + extra));
+  };
+  CHECK(frames("")["status"]["1"] == 200);
+  const json last = json_of(get_body(gw.port(), "/_last"));
+  REQUIRE(last.contains("trailers"));
+  CHECK(last["trailers"][0][0] == "x-checksum");
+  CHECK(last["trailers"][0][1] == "abc123");
+  CHECK(last["fields"][0][1] == "POST");
+  // The HTTP/1.1 origin gets them in the last chunk of a chunked body.
+  CHECK(frames(" x-to=one")["status"]["1"] == 200);
+  REQUIRE(h1origin.wait_requests(1));
+  const std::string seen = h1origin.received_all();
+  INFO(seen);
+  CHECK(seen.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  CHECK(seen.find("3\r\nabc\r\n0\r\nx-checksum: abc123\r\n\r\n") != std::string::npos);
+}
+
+TEST_CASE("An origin connection gone silent is retired after a stream times out on it", "[http2][upstream]") {
+  ScriptOrigin origin("h2_origin.py", {"--silent-after", "3"});
+  Gateway gw(config(h2_service("app", origin.address(), "    read_timeout: 300ms\n"), route("app", "/**", "app")));
+  for (int i = 0; i < 3; ++i) CHECK(request(gw.port(), "GET", "/ok")->status == 200);
+  // The fourth reaches the connection after it went silent: it times out.
+  CHECK(request(gw.port(), "GET", "/lost")->status == 504);
+  // The connection takes no new stream: the next request opens another, which answers.
+  auto r = request(gw.port(), "GET", "/again");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->header("x-connection") == "2");
 }

@@ -42,12 +42,12 @@ int Callbacks::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, vo
 int Callbacks::on_header(nghttp2_session* session, const nghttp2_frame* frame, const std::uint8_t* name,
                          std::size_t name_size, const std::uint8_t* value, std::size_t value_size, std::uint8_t,
                          void*) {
-  // Request trailers (a second header block) are not passed to HTTP/1.1 origins.
-  if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  if (Request* r = request_of(session, frame->hd.stream_id)) {
-    r->stream.add_field(std::string_view(reinterpret_cast<const char*>(name), name_size),
-                        std::string_view(reinterpret_cast<const char*>(value), value_size));
-  }
+  Request* r = request_of(session, frame->hd.stream_id);
+  if (!r || frame->hd.type != NGHTTP2_HEADERS) return 0;
+  const std::string_view n(reinterpret_cast<const char*>(name), name_size);
+  const std::string_view v(reinterpret_cast<const char*>(value), value_size);
+  if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) r->stream.add_field(n, v);
+  else r->stream.add_trailer(n, v);  // a second block: the request's trailers
   return 0;
 }
 

@@ -51,6 +51,7 @@ boost::asio::awaitable<RelayResult> relay_origin_body(Context& ctx, Downstream& 
     }
     const bool woken = co_await stream.wait(upstream_deadline(read_timeout, route_deadline));
     if (woken || stream.has_data() || stream.ended() || stream.closed()) continue;
+    stream.timed_out();
     ctx.error = {ErrorKind::upstream_timeout, ErrorSource::upstream, 0, "upstream response body cut short"};
     co_return result;
   }

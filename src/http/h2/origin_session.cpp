@@ -13,6 +13,7 @@
 #include "http/stream.h"
 #include "http/upstream_pool.h"
 #include "util/awaitable.h"
+#include "util/clock.h"
 
 namespace portcullis::http::h2 {
 namespace {
@@ -44,6 +45,7 @@ struct OriginSession::Callbacks {
       nghttp2_session_callbacks_set_on_frame_recv_callback(c, &on_frame_recv);
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, &on_data_chunk);
       nghttp2_session_callbacks_set_on_stream_close_callback(c, &on_stream_close);
+      nghttp2_session_callbacks_set_on_frame_send_callback(c, &on_frame_send);
       return c;
     }();
     return callbacks;
@@ -79,6 +81,12 @@ struct OriginSession::Callbacks {
     return 0;
   }
 
+  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void*) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (OriginStream* s = stream_of(session, frame->hd.stream_id)) s->on_headers_sent();
+    return 0;
+  }
+
   static int on_data_chunk(nghttp2_session* session, std::uint8_t, std::int32_t id, const std::uint8_t* data,
                            std::size_t size, void*) {
     nghttp2_session_consume_connection(session, size);
@@ -100,8 +108,9 @@ OriginSession::OriginSession(WorkerContext& worker, std::uint32_t instance_id, c
                              const ServiceConfig& service, std::size_t max_head_bytes)
     : worker_(worker),
       writer_wakeup_(worker.io()),
-      connect_timer_(worker.io()),
       settings_timer_(worker.io()),
+      write_timer_(worker.io()),
+      write_timeout_(service.read_timeout),
       instance_id_(instance_id),
       tls_(tls),
       max_head_bytes_(max_head_bytes),
@@ -122,7 +131,6 @@ OriginSession::OriginSession(WorkerContext& worker, std::uint32_t instance_id, c
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
-  connect_timer_.expires_at(Clock::time_point::max());  // its waiters are woken by cancel()
 }
 
 OriginSession::~OriginSession() { nghttp2_session_del(session_); }
@@ -149,20 +157,31 @@ void OriginSession::on_settings() {
   if (settings_) return;
   settings_ = true;
   settings_timer_.cancel();
-  connect_timer_.cancel();
+  wake_waiters();
 }
 
 void OriginSession::connect_failed(const Error& error) {
   connect_error_ = error;
   dead_ = true;
-  connect_timer_.cancel();
+  wake_waiters();
 }
 
-boost::asio::awaitable<OriginSession::Wait> OriginSession::wait_connected() {
+void OriginSession::wake_waiters() {
+  for (Timer* t : connect_waiters_) t->cancel();
+}
+
+boost::asio::awaitable<OriginSession::Wait> OriginSession::wait_connected(Clock::time_point deadline) {
   auto keep = shared_from_this();
-  ++connect_waiters_;
-  while (connecting()) co_await connect_timer_.async_wait(use_tuple);
-  --connect_waiters_;
+  Timer timer(worker_.io());
+  timer.expires_at(deadline);
+  connect_waiters_.push_back(&timer);
+  bool expired = false;
+  while (connecting() && !expired) {
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    expired = !ec;  // cancelled = woken: the connect is decided
+  }
+  connect_waiters_.erase(std::find(connect_waiters_.begin(), connect_waiters_.end(), &timer));
+  if (connecting()) co_return Wait::timeout;
   if (dead_ && !connect_error_)
     connect_error_ = {ErrorKind::connect_failed, ErrorSource::upstream, 0, "upstream connection closed while opening"};
   // The waiters resume one at a time, each opening its stream before the next resumes.
@@ -175,7 +194,7 @@ bool OriginSession::has_room() const {
   // Before the origin's SETTINGS arrive nghttp2 assumes 100 (see the constructor).
   const std::uint32_t allowed =
       std::min(kMaxStreams, nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS));
-  return streams_.size() + connect_waiters_ < allowed;
+  return streams_.size() + connect_waiters_.size() < allowed;
 }
 
 std::int32_t OriginSession::open(std::shared_ptr<OriginStream> stream, const nghttp2_nv* nv, std::size_t count,
@@ -217,8 +236,9 @@ void OriginSession::close() {
   if (dead_) return;
   dead_ = true;
   if (conn_) conn_->stream.close();
-  connect_timer_.cancel();
+  wake_waiters();
   settings_timer_.cancel();
+  write_timer_.cancel();
   want_write();
   fail_streams();
 }
@@ -237,6 +257,7 @@ boost::asio::awaitable<void> OriginSession::read_loop(std::shared_ptr<OriginSess
       continue;
     }
     if (ec) break;  // the origin closed the connection, or it failed
+    last_recv_ = coarse_now();
     const ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const std::uint8_t*>(scratch), n);
     if (rv < 0) break;  // the origin broke the protocol: the connection goes
     want_write();
@@ -263,8 +284,13 @@ boost::asio::awaitable<void> OriginSession::write_loop(std::shared_ptr<OriginSes
         continue;
       }
       out_.assign(gather, w.bytes);  // the rest waits for the socket
+      write_timer_.expires_after(write_timeout_);
+      write_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+        if (auto self = weak.lock(); self && !ec) self->close();  // the origin reads nothing: it is gone
+      });
       const std::array<boost::asio::const_buffer, 1> rest{boost::asio::buffer(out_)};
       const bool written = co_await stream.write_rest(rest, 0);
+      write_timer_.cancel();
       std::string().swap(out_);
       if (!written) break;
       continue;

@@ -50,13 +50,20 @@ class OriginSession : public std::enable_shared_from_this<OriginSession> {
   void connected(std::shared_ptr<UpstreamConnection> conn, Clock::time_point deadline);
   void connect_failed(const Error& error);
   bool connecting() const { return !settings_ && !dead_; }
-  // Waits for the connect under way: up (with room for the waiter's stream), full (up, but the
-  // origin's SETTINGS allow fewer streams than were waiting), or failed (connect_error() says why).
-  enum class Wait { up, full, failed };
-  boost::asio::awaitable<Wait> wait_connected();
+  // Waits for the connect under way, until `deadline` at most: up (with room for the waiter's
+  // stream), full (up, but the origin's SETTINGS allow fewer streams than were waiting), failed
+  // (connect_error() says why), or timeout (the connect goes on for the others).
+  enum class Wait { up, full, failed, timeout };
+  boost::asio::awaitable<Wait> wait_connected(Clock::time_point deadline);
   const Error& connect_error() const { return connect_error_; }
-  // No new stream: GOAWAY came, the connection failed, or it carried its request quota.
-  bool retired() const { return dead_ || goaway_ || opened_ >= max_streams_total_; }
+  // No new stream: GOAWAY came, the connection failed, it went silent on a stream that timed out,
+  // or it carried its request quota.
+  bool retired() const { return dead_ || goaway_ || stalled_ || opened_ >= max_streams_total_; }
+  // A stream opened at `opened` timed out: when nothing at all came from the origin since, the
+  // connection may be dead (a black hole): it takes no new stream.
+  void on_stream_timeout(Clock::time_point opened) {
+    if (last_recv_ <= opened) stalled_ = true;  // the coarse clock: the same tick counts as before
+  }
   // Room for one more stream now.
   bool has_room() const;
   std::size_t active() const { return streams_.size(); }
@@ -82,18 +89,21 @@ class OriginSession : public std::enable_shared_from_this<OriginSession> {
   boost::asio::awaitable<void> write_loop(std::shared_ptr<OriginSession> self);
   void fail_streams();
   void on_settings();  // the origin's first SETTINGS: the session is up
+  void wake_waiters();
 
   WorkerContext& worker_;
   std::shared_ptr<UpstreamConnection> conn_;
   nghttp2_session* session_ = nullptr;
   std::vector<std::shared_ptr<OriginStream>> streams_;
+  using Timer =
+      boost::asio::basic_waitable_timer<Clock, boost::asio::wait_traits<Clock>, boost::asio::io_context::executor_type>;
   Wakeup writer_wakeup_;
-  // The requests waiting for the connect (any number of them: a timer they all wait on).
-  boost::asio::basic_waitable_timer<Clock, boost::asio::wait_traits<Clock>, boost::asio::io_context::executor_type>
-      connect_timer_;
-  boost::asio::basic_waitable_timer<Clock, boost::asio::wait_traits<Clock>, boost::asio::io_context::executor_type>
-      settings_timer_;  // the origin's SETTINGS are due by the connect deadline
-  std::size_t connect_waiters_ = 0;
+  std::vector<Timer*> connect_waiters_;  // each request waiting for the connect, on its own deadline
+  Timer settings_timer_;  // the origin's SETTINGS are due by the connect deadline
+  Timer write_timer_;     // a write the socket takes nothing of for write_timeout_ ends the connection
+  Clock::duration write_timeout_{};
+  Clock::time_point last_recv_{};  // when the origin last sent anything
+  bool stalled_ = false;
   Error connect_error_;
   bool settings_ = false;  // the origin's first SETTINGS arrived
   std::string out_;  // frames the socket did not take at once

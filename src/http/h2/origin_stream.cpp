@@ -26,35 +26,6 @@ bool connection_specific(std::string_view name) {
 
 }  // namespace
 
-// --- header blocks -------------------------------------------------------------------------------
-
-void HeaderBlock::clear() {
-  fields.clear();
-  text_.clear();
-  at_.clear();
-  bytes = 0;
-}
-
-bool HeaderBlock::add(std::string_view name, std::string_view value, std::size_t limit) {
-  bytes += name.size() + value.size() + 32;
-  if (bytes > limit) return false;
-  at_.push_back(static_cast<std::uint32_t>(text_.size()));
-  at_.push_back(static_cast<std::uint32_t>(name.size()));
-  at_.push_back(static_cast<std::uint32_t>(value.size()));
-  text_.append(name);
-  text_.append(value);
-  return true;
-}
-
-void HeaderBlock::finish() {
-  fields.clear();
-  const std::string_view text = text_;
-  for (std::size_t i = 0; i + 2 < at_.size(); i += 3)
-    fields.add(text.substr(at_[i], at_[i + 1]), text.substr(at_[i] + at_[i + 1], at_[i + 2]));
-}
-
-// --- the request -----------------------------------------------------------------------------------
-
 namespace {
 
 // Calls `each(name, value)` for the fields of an HTTP/1.1 head after its request line.
@@ -116,6 +87,7 @@ bool OriginStream::submit(OriginSession& session) {
   session_ = &session;
   keep_ = session.shared_from_this();
   max_head_bytes_ = session.max_head_bytes();
+  opened_ = coarse_now();
   id_ = session.open(shared_from_this(), nv_.data(), nv_.size(), has_body_);
   if (id_ > 0) return true;
   keep_.reset();
@@ -132,7 +104,10 @@ ssize_t OriginStream::read_body(nghttp2_session*, std::int32_t, std::uint8_t* bu
     const std::size_t n = std::min(length, s->fixed_.size() - s->fixed_sent_);
     std::memcpy(buf, s->fixed_.data() + s->fixed_sent_, n);
     s->fixed_sent_ += n;
-    if (s->fixed_sent_ == s->fixed_.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (s->fixed_sent_ == s->fixed_.size()) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (s->submit_request_trailers()) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
     return static_cast<ssize_t>(n);
   }
   const std::size_t n = std::min(length, s->out_.size() - s->out_sent_);
@@ -143,6 +118,7 @@ ssize_t OriginStream::read_body(nghttp2_session*, std::int32_t, std::uint8_t* bu
     s->out_sent_ = 0;
     if (s->out_ended_) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (s->submit_request_trailers()) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     } else if (n == 0) {
       s->deferred_ = true;
       return NGHTTP2_ERR_DEFERRED;
@@ -150,6 +126,19 @@ ssize_t OriginStream::read_body(nghttp2_session*, std::int32_t, std::uint8_t* bu
   }
   s->room_.notify();
   return static_cast<ssize_t>(n);
+}
+
+bool OriginStream::submit_request_trailers() {
+  if (!request_trailers_ || request_trailers_->items().empty()) return false;
+  std::vector<nghttp2_nv> nv;
+  for (const auto& f : request_trailers_->items()) {
+    if (f.name.empty() || f.name.front() == ':' || is_hop_by_hop(f.name) || iequals(f.name, "content-length")) continue;
+    auto* name = reinterpret_cast<std::uint8_t*>(const_cast<char*>(f.name.data()));
+    auto* value = reinterpret_cast<std::uint8_t*>(const_cast<char*>(f.value.data()));
+    nv.push_back({name, value, f.name.size(), f.value.size(), NGHTTP2_NV_FLAG_NONE});  // copied by nghttp2
+  }
+  request_trailers_ = nullptr;
+  return !nv.empty() && nghttp2_submit_trailer(session_->native(), id_, nv.data(), nv.size()) == 0;
 }
 
 void OriginStream::resume() {
@@ -162,14 +151,16 @@ void OriginStream::resume() {
 boost::asio::awaitable<bool> OriginStream::pump_body(Downstream& down, Context& ctx, Clock::duration room_timeout) {
   while (down.body_pending()) {
     const auto deadline = coarse_now() + room_timeout;
-    while (out_.size() - out_sent_ > kBodyHighWater && !closed_ && !abandoned_) {
+    while (out_.size() - out_sent_ > kBodyHighWater && !closed_ && !abandoned_ && !ended_) {
       const bool woken = co_await room_.wait(deadline);
       if (!woken) break;
     }
-    if (closed_ || abandoned_ || detached_) co_return false;
+    // The origin answered in full (it wants no more), or the stream is gone.
+    if (closed_ || abandoned_ || detached_ || ended_) co_return false;
     if (out_.size() - out_sent_ > kBodyHighWater) {
-      // The origin takes nothing for a whole read_timeout: it is not reading the request.
-      fail("upstream stopped reading the request body");
+      // What waits did not drain below the mark within a read_timeout: the origin is not reading
+      // the request. An answer it already began is left to the relay.
+      if (!head_done_) fail("upstream stopped reading the request body");
       co_return false;
     }
     boost::system::error_code ec;
@@ -177,14 +168,14 @@ boost::asio::awaitable<bool> OriginStream::pump_body(Downstream& down, Context& 
     if (abandoned_) co_return false;  // join_pump() cut the read short: nothing more is touched
     if (ec) {
       client_failed_ = true;  // ctx.error says what the client did
-      if (!closed_ && session_->alive()) {
+      if (!closed_ && !detached_ && session_->alive()) {
         nghttp2_submit_rst_stream(session_->native(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
         session_->want_write();
       }
       wakeup_.notify();
       co_return false;
     }
-    if (closed_ || detached_) co_return false;  // the origin answered and wants no more
+    if (closed_ || detached_ || ended_) co_return false;  // the origin answered and wants no more
     if (out_sent_ > 0) {
       out_.erase(0, out_sent_);
       out_sent_ = 0;
@@ -192,6 +183,7 @@ boost::asio::awaitable<bool> OriginStream::pump_body(Downstream& down, Context& 
     out_.append(piece);
     resume();
   }
+  request_trailers_ = down.request_trailers();  // the body's end came: its trailers are known
   out_ended_ = true;
   resume();
   co_return true;
@@ -258,7 +250,6 @@ void OriginStream::on_headers_end(bool end_stream) {
 }
 
 void OriginStream::on_data(const std::uint8_t* data, std::size_t size) {
-  received_ += size;
   if (detached_) return;
   in_.append(reinterpret_cast<const char*>(data), size);
   wakeup_.notify();
@@ -276,7 +267,6 @@ std::string_view OriginStream::take() {
 }
 
 void OriginStream::consumed(std::size_t n) {
-  taken_ += n;
   if (n == 0 || closed_ || !session_->alive()) return;
   nghttp2_session_consume_stream(session_->native(), id_, n);
   session_->want_write();
@@ -298,10 +288,15 @@ void OriginStream::on_session_gone() {
   room_.notify();
 }
 
+void OriginStream::timed_out() {
+  if (session_) session_->on_stream_timeout(opened_);
+}
+
 void OriginStream::detach() {
   if (detached_) return;
   detached_ = true;
   fixed_ = {};
+  request_trailers_ = nullptr;
   if (!closed_ && session_ && session_->alive()) {
     nghttp2_submit_rst_stream(session_->native(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
     session_->want_write();

@@ -19,6 +19,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <nghttp2/nghttp2.h>
 
+#include "http/h2/header_block.h"
 #include "http/h2/wakeup.h"
 #include "http/message.h"
 
@@ -34,21 +35,6 @@ namespace portcullis::http::h2 {
 
 class OriginSession;
 
-// A header block as it arrives: names and values in one text, views made once it is complete.
-class HeaderBlock {
- public:
-  void clear();
-  // False once the block is over `limit` bytes (RFC 9113 counting: name + value + 32 a field).
-  bool add(std::string_view name, std::string_view value, std::size_t limit);
-  void finish();  // the views into the text, in `fields`
-  Fields fields;
-  std::size_t bytes = 0;
-
- private:
-  std::string text_;
-  std::vector<std::uint32_t> at_;  // offset, name size, value size: three entries a field
-};
-
 class OriginStream : public std::enable_shared_from_this<OriginStream> {
  public:
   using Clock = std::chrono::steady_clock;
@@ -63,6 +49,8 @@ class OriginStream : public std::enable_shared_from_this<OriginStream> {
   // The whole body, sent from `body` (which outlives the stream's use of it: see detach()).
   void set_fixed_body(std::string_view body) { fixed_ = body, has_body_ = true; }
   void set_streamed_body() { has_body_ = true; streamed_ = true; }
+  // Trailers sent after the body (views that outlive the stream's use of them); null = none.
+  void set_request_trailers(const Fields* trailers) { request_trailers_ = trailers; }
   // Submits the request on `session`; false when the session takes no more streams.
   bool submit(OriginSession& session);
   // Pumps the request body from `down` into the stream (see the file comment), waiting at most
@@ -93,8 +81,13 @@ class OriginStream : public std::enable_shared_from_this<OriginStream> {
   // The origin did not process the request (REFUSED_STREAM, or above GOAWAY's last stream id): it
   // may go to another connection whatever its method.
   bool refused() const { return refused_; }
+  // The request's HEADERS went out (before that, a lost connection lost nothing the origin saw).
+  bool headers_sent() const { return headers_sent_; }
+  void on_headers_sent() { headers_sent_ = true; }
   std::uint32_t error_code() const { return error_code_; }
   const char* failure() const { return failure_; }  // a malformed response, or ""
+  // The gateway gave up waiting for the origin on this stream (its connection may be dead).
+  void timed_out();
 
   // Ends the gateway's use of the stream: a stream not ended is reset (CANCEL), and nothing more
   // is read from the request body views it was given.
@@ -116,10 +109,13 @@ class OriginStream : public std::enable_shared_from_this<OriginStream> {
                                         Clock::duration room_timeout);
   void resume();
   void fail(const char* why);
+  // At the body's end: the request trailers, if any, as a HEADERS frame that ends the stream.
+  bool submit_request_trailers();
 
   OriginSession* session_ = nullptr;
   std::shared_ptr<OriginSession> keep_;  // session_, for as long as the stream exists
   std::int32_t id_ = 0;
+  Clock::time_point opened_{};
   Wakeup wakeup_;     // the attempt or the relay waiting for the response
   Wakeup room_;       // the pump waiting for nghttp2 to take the body bytes waiting
   Wakeup pump_done_;  // join_pump() waiting for the pump
@@ -132,6 +128,7 @@ class OriginStream : public std::enable_shared_from_this<OriginStream> {
   std::size_t fixed_sent_ = 0;
   std::string out_;  // streamed body bytes nghttp2 has not taken yet
   std::size_t out_sent_ = 0;
+  const Fields* request_trailers_ = nullptr;
   bool has_body_ = false, streamed_ = false, out_ended_ = false, deferred_ = false;
   bool pumping_ = false, abandoned_ = false, client_failed_ = false;
 
@@ -141,8 +138,7 @@ class OriginStream : public std::enable_shared_from_this<OriginStream> {
   bool in_head_ = true;  // header fields go to the head (else to the trailers)
   bool head_done_ = false;
   std::string in_, reading_;
-  std::uint64_t received_ = 0, taken_ = 0;
-  bool ended_ = false, closed_ = false, refused_ = false, detached_ = false;
+  bool ended_ = false, closed_ = false, refused_ = false, detached_ = false, headers_sent_ = false;
   std::uint32_t error_code_ = 0;
   const char* failure_ = "";
   std::size_t max_head_bytes_ = 0;

@@ -48,6 +48,8 @@ void Stream::begin(Session& session, std::int32_t id) {
   body_ended_ = whole_ = discarding_ = body_cut_ = reset_ = abandoned_ = false;
   trailer_text_.clear();
   trailer_nv_.clear();
+  trailers_in_.clear();
+  trailers_dropped_ = false;
   body_done_ = true;
   names_.clear();
   nv_.clear();
@@ -156,7 +158,21 @@ void Stream::on_data(const std::uint8_t* data, std::size_t size) {
   in_wakeup_.notify();
 }
 
+void Stream::add_trailer(std::string_view name, std::string_view value) {
+  if (trailers_dropped_) return;
+  if (!trailers_in_.add(name, value, session_->max_header_bytes())) {
+    trailers_dropped_ = true;
+    trailers_in_.clear();
+  }
+}
+
+const Fields* Stream::request_trailers() const {
+  if (!body_ended_ || trailers_in_.fields.items().empty()) return nullptr;
+  return &trailers_in_.fields;
+}
+
 void Stream::on_end_stream() {
+  trailers_in_.finish();
   body_ended_ = true;
   in_wakeup_.notify();
 }
@@ -183,7 +199,8 @@ void Stream::consume(std::size_t n) {
 }
 
 void Stream::prepare_body() {
-  if (!body_ended_ || !head_.has_body() || consumed_ != 0) return;
+  // With trailers the body stays chunked for HTTP/1.1 origins: a Content-Length body has no room for them.
+  if (!body_ended_ || !head_.has_body() || consumed_ != 0 || !trailers_in_.fields.items().empty()) return;
   // All of it is here: sent with the request head in one write, and again on a retry.
   whole_ = true;
   head_.chunked = false;
@@ -414,6 +431,8 @@ void Stream::set_trailers(const Fields& trailers) {
   // Names lower-cased; pseudo-fields and connection-specific fields never go in trailers.
   trailer_text_.clear();
   trailer_nv_.clear();
+  trailers_in_.clear();
+  trailers_dropped_ = false;
   std::vector<std::size_t> at;
   for (const auto& f : trailers.items()) {
     if (f.name.empty() || f.name.front() == ':' || is_hop_by_hop(f.name) || iequals(f.name, "content-length")) continue;

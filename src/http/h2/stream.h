@@ -14,6 +14,7 @@
 
 #include "http/downstream.h"
 #include "http/exchange.h"
+#include "http/h2/header_block.h"
 #include "http/h2/wakeup.h"
 #include "http/watchdog.h"
 
@@ -36,6 +37,7 @@ class Stream final : public Downstream {
   // 0 when the head can be served, else the status the gateway answers with itself, and why.
   int refusal() const { return refusal_; }
   const char* refusal_message() const { return refusal_message_; }
+  void add_trailer(std::string_view name, std::string_view value);
   void on_data(const std::uint8_t* data, std::size_t size);
   void on_end_stream();
   void on_close();
@@ -68,6 +70,7 @@ class Stream final : public Downstream {
   void rewind_body() override;
   net::awaitable<std::string_view> read_body(Context& ctx, boost::system::error_code& ec) override;
   void abandon_body() override;
+  const Fields* request_trailers() const override;
 
   net::awaitable<bool> send_informational(const ResponseHead& head, std::string_view raw) override;
   void send_head(const ResponseStart& start) override;
@@ -115,6 +118,8 @@ class Stream final : public Downstream {
   bool body_cut_ = false;    // the client closed its side before the body ended
   bool reset_ = false;       // the gateway reset the stream
   bool abandoned_ = false;   // abandon_body(): reads end at once
+  HeaderBlock trailers_in_;  // the request's trailers (dropped whole past the header list limit)
+  bool trailers_dropped_ = false;
 
   // The response.
   std::string names_;                // the response's field text (names lower-cased)

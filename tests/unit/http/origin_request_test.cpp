@@ -64,6 +64,8 @@ TEST_CASE("grpc-timeout: 1 to 8 digits and a unit, else no deadline", "[grpc]") 
   CHECK(timeout_of("1H") == std::chrono::nanoseconds(1h));
   CHECK(timeout_of("750u") == std::chrono::nanoseconds(750us));
   CHECK(timeout_of("99999999n") == std::chrono::nanoseconds(99999999));
+  // Eight digits of hours do not fit in nanoseconds: the deadline is capped, never negative.
+  CHECK(timeout_of("99999999H") == std::chrono::nanoseconds(std::chrono::hours(2'000'000)));
   CHECK_FALSE(timeout_of("123456789S"));  // nine digits
   CHECK_FALSE(timeout_of("S"));
   CHECK_FALSE(timeout_of("10"));
