@@ -86,7 +86,7 @@ boost::asio::awaitable<bool> UpstreamAttempt::connect_h2(const Instance& instanc
 boost::asio::awaitable<bool> UpstreamAttempt::send_h2() {
   const RequestHead& request = down_.head();
   build_head();  // the same forwarding rules as HTTP/1.1 (and the head a mirror copies)
-  origin = std::make_shared<h2::OriginStream>(worker_.io());
+  origin = worker_.origins().stream(worker_.io());
   origin->build_request(head_, ctx_.service->config.tls_context ? "https" : "http", wants_trailers(request));
   bool streamed = false;
   if (ctx_.request_body) {

@@ -8,6 +8,7 @@
 #include "http/admission.h"
 #include "http/downstream.h"
 #include "http/grpc.h"
+#include "http/h2/origin_pool.h"
 #include "http/h2/origin_stream.h"
 #include "http/mirror.h"
 #include "http/retry.h"
@@ -276,7 +277,7 @@ void UpstreamCall::finish(UpstreamResponse& response, bool reusable) {
   if (response.origin) {
     // The stream is done with: reset if the origin has not ended it; its connection stays pooled.
     response.origin->detach();
-    response.origin.reset();
+    worker_.origins().give_back(std::move(response.origin));
     end_attempt();
     return;
   }

@@ -5,6 +5,7 @@
 
 #include "discovery/instance.h"
 #include "http/h2/origin_session.h"
+#include "http/h2/origin_stream.h"
 
 namespace portcullis::http::h2 {
 
@@ -58,6 +59,27 @@ void OriginPool::forget(std::uint32_t instance_id) {
 
 void OriginPool::close_all() {
   for (std::uint32_t id = 0; id < by_instance_.size(); ++id) forget(id);
+}
+
+namespace {
+constexpr std::size_t kSpareStreams = 64;  // per worker
+}
+
+std::shared_ptr<OriginStream> OriginPool::stream(boost::asio::io_context& ioc) {
+  // The session or a pump may still hold a stream given back: only one the pool alone holds is reused.
+  for (std::size_t i = returned_.size(); i-- > 0;) {
+    if (returned_[i].use_count() != 1) continue;
+    std::shared_ptr<OriginStream> s = std::move(returned_[i]);
+    returned_[i] = std::move(returned_.back());
+    returned_.pop_back();
+    s->reset();
+    return s;
+  }
+  return std::make_shared<OriginStream>(ioc);
+}
+
+void OriginPool::give_back(std::shared_ptr<OriginStream> stream) {
+  if (returned_.size() < kSpareStreams) returned_.push_back(std::move(stream));
 }
 
 std::size_t OriginPool::size() const {

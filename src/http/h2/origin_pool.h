@@ -8,6 +8,8 @@
 #include <memory>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+
 namespace portcullis {
 struct Instance;
 struct ServiceConfig;
@@ -16,6 +18,7 @@ struct ServiceConfig;
 namespace portcullis::http::h2 {
 
 class OriginSession;
+class OriginStream;
 
 class OriginPool {
  public:
@@ -30,8 +33,13 @@ class OriginPool {
   void forget(std::uint32_t instance_id);  // its connections close: the id may be reused
   void close_all();
   std::size_t size() const;
+  // A stream for a new request: one given back that nobody holds any more (its buffers' memory
+  // kept, so a request costs no allocation once the pool is warm), or a new one.
+  std::shared_ptr<OriginStream> stream(boost::asio::io_context& ioc);
+  void give_back(std::shared_ptr<OriginStream> stream);  // the exchange is done with it
 
  private:
+  std::vector<std::shared_ptr<OriginStream>> returned_;
   std::vector<std::vector<std::shared_ptr<OriginSession>>> by_instance_;  // by instance id
 };
 

@@ -18,8 +18,6 @@ namespace {
 
 constexpr std::size_t kBodyHighWater = 64 * 1024;  // streamed request bytes waiting for nghttp2
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
 bool connection_specific(std::string_view name) {
   return iequals(name, "host") || is_hop_by_hop(name) || iequals(name, "http2-settings");
 }
@@ -47,20 +45,7 @@ void for_each_field(std::string_view head, Each&& each) {
 
 void OriginStream::build_request(std::string_view head, std::string_view scheme, bool te_trailers) {
   // `head` is the gateway's own HTTP/1.1 head: "METHOD TARGET HTTP/1.1", then "Name: value" lines.
-  // The text goes into text_ (which may grow meanwhile); nv_ gets its pointers once it is complete.
-  text_.clear();
-  nv_.clear();
-  at_.clear();
-  auto put = [&](std::string_view name, std::string_view value, bool fold) {
-    at_.push_back(text_.size());
-    if (fold) {
-      for (char c : name) text_.push_back(lower(c));
-    } else {
-      text_.append(name);
-    }
-    text_.append(value);
-    nv_.push_back({nullptr, nullptr, name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
-  };
+  fields_.clear();
   const std::string_view line = head.substr(0, head.find("\r\n"));
   const std::size_t sp1 = line.find(' ');
   const std::size_t sp2 = line.rfind(' ');
@@ -68,19 +53,15 @@ void OriginStream::build_request(std::string_view head, std::string_view scheme,
   for_each_field(head, [&](std::string_view name, std::string_view value) {
     if (authority.empty() && iequals(name, "host")) authority = value;
   });
-  put(":method", line.substr(0, sp1), false);
-  put(":scheme", scheme, false);
-  put(":authority", authority, false);
-  put(":path", line.substr(sp1 + 1, sp2 - sp1 - 1), false);
+  fields_.add(":method", line.substr(0, sp1));
+  fields_.add(":scheme", scheme);
+  fields_.add(":authority", authority);
+  fields_.add(":path", line.substr(sp1 + 1, sp2 - sp1 - 1));
   for_each_field(head, [&](std::string_view name, std::string_view value) {
-    if (!connection_specific(name)) put(name, value, true);
+    if (!connection_specific(name)) fields_.add(name, value, true);
   });
-  if (te_trailers) put("te", "trailers", false);
-  auto* base = reinterpret_cast<std::uint8_t*>(text_.data());
-  for (std::size_t i = 0; i < nv_.size(); ++i) {
-    nv_[i].name = base + at_[i];
-    nv_[i].value = nv_[i].name + nv_[i].namelen;
-  }
+  if (te_trailers) fields_.add("te", "trailers");
+  fields_.finish();
 }
 
 bool OriginStream::submit(OriginSession& session) {
@@ -88,7 +69,7 @@ bool OriginStream::submit(OriginSession& session) {
   keep_ = session.shared_from_this();
   max_head_bytes_ = session.max_head_bytes();
   opened_ = coarse_now();
-  id_ = session.open(shared_from_this(), nv_.data(), nv_.size(), has_body_);
+  id_ = session.open(shared_from_this(), fields_.entries().data(), fields_.entries().size(), has_body_);
   if (id_ > 0) return true;
   keep_.reset();
   session_ = nullptr;
@@ -130,14 +111,13 @@ ssize_t OriginStream::read_body(nghttp2_session*, std::int32_t, std::uint8_t* bu
 
 bool OriginStream::submit_request_trailers() {
   if (!request_trailers_ || request_trailers_->items().empty()) return false;
-  std::vector<nghttp2_nv> nv;
+  fields_.clear();  // the request head's went to nghttp2 long ago (it copies them)
   for (const auto& f : request_trailers_->items()) {
     if (f.name.empty() || f.name.front() == ':' || is_hop_by_hop(f.name) || iequals(f.name, "content-length")) continue;
-    auto* name = reinterpret_cast<std::uint8_t*>(const_cast<char*>(f.name.data()));
-    auto* value = reinterpret_cast<std::uint8_t*>(const_cast<char*>(f.value.data()));
-    nv.push_back({name, value, f.name.size(), f.value.size(), NGHTTP2_NV_FLAG_NONE});  // copied by nghttp2
+    fields_.add(f.name, f.value, true);
   }
   request_trailers_ = nullptr;
+  const auto& nv = fields_.finish();
   return !nv.empty() && nghttp2_submit_trailer(session_->native(), id_, nv.data(), nv.size()) == 0;
 }
 
@@ -286,6 +266,32 @@ void OriginStream::on_session_gone() {
   error_code_ = NGHTTP2_CONNECT_ERROR;
   wakeup_.notify();
   room_.notify();
+}
+
+void OriginStream::reset() {
+  session_ = nullptr;
+  keep_.reset();
+  id_ = 0;
+  opened_ = {};
+  fields_.clear();
+  fixed_ = {};
+  fixed_sent_ = 0;
+  out_.clear();
+  out_sent_ = 0;
+  request_trailers_ = nullptr;
+  has_body_ = streamed_ = out_ended_ = deferred_ = false;
+  pumping_ = abandoned_ = client_failed_ = false;
+  head_.clear();
+  trailers_.clear();
+  status_ = 0;
+  in_head_ = true;
+  head_done_ = false;
+  in_.clear();
+  reading_.clear();
+  ended_ = closed_ = refused_ = detached_ = headers_sent_ = false;
+  error_code_ = 0;
+  failure_ = "";
+  max_head_bytes_ = 0;
 }
 
 void OriginStream::timed_out() {

@@ -20,6 +20,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "http/h2/header_block.h"
+#include "http/h2/nv_list.h"
 #include "http/h2/wakeup.h"
 #include "http/message.h"
 
@@ -39,13 +40,15 @@ class OriginStream : public std::enable_shared_from_this<OriginStream> {
  public:
   using Clock = std::chrono::steady_clock;
   explicit OriginStream(boost::asio::io_context& ioc) : wakeup_(ioc), room_(ioc), pump_done_(ioc) {}
+  // Ready for another request, its buffers' memory kept (only once nobody else holds it).
+  void reset();
 
   // --- the request (the attempt) -----------------------------------------------------------------
   // The request from `head` (an HTTP/1.1 request head: request line, fields, empty line): names
   // lower-cased, Host as :authority, connection-specific fields left out; `te: trailers` added
   // when `te_trailers` (gRPC servers want it).
   void build_request(std::string_view head, std::string_view scheme, bool te_trailers);
-  const std::vector<nghttp2_nv>& request_fields() const { return nv_; }
+  const std::vector<nghttp2_nv>& request_fields() const { return fields_.entries(); }
   // The whole body, sent from `body` (which outlives the stream's use of it: see detach()).
   void set_fixed_body(std::string_view body) { fixed_ = body, has_body_ = true; }
   void set_streamed_body() { has_body_ = true; streamed_ = true; }
@@ -121,9 +124,7 @@ class OriginStream : public std::enable_shared_from_this<OriginStream> {
   Wakeup pump_done_;  // join_pump() waiting for the pump
 
   // The request.
-  std::string text_;  // the fields' bytes
-  std::vector<std::size_t> at_;  // where each field starts in text_
-  std::vector<nghttp2_nv> nv_;
+  NvList fields_;  // the request head's fields, then its trailers
   std::string_view fixed_;  // a whole body, sent from the downstream's memory
   std::size_t fixed_sent_ = 0;
   std::string out_;  // streamed body bytes nghttp2 has not taken yet

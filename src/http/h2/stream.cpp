@@ -17,8 +17,6 @@ namespace {
 
 constexpr std::size_t kOutHighWater = 64 * 1024;  // response bytes a stream may have waiting
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
 }  // namespace
 
 Request::Request(WorkerContext& worker) : stream(worker.io()), exchange(worker) {}
@@ -46,13 +44,11 @@ void Stream::begin(Session& session, std::int32_t id) {
   reading_.clear();
   received_ = consumed_ = 0;
   body_ended_ = whole_ = discarding_ = body_cut_ = reset_ = abandoned_ = false;
-  trailer_text_.clear();
-  trailer_nv_.clear();
+  trailers_out_.clear();
   trailers_in_.clear();
   trailers_dropped_ = false;
   body_done_ = true;
-  names_.clear();
-  nv_.clear();
+  fields_.clear();
   out_.clear();
   out_sent_ = 0;
   head_pending_ = bodiless_ = submitted_ = out_ended_ = deferred_ = false;
@@ -262,7 +258,8 @@ net::awaitable<std::string_view> Stream::read_body(Context& ctx, boost::system::
       expect_continue_ = false;
       static const Fields none;
       build_fields(100, none, nullptr);
-      nghttp2_submit_headers(session_->native(), NGHTTP2_FLAG_NONE, id_, nullptr, nv_.data(), nv_.size(), nullptr);
+      nghttp2_submit_headers(session_->native(), NGHTTP2_FLAG_NONE, id_, nullptr, fields_.entries().data(),
+                           fields_.entries().size(), nullptr);
       session_->want_write();
     }
     const bool woken = co_await in_wakeup_.wait(coarse_now() + server.idle_timeout);
@@ -286,21 +283,9 @@ void Stream::build_fields(int status, const Fields& fields, const ResponseStart*
     const auto r = std::to_chars(length, length + sizeof(length), static_cast<std::uint64_t>(start->content_length));
     content_length = std::string_view(length, static_cast<std::size_t>(r.ptr - length));
   }
-  // The fields' text goes into names_ (which may grow meanwhile); nv_ records offsets into it
-  // and gets its pointers once the text is complete.
-  names_.clear();
-  nv_.clear();
-  nv_at_.clear();
+  fields_.clear();
   auto put = [&](std::string_view name, std::string_view value, bool fold, std::string_view prefix = {}) {
-    nv_at_.push_back(names_.size());
-    if (fold) {
-      for (char c : name) names_.push_back(lower(c));
-    } else {
-      names_.append(name);
-    }
-    names_.append(prefix);
-    names_.append(value);
-    nv_.push_back({nullptr, nullptr, name.size(), prefix.size() + value.size(), NGHTTP2_NV_FLAG_NONE});
+    fields_.add(name, value, fold, prefix);
   };
   const char code[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
                         static_cast<char>('0' + status % 10)};
@@ -320,18 +305,15 @@ void Stream::build_fields(int status, const Fields& fields, const ResponseStart*
     if (!start->via.empty()) put("via", start->via, false, start->via_http2 ? "2 " : "1.1 ");
     if (!content_length.empty()) put("content-length", content_length, false);
   }
-  auto* base = reinterpret_cast<std::uint8_t*>(names_.data());
-  for (std::size_t i = 0; i < nv_.size(); ++i) {
-    nv_[i].name = base + nv_at_[i];
-    nv_[i].value = nv_[i].name + nv_[i].namelen;
-  }
+  fields_.finish();
 }
 
 bool Stream::submit(bool with_body) {
   nghttp2_data_provider provider;
   provider.source.ptr = this;
   provider.read_callback = &Stream::read_data;
-  const int rv = nghttp2_submit_response(session_->native(), id_, nv_.data(), nv_.size(), with_body ? &provider : nullptr);
+  const int rv = nghttp2_submit_response(session_->native(), id_, fields_.entries().data(), fields_.entries().size(),
+                                         with_body ? &provider : nullptr);
   head_pending_ = false;
   submitted_ = true;
   session_->want_write();
@@ -357,8 +339,9 @@ ssize_t Stream::read_data(nghttp2_session*, std::int32_t, std::uint8_t* buf, std
     if (s->out_ended_) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
       // Trailers end the stream instead of the last DATA frame.
-      if (!s->trailer_nv_.empty() &&
-          nghttp2_submit_trailer(s->session_->native(), s->id_, s->trailer_nv_.data(), s->trailer_nv_.size()) == 0)
+      const auto& trailers = s->trailers_out_.entries();
+      if (!trailers.empty() &&
+          nghttp2_submit_trailer(s->session_->native(), s->id_, trailers.data(), trailers.size()) == 0)
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     } else if (n == 0) {
       s->deferred_ = true;
@@ -377,7 +360,8 @@ net::awaitable<bool> Stream::send_informational(const ResponseHead& head, std::s
     expect_continue_ = false;
   }
   build_fields(head.status, head.fields, nullptr);
-  nghttp2_submit_headers(session_->native(), NGHTTP2_FLAG_NONE, id_, nullptr, nv_.data(), nv_.size(), nullptr);
+  nghttp2_submit_headers(session_->native(), NGHTTP2_FLAG_NONE, id_, nullptr, fields_.entries().data(),
+                           fields_.entries().size(), nullptr);
   session_->want_write();
   co_return true;
 }
@@ -403,7 +387,7 @@ net::awaitable<bool> Stream::send_body(std::span<const std::string_view> pieces,
   if (last) out_ended_ = true;
   if (head_pending_) {
     // A response that ends with its head has no DATA frame (trailers follow a DATA frame).
-    if (!submit(!(last && out_.empty() && trailer_nv_.empty()))) co_return false;
+    if (!submit(!(last && out_.empty() && trailers_out_.empty()))) co_return false;
   } else if (deferred_) {
     deferred_ = false;
     nghttp2_session_resume_data(session_->native(), id_);
@@ -429,23 +413,12 @@ net::awaitable<bool> Stream::end() {
 
 void Stream::set_trailers(const Fields& trailers) {
   // Names lower-cased; pseudo-fields and connection-specific fields never go in trailers.
-  trailer_text_.clear();
-  trailer_nv_.clear();
-  trailers_in_.clear();
-  trailers_dropped_ = false;
-  std::vector<std::size_t> at;
+  trailers_out_.clear();
   for (const auto& f : trailers.items()) {
     if (f.name.empty() || f.name.front() == ':' || is_hop_by_hop(f.name) || iequals(f.name, "content-length")) continue;
-    at.push_back(trailer_text_.size());
-    for (char c : f.name) trailer_text_.push_back(lower(c));
-    trailer_text_.append(f.value);
-    trailer_nv_.push_back({nullptr, nullptr, f.name.size(), f.value.size(), NGHTTP2_NV_FLAG_NONE});
+    trailers_out_.add(f.name, f.value, true);
   }
-  auto* base = reinterpret_cast<std::uint8_t*>(trailer_text_.data());
-  for (std::size_t i = 0; i < trailer_nv_.size(); ++i) {
-    trailer_nv_[i].name = base + at[i];
-    trailer_nv_[i].value = trailer_nv_[i].name + trailer_nv_[i].namelen;
-  }
+  trailers_out_.finish();
 }
 
 void Stream::after_exchange() {

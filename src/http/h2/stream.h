@@ -15,6 +15,7 @@
 #include "http/downstream.h"
 #include "http/exchange.h"
 #include "http/h2/header_block.h"
+#include "http/h2/nv_list.h"
 #include "http/h2/wakeup.h"
 #include "http/watchdog.h"
 
@@ -87,7 +88,7 @@ class Stream final : public Downstream {
   bool submit(bool with_body);
   void reset_stream(std::uint32_t code);
   // Copies `fields` (names lower-cased, connection-specific ones left out) and the gateway's own
-  // fields into nv_, after `:status`.
+  // fields into fields_, after `:status`.
   void build_fields(int status, const Fields& fields, const ResponseStart* start);
 
   Session* session_ = nullptr;
@@ -122,9 +123,7 @@ class Stream final : public Downstream {
   bool trailers_dropped_ = false;
 
   // The response.
-  std::string names_;                // the response's field text (names lower-cased)
-  std::vector<nghttp2_nv> nv_;
-  std::vector<std::size_t> nv_at_;   // where each field starts in names_
+  NvList fields_;                    // the response head's fields (names lower-cased)
   std::string out_;                  // body bytes not yet taken by nghttp2, from out_sent_
   std::size_t out_sent_ = 0;
   bool head_pending_ = false;        // send_head stored a head not submitted yet
@@ -134,8 +133,7 @@ class Stream final : public Downstream {
   bool deferred_ = false;            // nghttp2 waits for more body bytes
   bool closed_ = true;               // nghttp2 closed the stream (or it has not begun)
   // The response's trailers (set_trailers), sent after the last DATA frame.
-  std::string trailer_text_;
-  std::vector<nghttp2_nv> trailer_nv_;
+  NvList trailers_out_;
 };
 
 // What a session keeps per stream and reuses: the stream state and the exchange.
