@@ -134,6 +134,7 @@ ChunkedDecoder::Result ChunkedDecoder::next(std::string_view& in, std::string_vi
         if (c == '\r') { state_ = State::trailer_lf; in.remove_prefix(1); break; }
         if (c == '\n') return fail("trailer line ends in bare LF");
         if (!is_field_value_char(static_cast<unsigned char>(c))) return fail("invalid character in trailer");
+        if (trailers_) trailers_->push_back(c);
         ++line_bytes_;
         in.remove_prefix(1);
         break;
@@ -145,6 +146,7 @@ ChunkedDecoder::Result ChunkedDecoder::next(std::string_view& in, std::string_vi
           return Result::done;
         }
         line_bytes_ = 0;
+        if (trailers_) trailers_->push_back('\n');
         state_ = State::trailer_line;
         break;
       case State::done:

@@ -3,6 +3,7 @@
 // before it can reach an upstream: the parser follows the RFC where the trusted proxies disagree.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "http/message.h"
@@ -38,8 +39,8 @@ ParseResult parse_response_head(std::string_view data, std::size_t max_head_byte
                                 ResponseFraming& framing);
 
 // Incremental chunked-body decoder. Feed it bytes; it hands out data spans (views into the input)
-// and reports the end of the body. Trailers are read and discarded: they are never merged into the
-// header section.
+// and reports the end of the body. Trailers are never merged into the header section: they are
+// read and discarded, or kept as their lines for a sink that can send them on (keep_trailers).
 class ChunkedDecoder {
  public:
   enum class Result { need_more, data, done, error };
@@ -51,6 +52,8 @@ class ChunkedDecoder {
   Result next(std::string_view& in, std::string_view& out);
   const char* error() const { return error_; }
   void reset() { *this = ChunkedDecoder(max_extension_, max_trailer_); }
+  // The trailer section's lines go into `sink`, each ended by '\n' (at most max_trailer_bytes).
+  void keep_trailers(std::string* sink) { trailers_ = sink; }
 
  private:
   enum class State { size, extension, size_lf, data, data_cr, data_lf, trailer_line, trailer_lf, done };
@@ -72,6 +75,7 @@ class ChunkedDecoder {
   std::size_t line_bytes_ = 0;
   bool in_bws_ = false;
   Ext extension_ = Ext::before_name;
+  std::string* trailers_ = nullptr;
   std::size_t max_extension_;
   std::size_t max_trailer_;
   const char* error_ = "";

@@ -28,6 +28,7 @@ class BodyDecoder {
  public:
   explicit BodyDecoder(const ResponseHead& head) : head_(head), left_(head.content_length) {}
   bool complete_at_start() const { return head_.has_content_length && left_ == 0; }
+  void keep_trailers(std::string* sink) { chunked_.keep_trailers(sink); }
   const char* error() const { return chunked_.error(); }
 
   Batch next(std::string_view avail) {
@@ -66,6 +67,26 @@ class BodyDecoder {
   ChunkedDecoder chunked_{4096, 64 * 1024};
 };
 
+// The trailer section's lines ("name: value\n"...) as fields, lines without a name left out; used
+// at once (set_trailers copies them).
+const Fields& trailer_fields(std::string_view lines) {
+  thread_local Fields fields;
+  fields.clear();
+  while (!lines.empty()) {
+    const std::size_t eol = lines.find('\n');
+    const std::string_view line = lines.substr(0, eol);
+    lines.remove_prefix(eol == std::string_view::npos ? lines.size() : eol + 1);
+    const std::size_t colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos || line.substr(0, colon).find_first_of(" \t") != std::string_view::npos)
+      continue;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    fields.add(line.substr(0, colon), value);
+  }
+  return fields;
+}
+
 }  // namespace
 
 boost::asio::awaitable<RelayResult> relay_body(Context& ctx, Downstream& down, UpstreamConnection& conn,
@@ -75,6 +96,11 @@ boost::asio::awaitable<RelayResult> relay_body(Context& ctx, Downstream& down, U
   const auto read_timeout = ctx.service->config.read_timeout;
   BodyDecoder decoder(head);
   bool complete = decoder.complete_at_start();
+  // A chunked body's trailers go on to a client whose protocol carries them (HTTP/2). The string
+  // is the relay's own (relays on a worker interleave); empty, it holds no memory.
+  std::string trailers;
+  const bool relay_trailers = head.chunked && down.head().version == 20;
+  if (relay_trailers) decoder.keep_trailers(&trailers);
   while (true) {
     Batch batch = decoder.next(conn.buffer.readable());
     if (batch.malformed) {
@@ -92,6 +118,7 @@ boost::asio::awaitable<RelayResult> relay_body(Context& ctx, Downstream& down, U
     // the origin takes its time.
     const bool flush = batch.count == 0 && !complete && conn.buffer.size() == batch.consumed;
     if (batch.count > 0 || complete || flush) {
+      if (complete && relay_trailers && !trailers.empty()) down.set_trailers(trailer_fields(trailers));
       const bool sent = co_await down.send_body(std::span(batch.pieces.data(), batch.count), complete);
       if (!sent) {
         result.client_failed = true;

@@ -280,3 +280,17 @@ TEST_CASE("An origin connection gone silent is retired after a stream times out 
   CHECK(r->status == 200);
   CHECK(r->header("x-connection") == "2");
 }
+
+TEST_CASE("An HTTP/1.1 origin's chunked trailers reach an HTTP/2 client", "[http2][upstream]") {
+  ScriptedOrigin origin({{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "5\r\nhello\r\n0\r\nX-Checksum: abc123\r\nConnection: x\r\n\r\n"}});
+  Gateway gw(config("  one:\n    instances: [\"" + origin.address() + "\"]\n", route("one", "/**", "one")));
+  const std::string verbose = run_command("nghttp -v http://127.0.0.1:" + std::to_string(gw.port()) + "/t");
+  INFO(verbose);
+  CHECK(verbose.find("hello") != std::string::npos);
+  // After the body, in the stream's last header block: the trailer, lower-cased, and no
+  // connection-specific field.
+  const std::size_t body = verbose.find("hello");
+  CHECK(verbose.find("x-checksum: abc123", body) != std::string::npos);
+  CHECK(verbose.find("connection: x", body) == std::string::npos);
+}

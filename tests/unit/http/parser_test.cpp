@@ -177,6 +177,22 @@ TEST_CASE("chunked decoder", "[parser]") {
     CHECK(last == ChunkedDecoder::Result::done);
   }
   {
+    // Trailers kept for a sink that sends them on, fed byte by byte: each line ended by '\n'.
+    ChunkedDecoder d;
+    std::string trailers;
+    d.keep_trailers(&trailers);
+    std::string out;
+    for (char c : std::string("3\r\nabc\r\n0\r\nX-A: 1\r\nX-B: two\r\n\r\n")) out += decode_all(d, std::string(1, c), last);
+    CHECK(out == "abc");
+    CHECK(last == ChunkedDecoder::Result::done);
+    CHECK(trailers == "X-A: 1\nX-B: two\n");
+    ChunkedDecoder none;
+    none.keep_trailers(&trailers);
+    trailers.clear();
+    CHECK(decode_all(none, "3\r\nabc\r\n0\r\n\r\n", last) == "abc");
+    CHECK(trailers.empty());
+  }
+  {
     ChunkedDecoder d;  // byte by byte
     std::string input = "A\r\n0123456789\r\n0\r\n\r\n";
     std::string out;
