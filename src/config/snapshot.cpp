@@ -113,6 +113,7 @@ class Compiler {
         d.metadata = ic.metadata;
         service->static_instances.push_back(std::move(d));
       }
+      service->http2 = config.http2();
       if (config.adaptive_concurrency) service->adaptive = service->runtime->adaptive_limiter(*config.adaptive_concurrency);
       if (config.adaptive_concurrency || config.max_concurrent_requests > 0)
         concurrency_gauges("service", name, service->limit_gauge, service->in_flight_gauge);
@@ -202,9 +203,9 @@ class Compiler {
   }
 
   static bool speaks_http2(const Route& route) {
-    if (route.service && route.service->config.http2()) return true;
+    if (route.service && route.service->http2) return true;
     for (const Variant& v : route.variants)
-      if (v.service && v.service->config.http2()) return true;
+      if (v.service && v.service->http2) return true;
     return false;
   }
 

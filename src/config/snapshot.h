@@ -41,6 +41,7 @@ struct Service {
   bool retry_on_connect_failure = false, retry_on_reset = false, retry_on_timeout = false, retry_on_5xx = false;
   std::vector<int> retry_statuses;
   std::uint32_t retry_methods = 0;  // bit per http::Method
+  bool http2 = false;               // config.protocol is http2 (a flag for the request path)
   observability::CounterId connect_failures;
   std::shared_ptr<protection::AdaptiveLimiter> adaptive;  // null unless adaptive_concurrency is set
   observability::GaugeId limit_gauge, in_flight_gauge;    // set by the control thread's upkeep

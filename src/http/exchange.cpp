@@ -79,7 +79,7 @@ net::awaitable<Disposition> Exchange::run(Downstream& downstream) {
     }
   }
   // A request body still going to an HTTP/2 origin beside the response ends with the exchange.
-  if (call_) co_await call_->join_body();
+  if (call_ && call_->body_pumping()) co_await call_->join_body();  // no coroutine frame otherwise
   finish();
   co_return close_ ? Disposition::close : Disposition::keep;
 }

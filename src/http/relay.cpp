@@ -99,7 +99,7 @@ boost::asio::awaitable<RelayResult> relay_body(Context& ctx, Downstream& down, U
   // A chunked body's trailers go on to a client whose protocol carries them (HTTP/2). The string
   // is the relay's own (relays on a worker interleave); empty, it holds no memory.
   std::string trailers;
-  const bool relay_trailers = head.chunked && down.head().version == 20;
+  const bool relay_trailers = head.chunked && ctx.request->version == 20;
   if (relay_trailers) decoder.keep_trailers(&trailers);
   while (true) {
     Batch batch = decoder.next(conn.buffer.readable());

@@ -23,13 +23,20 @@ std::chrono::steady_clock::time_point upstream_deadline(std::chrono::steady_cloc
 
 void UpstreamAttempt::arm(Clock::duration d) { down_.watchdog().arm_at(upstream_deadline(d, route_deadline_), &conn->stream); }
 
+std::string_view UpstreamAttempt::last_chunk_text() {
+  const Fields* trailers = down_.request_trailers();
+  if (!trailers) return "0\r\n\r\n";
+  thread_local std::string text;  // copied into the arena at once: no coroutine holds it
+  return ctx_.keep(last_chunk(trailers, text));
+}
+
 void UpstreamAttempt::failed(ErrorKind kind, std::string message, bool retryable) {
   ctx_.error = {kind, ErrorSource::upstream, 0, std::move(message), retryable};
 }
 
 boost::asio::awaitable<bool> UpstreamAttempt::connect(const Instance& instance) {
   const Service& service = *ctx_.service;
-  if (service.config.http2()) co_return co_await connect_h2(instance);
+  if (service.http2) co_return co_await connect_h2(instance);
   down_.watchdog().clear();
   // A request with a body may not be replayed on a connection the origin just closed, so its
   // pooled connection is peeked; one without a body is replayed instead.
@@ -68,7 +75,7 @@ void UpstreamAttempt::build_head() {
 }
 
 boost::asio::awaitable<bool> UpstreamAttempt::send() {
-  if (ctx_.service->config.http2()) co_return co_await send_h2();
+  if (ctx_.service->http2) co_return co_await send_h2();
   const RequestHead& request = down_.head();
   build_head();
   arm(ctx_.service->config.read_timeout);
@@ -87,7 +94,7 @@ boost::asio::awaitable<bool> UpstreamAttempt::send() {
         parts[n++] = boost::asio::buffer(body);
         parts[n++] = boost::asio::buffer("\r\n", 2);
       }
-      parts[n++] = boost::asio::buffer(last_chunk(down_.request_trailers(), trailer_text_));
+      parts[n++] = boost::asio::buffer(last_chunk_text());
     }
     const bool sent = co_await out.write(std::span<const boost::asio::const_buffer>(parts.data(), n));
     if (sent) co_return true;
@@ -142,7 +149,7 @@ boost::asio::awaitable<bool> UpstreamAttempt::send_streamed_body() {
     }
   }
   if (chunked) {
-    const bool ended = co_await out.write(last_chunk(down_.request_trailers(), trailer_text_));
+    const bool ended = co_await out.write(last_chunk_text());
     if (!ended) {
       failed(ErrorKind::upstream_reset, "upstream closed while receiving the body");
       co_return false;

@@ -67,7 +67,8 @@ class UpstreamAttempt {
   Context& ctx_;
   std::string& head_;
   Clock::time_point route_deadline_;
-  std::string trailer_text_;  // the last chunk, when the request has trailers
+  // The last chunk of a chunked body: "0\r\n\r\n", or with the request's trailers in the request's arena.
+  std::string_view last_chunk_text();
 };
 
 // The watchdog deadline for an upstream phase of `d`, or the route's deadline if that comes first.

@@ -114,9 +114,12 @@ bool UpstreamCall::begin() {
   policy_ = policy_for(service, request, body_replayable_);
   const Duration route_timeout = ctx_.route->config->timeout;
   deadline_ = route_timeout.count() > 0 ? start_ + route_timeout : Clock::time_point::max();
-  // A gRPC client's own deadline, when it comes first: nothing waits for an answer past it.
-  if (const auto grpc = grpc_timeout(request); grpc && is_grpc(request) && *grpc < deadline_ - start_)
-    deadline_ = start_ + std::chrono::duration_cast<Clock::duration>(*grpc);
+  // A gRPC client's own deadline, when it comes first: nothing waits for an answer past it (gRPC
+  // needs an HTTP/2 service: other requests do not pay for the look-up).
+  if (service.http2) {
+    if (const auto grpc = grpc_timeout(request); grpc && is_grpc(request) && *grpc < deadline_ - start_)
+      deadline_ = start_ + std::chrono::duration_cast<Clock::duration>(*grpc);
+  }
   return true;
 }
 

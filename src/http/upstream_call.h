@@ -63,6 +63,7 @@ class UpstreamCall {
   // Waits for a request body still being pumped to an HTTP/2 origin beside the response (it is
   // cut short if still running): before the exchange ends.
   boost::asio::awaitable<void> join_body();
+  bool body_pumping() const { return pumped_ != nullptr; }
 
  private:
   enum class Tried { answered, failed, replay };
