@@ -158,14 +158,12 @@ boost::asio::awaitable<UpstreamCall::Tried> UpstreamCall::try_instance(UpstreamA
   // The pool gauges count HTTP/1.1 connections; an HTTP/2 stream holds none of its own.
   if (attempt.conn) worker_.shard().add(instance.metrics.pool_active, 1);
   ok = co_await attempt.send();
+  // A request body an HTTP/2 origin is fed beside the response: joined before the exchange ends.
+  if (attempt.origin && attempt.origin->pump_running()) pumped_ = attempt.origin;
   if (ok) mirror_once(body_replayable_);
   if (ok) ok = co_await attempt.read_head(out.head, out.framing);
-  if (ok) {
-    if (attempt.origin && attempt.origin->pump_running()) pumped_ = attempt.origin;
-    co_return Tried::answered;
-  }
+  if (ok) co_return Tried::answered;
   if (attempt.conn) worker_.shard().add(instance.metrics.pool_active, -1);
-  if (attempt.origin && attempt.origin->pump_running()) pumped_ = attempt.origin;
   attempt.abandon();
   // An HTTP/2 origin that did not process the request (REFUSED_STREAM, above its GOAWAY's last
   // stream id, or never sent): sent again whatever the method, a few times at most (an origin that

@@ -57,12 +57,14 @@ json grpc(int port, const std::string& scenario, const std::string& metadata = "
                              std::to_string(port) + " " + scenario + " " + metadata));
 }
 
-// h2load's "N succeeded" from its summary line.
-int succeeded(const std::string& h2load_output) {
-  const std::size_t at = h2load_output.find(" succeeded");
+// h2load with `args` against the gateway's /load; the "N succeeded" of its summary line.
+int h2load_succeeded(int port, const std::string& args) {
+  const std::string out = run_command("h2load " + args + " http://127.0.0.1:" + std::to_string(port) + "/load");
+  INFO(out);
+  const std::size_t at = out.find(" succeeded");
   if (at == std::string::npos) return -1;
-  const std::size_t start = h2load_output.rfind(' ', at - 1);
-  return std::stoi(h2load_output.substr(start + 1, at - start - 1));
+  const std::size_t start = out.rfind(' ', at - 1);
+  return std::stoi(out.substr(start + 1, at - start - 1));
 }
 
 }  // namespace
@@ -119,10 +121,7 @@ TEST_CASE("Streams are multiplexed, and a new connection opens only when the ori
   SECTION("one connection carries a worker's concurrent requests") {
     ScriptOrigin origin("h2_origin.py", {});
     Gateway gw(config(h2_service("app", origin.address()), route("app", "/**", "app")));
-    const std::string out = run_command("h2load -n 400 -c 4 -m 20 -H 'x-delay-ms: 30' http://127.0.0.1:" +
-                                        std::to_string(gw.port()) + "/load");
-    INFO(out);
-    CHECK(succeeded(out) == 400);
+    CHECK(h2load_succeeded(gw.port(), "-n 400 -c 4 -m 20 -H 'x-delay-ms: 30'") == 400);
     const json s = stats(gw.port());
     CHECK(s["connections"] == 1);
     CHECK(s["max_concurrent"].get<int>() > 4);
@@ -130,10 +129,7 @@ TEST_CASE("Streams are multiplexed, and a new connection opens only when the ori
   SECTION("SETTINGS_MAX_CONCURRENT_STREAMS holds from the first request") {
     ScriptOrigin origin("h2_origin.py", {"--max-streams", "4"});
     Gateway gw(config(h2_service("app", origin.address()), route("app", "/**", "app")));
-    const std::string out = run_command("h2load -n 400 -c 4 -m 20 -H 'x-delay-ms: 30' http://127.0.0.1:" +
-                                        std::to_string(gw.port()) + "/load");
-    INFO(out);
-    CHECK(succeeded(out) == 400);
+    CHECK(h2load_succeeded(gw.port(), "-n 400 -c 4 -m 20 -H 'x-delay-ms: 30'") == 400);
     const json s = stats(gw.port());
     CHECK(s["max_concurrent"] == 4);
     CHECK(s["connections"].get<int>() >= 2);
@@ -155,10 +151,7 @@ TEST_CASE("Requests an HTTP/2 origin refused or never processed go again, bodies
   SECTION("GOAWAY: the streams above its last stream id") {
     ScriptOrigin origin("h2_origin.py", {"--goaway-after", "5"});
     Gateway gw(config(h2_service("app", origin.address()), route("app", "/**", "app")));
-    const std::string out = run_command("h2load -n 200 -c 2 -m 10 -H 'x-delay-ms: 20' http://127.0.0.1:" +
-                                        std::to_string(gw.port()) + "/load");
-    INFO(out);
-    CHECK(succeeded(out) == 200);
+    CHECK(h2load_succeeded(gw.port(), "-n 200 -c 2 -m 10 -H 'x-delay-ms: 20'") == 200);
     const json s = stats(gw.port());
     CHECK(s["goaways"].get<int>() >= 2);
     CHECK(s["connections"].get<int>() >= 3);
